@@ -1,0 +1,35 @@
+"""Domain errors of aiqa; each message says what to do next."""
+
+from __future__ import annotations
+
+
+class AiqaError(Exception):
+    """Base of every error aiqa raises on purpose; the message is for the user."""
+
+
+class IndexNotFound(AiqaError):
+    """No index exists where one was expected."""
+
+
+class IndexMismatch(AiqaError):
+    """The index on disk was built by another model or format version."""
+
+
+class IndexBusy(AiqaError):
+    """Another build holds the index lock."""
+
+
+class EmptyCorpus(AiqaError):
+    """The corpus folder has no readable document."""
+
+
+class UnreadableDocument(AiqaError):
+    """A document cannot be read; the message is the one-line reason."""
+
+
+class ModelUnavailable(AiqaError):
+    """The embedding model or tokenizer files cannot be provided offline."""
+
+
+class BadRequest(AiqaError):
+    """A question or request is malformed (empty, too long, wrong type)."""

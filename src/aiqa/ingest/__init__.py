@@ -1,0 +1,92 @@
+"""Files -> Document: find the corpus files, read each with the reader for its format."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiqa.errors import UnreadableDocument
+
+# One module per format; each exposes EXTENSIONS and read(data: bytes) -> Parsed.
+READER_MODULES = ("aiqa.ingest.text", "aiqa.ingest.html", "aiqa.ingest.pdf", "aiqa.ingest.docx")
+_EXT_TO_MODULE = {
+    ".txt": "aiqa.ingest.text",
+    ".md": "aiqa.ingest.text",
+    ".markdown": "aiqa.ingest.text",
+    ".html": "aiqa.ingest.html",
+    ".htm": "aiqa.ingest.html",
+    ".pdf": "aiqa.ingest.pdf",
+    ".docx": "aiqa.ingest.docx",
+}
+SUPPORTED_EXTENSIONS = tuple(sorted(_EXT_TO_MODULE))
+
+
+@dataclass(frozen=True)
+class Document:
+    """One corpus file as readable text, with what a citation needs to point back into it."""
+
+    source: str  # path relative to the corpus folder, with forward slashes
+    text: str
+    sha256: str  # of the file's bytes: the manifest compares it to decide what to re-embed
+    pages: tuple[int, ...] = ()  # text offsets where pages start (PDF); empty otherwise
+
+    def page_at(self, offset: int) -> int | None:
+        """Return the 1-based page holding `offset`, or None when the document has no pages."""
+        if not self.pages:
+            return None
+        return sum(1 for start in self.pages if start <= offset) or 1
+
+
+def is_supported(path: Path) -> bool:
+    """Tell whether a file's extension has a reader."""
+    return path.suffix.lower() in _EXT_TO_MODULE
+
+
+def scan(root: Path) -> list[Path]:
+    """List every non-hidden file under `root`, sorted, supported or not (the caller reports skips)."""
+    files = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        files.append(path)
+    return files
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_document(path: Path, root: Path, *, max_bytes: int, data: bytes | None = None) -> Document:
+    """Read one corpus file into a Document; raise UnreadableDocument with a one-line reason."""
+    module_name = _EXT_TO_MODULE.get(path.suffix.lower())
+    if module_name is None:
+        raise UnreadableDocument(
+            f"unsupported file type '{path.suffix or path.name}' (supported: {', '.join(SUPPORTED_EXTENSIONS)})"
+        )
+    if data is None:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise UnreadableDocument(
+                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (raise AIQA_MAX_FILE_MB)"
+            )
+        data = path.read_bytes()
+    if not data.strip():
+        raise UnreadableDocument("empty file")
+    reader = importlib.import_module(module_name)
+    try:
+        parsed = reader.read(data)
+    except UnreadableDocument:
+        raise
+    except Exception as exc:  # a parser library failing on a corrupt file
+        raise UnreadableDocument(f"cannot parse {path.suffix} file: {type(exc).__name__}: {exc}") from None
+    if not parsed.text.strip():
+        raise UnreadableDocument("no readable text (scanned image or empty document?)")
+    return Document(
+        source=path.relative_to(root).as_posix(),
+        text=parsed.text,
+        sha256=file_sha256(data),
+        pages=parsed.pages,
+    )
