@@ -1,0 +1,238 @@
+"""Hits -> Answer: pick the sentences, bullets and rows that answer, cite each, or abstain.
+
+Nothing is generated: every statement is a unit of the corpus (a sentence, a bullet, a table
+row) with its citation, so no fact can appear that its quote does not hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import regex
+
+from aiqa.chunk import _BULLET, sentence_spans
+from aiqa.korean import content_terms, is_korean
+from aiqa.retrieve import Hit
+
+_QUESTION_END = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
+_ASKS_NUMBER = regex.compile(r"얼마|몇\s*(?:개|명|년|퍼센트|%)?|how\s+(?:much|many)|what\s+(?:percent|price)|\bprice\b", regex.I)
+_HAS_NUMBER = regex.compile(r"\d")
+# A comparison across columns (e.g. US vs China) is best shown as the table itself.
+_COMPARES = regex.compile(r"비교|차이|대비|표로|항목별|\bvs\.?\b|\bversus\b|\bcompar|\bdiffer|\btable\b", regex.I)
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    source: str
+    section: str
+    locator: str
+    quote: str
+    start: int  # span of the quote in the document text
+    end: int
+    passage: str  # the whole chunk the quote sits in, for showing it in context
+
+    def as_json(self) -> dict:
+        return {
+            "n": self.n,
+            "source": self.source,
+            "section": self.section,
+            "locator": self.locator,
+            "quote": self.quote,
+            "passage": self.passage,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    hits: tuple[Hit, ...] = ()
+    resolved_question: str = ""
+    signals: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A candidate statement: one sentence, bullet or table row inside a retrieved chunk."""
+
+    hit: Hit
+    start: int
+    end: int
+    quote: str
+    terms: frozenset[str]
+    score: float
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Abstention calibration (bench/calibrate.py prints the dev-set margins these sit in)."""
+
+    min_coverage: float = 0.5  # IDF-weighted share of the question's terms the evidence must hold
+    min_dense: float = 0.80  # cosine of question and best passage when keywords cannot help
+    min_dense_with_coverage: float = 0.78
+
+
+def _quote_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Trim whitespace and a leading bullet mark off a span, keeping it a contiguous source span."""
+    piece = text[start:end]
+    lead = len(piece) - len(piece.lstrip())
+    start += lead
+    bullet = _BULLET.match(text[start:end])
+    if bullet:
+        start += bullet.end()
+    end = start + len(text[start:end].rstrip())
+    return start, end
+
+
+class Composer:
+    """Turns ranked hits into a cited answer; shares the retriever's per-index data."""
+
+    def __init__(self, retriever, thresholds: Thresholds | None = None):
+        self.retriever = retriever
+        self.documents = retriever.index.documents
+        self.thresholds = thresholds or Thresholds()
+        self.idf = dict(retriever.bm25.idf)
+        self.oov_idf = max(self.idf.values(), default=1.0) + 1.0
+        self.chunk_terms = [frozenset(content_terms(c.context)) for c in retriever.chunks]
+
+    def weight(self, term: str) -> float:
+        return max(self.idf.get(term, self.oov_idf), 0.1)
+
+    def coverage(self, question_terms: set[str], evidence: frozenset[str] | set[str]) -> float:
+        total = sum(self.weight(t) for t in question_terms)
+        if total == 0:
+            return 0.0
+        return sum(self.weight(t) for t in question_terms if t in evidence) / total
+
+    def units(self, hits: list[Hit], question_terms: set[str]) -> list[Unit]:
+        out: list[Unit] = []
+        for hit in hits:
+            chunk = hit.chunk
+            text = self.documents[chunk.source].text
+            label_terms = self.chunk_terms[hit.id] - content_terms(chunk.text)  # section and headers
+            if chunk.kind == "paragraph":
+                spans = sentence_spans(text[chunk.start : chunk.end], chunk.start)
+            else:
+                spans = [(chunk.start, chunk.end)]
+            for a, b in spans:
+                a, b = _quote_span(text, a, b)
+                if a >= b:
+                    continue
+                quote = text[a:b]
+                terms = frozenset(content_terms(quote)) | label_terms
+                cov = self.coverage(question_terms, terms)
+                out.append(Unit(hit, a, b, quote, terms, 0.5 * hit.score + 0.5 * cov))
+        out.sort(key=lambda u: -u.score)
+        return out
+
+    def compose(self, question: str, hits: list[Hit], resolved: str | None = None) -> Answer:
+        """Answer `question` from `hits` (best first), or abstain when they do not answer it."""
+        resolved = resolved or question
+        korean = is_korean(question)
+        q_terms = content_terms(resolved)
+        units = self.units(hits[:6], q_terms)
+        signals = self.signals(resolved, q_terms, hits, units)
+        if not units or not self.answerable(signals, korean):
+            return Answer(question, self.abstain_text(hits, korean), True, (), tuple(hits), resolved, signals)
+        chosen = self.choose(units, q_terms)
+        rows = self.comparison_rows(chosen, resolved, q_terms)
+        if rows:
+            text, citations = self.table_answer(rows, korean)
+        else:
+            citations = tuple(self.cite(n, u) for n, u in enumerate(chosen, start=1))
+            lines = [f"{self.frame(u, korean)} [{n}]" for n, u in enumerate(chosen, start=1)]
+            text = "\n".join(lines)
+        return Answer(question, text, False, citations, tuple(hits), resolved, signals)
+
+    def signals(self, question: str, q_terms: set[str], hits: list[Hit], units: list[Unit]) -> dict:
+        best = units[0] if units else None
+        evidence = frozenset().union(*(u.terms for u in units[:3])) if units else frozenset()
+        novel = bool(best) and bool(best.terms - q_terms - self.chunk_terms[best.hit.id].difference(content_terms(best.quote)))
+        return {
+            "dense": round(hits[0].dense, 4) if hits else 0.0,
+            "keyword": round(hits[0].keyword, 4) if hits else 0.0,
+            "coverage": round(self.coverage(q_terms, best.terms), 4) if best else 0.0,
+            "coverage_top3": round(self.coverage(q_terms, evidence), 4),
+            "in_corpus": round(self.coverage(q_terms, self.retriever.vocabulary), 4),
+            "novel": novel,
+            "asks_number": bool(_ASKS_NUMBER.search(question)),
+            "number_in_evidence": bool(best) and bool(_HAS_NUMBER.search(best.quote)),
+            "evidence_is_question": bool(best) and bool(_QUESTION_END.search(best.quote)),
+        }
+
+    def answerable(self, s: dict, korean: bool) -> bool:
+        t = self.thresholds
+        if not s["novel"]:
+            return False  # the passage only restates the question (e.g. a question the text leaves open)
+        if s["asks_number"] and not s["number_in_evidence"]:
+            return False
+        if korean:
+            return s["in_corpus"] >= t.min_coverage and s["dense"] >= t.min_dense_with_coverage
+        return s["dense"] >= t.min_dense or (s["coverage"] >= t.min_coverage and s["dense"] >= t.min_dense_with_coverage)
+
+    def choose(self, units: list[Unit], q_terms: set[str]) -> list[Unit]:
+        """The best unit, plus a second only when it is nearly as good and adds something new."""
+        chosen = [units[0]]
+        for unit in units[1:4]:
+            if unit.score < 0.85 * units[0].score or len(chosen) >= 2:
+                break
+            if any(u.start == unit.start and u.hit.chunk.source == unit.hit.chunk.source for u in chosen):
+                continue
+            new_terms = unit.terms - q_terms - frozenset().union(*(u.terms for u in chosen))
+            if new_terms and self.coverage(q_terms, unit.terms) > 0:
+                chosen.append(unit)
+        return chosen
+
+    def comparison_rows(self, chosen: list[Unit], question: str, q_terms: set[str]) -> list[Unit]:
+        """Rows to show as a table: the question compares columns (names two headers, or says so)."""
+        first = chosen[0].hit.chunk
+        if first.kind != "table_row":
+            return []
+        headers = [h for h, _ in first.cells]
+        named = sum(1 for h in headers if content_terms(h) and content_terms(h) <= q_terms)
+        if named < 2 and not _COMPARES.search(question) and len(chosen) < 2:
+            return []
+        same_table = [
+            u
+            for u in chosen
+            if u.hit.chunk.kind == "table_row" and (u.hit.chunk.source, u.hit.chunk.table) == (first.source, first.table)
+        ]
+        if len(same_table) < 2 and named < 2 and not _COMPARES.search(question):
+            return []
+        return same_table
+
+    def cite(self, n: int, unit: Unit) -> Citation:
+        c = unit.hit.chunk
+        return Citation(n, c.source, c.section, c.locator, unit.quote, unit.start, unit.end, c.text)
+
+    def frame(self, unit: Unit, korean: bool) -> str:
+        """One statement for a unit: table rows read as "header: cell" pairs under their section."""
+        c = unit.hit.chunk
+        if c.kind == "table_row" and c.cells:
+            (first_h, first_v), rest = c.cells[0], c.cells[1:]
+            body = "; ".join(f"{h}: {v}" for h, v in rest)
+            return f"**{first_v}** ({first_h}) — {body}"
+        return " ".join(unit.quote.split())
+
+    def table_answer(self, units: list[Unit], korean: bool) -> tuple[str, tuple[Citation, ...]]:
+        """A compact Markdown table of the chosen rows, one citation per row."""
+        headers = [h for h, _ in units[0].hit.chunk.cells]
+        citations = tuple(self.cite(n, u) for n, u in enumerate(units, start=1))
+        source_label = "출처" if korean else "Source"
+        lines = ["| " + " | ".join([*headers, source_label]) + " |", "|" + "---|" * (len(headers) + 1)]
+        for n, u in enumerate(units, start=1):
+            cells = dict(u.hit.chunk.cells)
+            lines.append("| " + " | ".join([*(cells.get(h, "") for h in headers), f"[{n}]"]) + " |")
+        return "\n".join(lines), citations
+
+    def abstain_text(self, hits: list[Hit], korean: bool) -> str:
+        head = "문서에서 답을 찾을 수 없습니다." if korean else "The documents do not answer this."
+        if not hits:
+            return head
+        label = "관련해서 읽어볼 만한 부분:" if korean else "Related reading (not an answer):"
+        related = [f"- {h.chunk.source} · {h.chunk.section} · {h.chunk.locator}" for h in hits[:3]]
+        return "\n".join([head, "", label, *related])
+

@@ -1,0 +1,272 @@
+"""Document -> Chunk: read the structure (title, sections, bullets, callouts, tables) into units.
+
+Each unit (a table row, a bullet, a callout, a heading, a paragraph or part of one) becomes a
+chunk that keeps the exact source span it came from, plus a `context` text that says what it is
+about when read alone (section title, table headers). The context is what gets embedded and
+keyword-indexed; the span is what citations quote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import regex
+
+from aiqa.ingest import Document
+
+_KEYCAP_HEADING = regex.compile(r"^\s*\d{1,2}\ufe0f?\u20e3\s*")
+_MD_HEADING = regex.compile(r"^\s*#{1,6}\s+")
+_BULLET = regex.compile(r"^\s*(?:[-*•·▪◦‣]|\d{1,2}[.)])\s+")
+_CALLOUT = regex.compile(r"^\s*\p{Extended_Pictographic}")
+_TABLE_SEPARATOR = regex.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+# Two list items glued on one line: "... 프로그램 - 💻 사이버 기술 유출: ..."
+_GLUED_ITEM = regex.compile(r"\s+-\s+(?=\p{Extended_Pictographic})")
+_SENTENCE_END = regex.compile(r"(?:[.!?。！？…]|다|요|음|함|임)[\"'”’)\]]*\s*$")
+_CONTINUES = regex.compile(r"[,，:;…]\s*$")
+_SENTENCE_SPLIT = regex.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
+_LEADING_MARK = regex.compile(r"^\s*(?:#{1,6}\s+|\d{1,2}\ufe0f?\u20e3\s*|\p{Extended_Pictographic}\ufe0f?\s*)")
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrievable unit with everything a citation needs to point back into its source."""
+
+    source: str
+    section: str
+    kind: str  # title | heading | paragraph | bullet | callout | table_header | table_row
+    start: int  # character offsets of the exact source span in the document text
+    end: int
+    text: str  # == document text[start:end]
+    context: str  # the unit read alone: section, headers and cells; embedded and keyword-indexed
+    locator: str
+    tokens: int = 0
+    cells: tuple[tuple[str, str], ...] = field(default=())  # (header, value) for table rows
+    table: int = 0  # number of the table in its document (1-based) for table chunks, else 0
+
+
+@dataclass
+class _Line:
+    start: int
+    end: int
+    text: str
+    number: int  # 1-based line number
+
+
+def _lines(text: str) -> list[_Line]:
+    out, pos = [], 0
+    for number, raw in enumerate(text.split("\n"), start=1):
+        out.append(_Line(pos, pos + len(raw), raw, number))
+        pos += len(raw) + 1
+    return out
+
+
+def _is_table_line(line: str) -> bool:
+    stripped = line.strip()
+    return "|" in stripped and (stripped.endswith("|") or stripped.startswith("|") or stripped.count("|") >= 2)
+
+
+def split_cells(row: str) -> list[str]:
+    """Split a pipe row into stripped cells, ignoring the empty ends made by outer pipes."""
+    cells = [c.strip() for c in row.strip().split("|")]
+    if cells and not cells[0] and row.strip().startswith("|"):
+        cells = cells[1:]
+    if cells and not cells[-1]:
+        cells = cells[:-1]
+    return cells
+
+
+def _kind(line: str) -> str:
+    if not line.strip():
+        return "blank"
+    if _MD_HEADING.match(line) or _KEYCAP_HEADING.match(line):
+        return "heading"
+    if _is_table_line(line):
+        return "table"
+    if _BULLET.match(line):
+        return "bullet"
+    if _CALLOUT.match(line):
+        return "callout"
+    return "paragraph"
+
+
+def short_section(section: str) -> str:
+    """Return a section title without its numbering mark and subtitle: the label for context."""
+    title = _LEADING_MARK.sub("", section).strip()
+    for sep in (" – ", " — ", " - ", ": "):
+        if sep in title:
+            title = title.split(sep, 1)[0]
+    return title.strip() or section.strip()
+
+
+def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Split text into sentences; return their spans shifted by `offset`, whitespace trimmed."""
+    spans, pos = [], 0
+    for match in _SENTENCE_SPLIT.finditer(text):
+        spans.append((pos, match.start() + len(match.group(0).rstrip())))
+        pos = match.end()
+    spans.append((pos, len(text)))
+    out = []
+    for a, b in spans:
+        piece = text[a:b]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            out.append((offset + a + lead, offset + a + len(piece.rstrip())))
+    return out
+
+
+class _Builder:
+    """Walks the lines once, tracking the section, and emits chunks."""
+
+    def __init__(self, doc: Document, count_tokens: TokenCounter, max_tokens: int):
+        self.doc = doc
+        self.count = count_tokens
+        self.max_tokens = max_tokens
+        self.section = ""
+        self.chunks: list[Chunk] = []
+        self.tables = 0
+
+    def locator(self, start: int, end: int, extra: str = "") -> str:
+        page = self.doc.page_at(start)
+        first = self.doc.text.count("\n", 0, start) + 1
+        last = self.doc.text.count("\n", 0, max(start, end - 1)) + 1
+        where = f"line {first}" if first == last else f"lines {first}-{last}"
+        if page is not None:
+            where = f"p. {page}, {where}"
+        return f"{where}, {extra}" if extra else where
+
+    def emit(self, kind: str, start: int, end: int, context: str, extra: str = "", cells=()) -> None:
+        text = self.doc.text[start:end]
+        self.chunks.append(
+            Chunk(
+                source=self.doc.source,
+                section=self.section,
+                kind=kind,
+                start=start,
+                end=end,
+                text=text,
+                context=context,
+                locator=self.locator(start, end, extra),
+                tokens=self.count(context),
+                cells=tuple(cells),
+                table=self.tables if kind.startswith("table") else 0,
+            )
+        )
+
+    def labelled(self, body: str) -> str:
+        label = short_section(self.section) if self.section else ""
+        return f"[{label}] {body}" if label else body
+
+    def emit_text(self, kind: str, start: int, end: int, lead: str = "") -> None:
+        """Emit a prose unit, splitting it at sentence ends when it is over the token budget."""
+        body = self.doc.text[start:end]
+        context = self.labelled((lead + " " if lead else "") + " ".join(body.split()))
+        if self.count(context) <= self.max_tokens:
+            self.emit(kind, start, end, context)
+            return
+        window: list[tuple[int, int]] = []
+        for a, b in self._pieces(start, end):
+            candidate = window + [(a, b)]
+            text = " ".join(self.doc.text[candidate[0][0] : b].split())
+            if window and self.count(self.labelled(text)) > self.max_tokens:
+                self._emit_window(kind, window)
+                window = [(a, b)]
+            else:
+                window = candidate
+        if window:
+            self._emit_window(kind, window)
+
+    def _emit_window(self, kind: str, window: list[tuple[int, int]]) -> None:
+        a, b = window[0][0], window[-1][1]
+        self.emit(kind, a, b, self.labelled(" ".join(self.doc.text[a:b].split())))
+
+    def _pieces(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Sentences of a span, with any sentence still over budget cut into equal parts."""
+        pieces = []
+        for a, b in sentence_spans(self.doc.text[start:end], start):
+            tokens = self.count(self.doc.text[a:b])
+            parts = max(1, -(-tokens // max(1, self.max_tokens - 32)))
+            step = -(-(b - a) // parts)
+            pieces.extend((p, min(b, p + step)) for p in range(a, b, step))
+        return pieces
+
+    def table(self, rows: list[_Line]) -> None:
+        """Emit a header chunk and one chunk per row, repairing rows broken across lines."""
+        self.tables += 1
+        header = split_cells(rows[0].text)
+        body = [r for r in rows[1:] if not _TABLE_SEPARATOR.match(r.text)]
+        has_separator = len(rows) > 1 and bool(_TABLE_SEPARATOR.match(rows[1].text))
+        header_end = rows[1].end if has_separator else rows[0].end
+        self.emit("table_header", rows[0].start, header_end, self.labelled(" | ".join(header)),
+                  extra=f"table {self.tables}, header")
+        merged: list[tuple[int, int, list[str]]] = []
+        for row in body:
+            cells = split_cells(row.text)
+            if merged and len(merged[-1][2]) < len(header):
+                start, _, previous = merged[-1]
+                merged[-1] = (start, row.end, previous + cells)
+            else:
+                merged.append((row.start, row.end, cells))
+        for n, (start, end, cells) in enumerate(merged, start=1):
+            names = header + [f"열{i}" for i in range(len(header) + 1, len(cells) + 1)]
+            pairs = [(h, c) for h, c in zip(names, cells, strict=False) if c]
+            context = self.labelled(" | ".join(f"{h}: {c}" for h, c in pairs))
+            self.emit("table_row", start, end, context, extra=f"table {self.tables}, row {n}", cells=pairs)
+
+    def run(self) -> list[Chunk]:
+        lines = _lines(self.doc.text)
+        kinds = [_kind(line.text) for line in lines]
+        first = next((i for i, k in enumerate(kinds) if k != "blank"), None)
+        i = 0
+        while i < len(lines):
+            kind, line = kinds[i], lines[i]
+            if kind == "blank":
+                i += 1
+                continue
+            nxt = next((j for j in range(i + 1, len(lines)) if kinds[j] != "blank"), None)
+            if i == first and kind in ("paragraph", "heading") and len(line.text) <= 120:
+                self.section = _MD_HEADING.sub("", line.text).strip()
+                self.emit("title", line.start, line.end, self.section)
+                i += 1
+            elif kind == "heading" or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph"):
+                # A callout followed by prose heads that prose (e.g. a conclusion section).
+                self.section = _MD_HEADING.sub("", line.text).strip()
+                self.emit("heading", line.start, line.end, self.section)
+                i += 1
+            elif kind == "table":
+                j = i
+                while j < len(lines) and kinds[j] == "table":
+                    j += 1
+                self.table(lines[i:j])
+                i = j
+            elif kind == "paragraph":
+                # Lines of one paragraph: join while the previous line stops mid-sentence.
+                j = i + 1
+                while j < len(lines) and kinds[j] == "paragraph" and not _SENTENCE_END.search(lines[j - 1].text):
+                    j += 1
+                self.emit_text("paragraph", line.start, lines[j - 1].end)
+                i = j
+            else:  # bullet or callout
+                self.items(kind, line, lines[i - 1] if i > 0 and kinds[i - 1] == "bullet" else None)
+                i += 1
+        return self.chunks
+
+    def items(self, kind: str, line: _Line, previous: _Line | None) -> None:
+        """Emit a bullet or callout line, split where two items were glued onto it."""
+        # A previous bullet that stops on a comma ("... 이후에도,") is the lead-in for this one.
+        lead = ""
+        if previous is not None and _CONTINUES.search(previous.text):
+            lead = _BULLET.sub("", previous.text).strip()
+        cuts = [line.start] + [line.start + m.start() + m.group(0).index("-") for m in _GLUED_ITEM.finditer(line.text)]
+        ends = [*cuts[1:], line.end]
+        for n, (a, b) in enumerate(zip(cuts, ends, strict=True)):
+            text = self.doc.text[a:b]
+            b = a + len(text.rstrip())
+            self.emit_text(kind, a, b, lead if n == 0 else "")
+
+
+def chunk_document(doc: Document, count_tokens: TokenCounter, max_tokens: int = 256) -> list[Chunk]:
+    """Split a document into structure-aware chunks whose spans cover all of its non-blank text."""
+    return _Builder(doc, count_tokens, max_tokens).run()

@@ -1,0 +1,178 @@
+"""The `aiqa` command: the only module that prints, parses flags and draws progress bars."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiqa.config import Settings
+from aiqa.errors import AiqaError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"aiqa: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings().with_paths(getattr(args, "corpus", None), getattr(args, "index", None))
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False), flush=True)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from aiqa.index import build_index
+
+    settings = _settings(args)
+    progress = not args.json and sys.stderr.isatty()
+    report = build_index(settings, progress=progress)
+    if args.json:
+        _print_json(report.as_json())
+    else:
+        print(
+            f"index {report.index_version}: {report.chunks} chunks; added {report.added}, updated {report.updated}, "
+            f"removed {report.removed}, unchanged {report.unchanged}; embedded {report.embedded_chunks} chunks "
+            f"in {report.seconds:.1f}s"
+        )
+        for skip in report.skipped:
+            print(f"skipped {skip['path']}: {skip['reason']}", file=sys.stderr)
+    return 1 if args.strict and report.skipped else 0
+
+
+def _read_history(path: str | None) -> list:
+    if not path:
+        return []
+    from aiqa.errors import BadRequest
+
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadRequest(f"cannot read history file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        # Plain text: one earlier question a line.
+        data = [line for line in raw.splitlines() if line.strip()]
+    return data
+
+
+def _print_answer(result: dict[str, Any]) -> None:
+    print(result["answer"])
+    if result["citations"]:
+        print()
+        for c in result["citations"]:
+            print(f"[{c['n']}] {c['source']} · {c['section']} · {c['locator']}")
+            print(f"    “{' '.join(c['quote'].split())}”")
+    t = result["timings_ms"]
+    print(f"\n({t['retrieve']:.0f} ms retrieve, {t['answer']:.0f} ms answer)", file=sys.stderr)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from aiqa.engine import Engine
+
+    engine = Engine(_settings(args)).load()
+    history = _read_history(args.history)
+    if args.question == ["-"]:
+        questions = (line.strip() for line in sys.stdin)
+        questions = (q for q in questions if q)
+    else:
+        questions = iter([" ".join(args.question)])
+    for question in questions:
+        result = engine.ask_json(question, args.k, history)
+        if args.json:
+            _print_json(result)
+        else:
+            _print_answer(result)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from aiqa.engine import Engine
+    from aiqa.evaluate import load_cases, run_eval
+
+    cases = load_cases(Path(args.file))
+    report = run_eval(Engine(_settings(args)).load(), cases, k=args.k)
+    if args.json:
+        _print_json(report)
+        return 0
+    for case in report["cases"]:
+        mark = "ok " if (case["correct"] if case["answerable"] else case["abstained"]) else "BAD"
+        status = "abstained" if case["abstained"] else f"rank {case['rank']}"
+        print(f"{mark} {case['id']:>5}  {status:<10} {case['q']}")
+    lat = report["latency_ms"]
+    print(
+        f"\n{report['questions']} questions ({report['answerable']} answerable)\n"
+        f"recall@1 {report['recall@1']:.3f}  recall@5 {report['recall@5']:.3f}  MRR {report['mrr']:.3f}\n"
+        f"answer accuracy {report['answer_accuracy']:.3f}  abstention accuracy {report['abstention_accuracy']:.3f}  "
+        f"false abstentions {report['false_abstentions']}  verbatim quotes {report['verbatim_quotes']:.3f}\n"
+        f"latency p50 {lat['p50']} ms  p95 {lat['p95']} ms  (retrieve p50 {lat['retrieve_p50']} ms, "
+        f"answer p50 {lat['answer_p50']} ms)"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiqa.server import serve
+
+    serve(_settings(args), host=args.host, port=args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="aiqa", description="Ask questions about your documents; answers cite their sources.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def paths(p: argparse.ArgumentParser, corpus: bool = False) -> None:
+        if corpus:
+            p.add_argument("--corpus", metavar="DIR", help="documents folder (default corpus/ or $AIQA_CORPUS)")
+        p.add_argument("--index", metavar="DIR", help="index folder (default index/ or $AIQA_INDEX)")
+
+    p = sub.add_parser("index", help="build or update the index from the corpus folder")
+    paths(p, corpus=True)
+    p.add_argument("--json", action="store_true", help="print the build report as JSON")
+    p.add_argument("--strict", action="store_true", help="exit non-zero when any file was skipped")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="answer questions ('-' reads one question a line from stdin)")
+    p.add_argument("question", nargs="+", metavar="QUESTION")
+    paths(p)
+    p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
+    p.add_argument("--history", metavar="FILE", help="earlier questions: JSON list, or one a line")
+    p.add_argument("--json", action="store_true", help="one JSON object a line per question")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="measure retrieval and answers on a JSONL question set")
+    p.add_argument("file", metavar="FILE.jsonl")
+    paths(p)
+    p.add_argument("-k", type=int, default=10, help="passages retrieved per question (default 10)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("serve", help="start the web chat and HTTP API (builds the index if needed)")
+    paths(p, corpus=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AiqaError as exc:
+        print(f"aiqa: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

