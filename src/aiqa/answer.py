@@ -10,13 +10,18 @@ from dataclasses import dataclass, field
 
 import regex
 
-from aiqa.chunk import _BULLET, sentence_spans
-from aiqa.korean import content_terms, is_korean
+from aiqa.chunk import _BULLET, unit_spans
+from aiqa.korean import content_terms, is_korean, names, sound_keys, transliterates
 from aiqa.retrieve import Hit
 
 _QUESTION_END = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 _ASKS_NUMBER = regex.compile(r"얼마|몇\s*(?:개|명|년|퍼센트|%)?|how\s+(?:much|many)|what\s+(?:percent|price)|\bprice\b", regex.I)
-_HAS_NUMBER = regex.compile(r"\d")
+# An amount: a number with a unit, currency or percent (a model name such as "H100" is not one).
+_QUANTITY = regex.compile(
+    r"(?<![A-Za-z\d])\d[\d,.]*\s*(?:%|퍼센트|달러|원|위안|엔|유로|억|만|조|천|배|개|명|대|건|톤|년|월|일|시간)"
+    r"|[$€£¥₩]\s?\d|\d\s?(?:USD|KRW|dollars?|percent|million|billion|trillion)\b",
+    regex.I,
+)
 # A comparison across columns (e.g. US vs China) is best shown as the table itself.
 _COMPARES = regex.compile(r"비교|차이|대비|표로|항목별|\bvs\.?\b|\bversus\b|\bcompar|\bdiffer|\btable\b", regex.I)
 
@@ -70,7 +75,7 @@ class Unit:
 class Thresholds:
     """Abstention calibration (bench/calibrate.py prints the dev-set margins these sit in)."""
 
-    min_coverage: float = 0.5  # IDF-weighted share of the question's terms the evidence must hold
+    min_coverage: float = 0.3  # IDF-weighted share of a Korean question's terms the corpus must hold
     min_dense: float = 0.80  # cosine of question and best passage when keywords cannot help
     min_dense_with_coverage: float = 0.78
 
@@ -97,6 +102,7 @@ class Composer:
         self.idf = dict(retriever.bm25.idf)
         self.oov_idf = max(self.idf.values(), default=1.0) + 1.0
         self.chunk_terms = [frozenset(content_terms(c.context)) for c in retriever.chunks]
+        self.latin_keys = sound_keys(retriever.vocabulary)
 
     def weight(self, term: str) -> float:
         return max(self.idf.get(term, self.oov_idf), 0.1)
@@ -107,24 +113,27 @@ class Composer:
             return 0.0
         return sum(self.weight(t) for t in question_terms if t in evidence) / total
 
-    def units(self, hits: list[Hit], question_terms: set[str]) -> list[Unit]:
+    def units(self, hits: list[Hit], question_terms: set[str], known: float) -> list[Unit]:
+        """Candidate statements of the hits, scored by the hit's rank score and term coverage.
+
+        Coverage counts as far as the question's words occur in the corpus at all (`known`):
+        for an English question over Korean text the retrieval score decides.
+        """
+        weight = 0.5 * known
         out: list[Unit] = []
         for hit in hits:
             chunk = hit.chunk
             text = self.documents[chunk.source].text
             label_terms = self.chunk_terms[hit.id] - content_terms(chunk.text)  # section and headers
-            if chunk.kind == "paragraph":
-                spans = sentence_spans(text[chunk.start : chunk.end], chunk.start)
-            else:
-                spans = [(chunk.start, chunk.end)]
-            for a, b in spans:
+            for a, b in unit_spans(text, chunk):
                 a, b = _quote_span(text, a, b)
-                if a >= b:
-                    continue
                 quote = text[a:b]
-                terms = frozenset(content_terms(quote)) | label_terms
+                terms = frozenset(content_terms(quote))
+                if a >= b or (_QUESTION_END.search(quote) and len(terms) < 3):
+                    continue  # an open question ("그럼 대한민국은?") asks; it does not answer
+                terms |= label_terms
                 cov = self.coverage(question_terms, terms)
-                out.append(Unit(hit, a, b, quote, terms, 0.5 * hit.score + 0.5 * cov))
+                out.append(Unit(hit, a, b, quote, terms, (1 - weight) * hit.score + weight * cov))
         out.sort(key=lambda u: -u.score)
         return out
 
@@ -133,7 +142,8 @@ class Composer:
         resolved = resolved or question
         korean = is_korean(question)
         q_terms = content_terms(resolved)
-        units = self.units(hits[:6], q_terms)
+        known = self.coverage(q_terms, self.retriever.vocabulary) if q_terms else 0.0
+        units = self.units(hits[:6], q_terms, known)
         signals = self.signals(resolved, q_terms, hits, units)
         if not units or not self.answerable(signals, korean):
             return Answer(question, self.abstain_text(hits, korean), True, (), tuple(hits), resolved, signals)
@@ -152,26 +162,39 @@ class Composer:
         evidence = frozenset().union(*(u.terms for u in units[:3])) if units else frozenset()
         novel = bool(best) and bool(best.terms - q_terms - self.chunk_terms[best.hit.id].difference(content_terms(best.quote)))
         return {
-            "dense": round(hits[0].dense, 4) if hits else 0.0,
-            "keyword": round(hits[0].keyword, 4) if hits else 0.0,
+            "dense": round(best.hit.dense, 4) if best else 0.0,
+            "keyword": round(best.hit.keyword, 4) if best else 0.0,
             "coverage": round(self.coverage(q_terms, best.terms), 4) if best else 0.0,
             "coverage_top3": round(self.coverage(q_terms, evidence), 4),
             "in_corpus": round(self.coverage(q_terms, self.retriever.vocabulary), 4),
             "novel": novel,
             "asks_number": bool(_ASKS_NUMBER.search(question)),
-            "number_in_evidence": bool(best) and bool(_HAS_NUMBER.search(best.quote)),
-            "evidence_is_question": bool(best) and bool(_QUESTION_END.search(best.quote)),
+            "quantity_in_evidence": bool(best) and bool(_QUANTITY.search(best.quote)),
+            "unknown_names": sorted(self.unknown_names(question)),
         }
+
+    def unknown_names(self, question: str) -> set[str]:
+        """Names in a Korean question that the corpus never mentions, in any spelling.
+
+        A question about a company, country or product the documents do not discuss cannot be
+        answered from them, however close the passages about other names are.
+        """
+        if not is_korean(question):
+            return set()  # English words of a question over Korean text are mostly unknown anyway
+        vocabulary = self.retriever.vocabulary
+        return {n for n in names(question) if n not in vocabulary and not transliterates(n, self.latin_keys)}
 
     def answerable(self, s: dict, korean: bool) -> bool:
         t = self.thresholds
         if not s["novel"]:
-            return False  # the passage only restates the question (e.g. a question the text leaves open)
-        if s["asks_number"] and not s["number_in_evidence"]:
+            return False  # the passage only restates the question
+        if s["asks_number"] and not s["quantity_in_evidence"]:
+            return False  # "얼마/how much" needs an amount, and the evidence states none
+        if s["unknown_names"]:
             return False
         if korean:
             return s["in_corpus"] >= t.min_coverage and s["dense"] >= t.min_dense_with_coverage
-        return s["dense"] >= t.min_dense or (s["coverage"] >= t.min_coverage and s["dense"] >= t.min_dense_with_coverage)
+        return s["dense"] >= t.min_dense or (s["coverage"] >= 0.5 and s["dense"] >= t.min_dense_with_coverage)
 
     def choose(self, units: list[Unit], q_terms: set[str]) -> list[Unit]:
         """The best unit, plus a second only when it is nearly as good and adds something new."""

@@ -28,6 +28,8 @@ _SENTENCE_SPLIT = regex.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
 _LEADING_MARK = regex.compile(r"^\s*(?:#{1,6}\s+|\d{1,2}\ufe0f?\u20e3\s*|\p{Extended_Pictographic}\ufe0f?\s*)")
 
 TokenCounter = Callable[[str], int]
+# Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
+CHUNKER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,11 @@ def short_section(section: str) -> str:
     return title.strip() or section.strip()
 
 
+def plain(text: str) -> str:
+    """The words of a span on one line, without list marks: how a unit reads in running text."""
+    return " ".join(" ".join(_BULLET.sub("", line, count=1).split()) for line in text.split("\n")).strip()
+
+
 def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     """Split text into sentences; return their spans shifted by `offset`, whitespace trimmed."""
     spans, pos = [], 0
@@ -115,6 +122,33 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
             lead = len(piece) - len(piece.lstrip())
             out.append((offset + a + lead, offset + a + len(piece.rstrip())))
     return out
+
+
+def _paragraph_end(lines: list[_Line], kinds: list[str], i: int) -> int:
+    """Index after the last line of the paragraph starting at i: lines join while one stops mid-sentence."""
+    j = i + 1
+    while j < len(lines) and kinds[j] == "paragraph" and not _SENTENCE_END.search(lines[j - 1].text):
+        j += 1
+    return j
+
+
+def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
+    """The statements of a chunk: its row, or its heading line and sentences; spans into `text`."""
+    if chunk.kind.startswith("table"):
+        return [(chunk.start, chunk.end)]
+    groups: list[list[int]] = []
+    pos = chunk.start
+    for n, line in enumerate(text[chunk.start : chunk.end].split("\n")):
+        previous = text[groups[-1][0] : groups[-1][1]] if groups else ""
+        joins = groups and not (n == 1 and chunk.kind in ("heading", "title")) and (
+            _CONTINUES.search(previous) or not (_SENTENCE_END.search(previous) or _BULLET.match(line))
+        )
+        if joins:
+            groups[-1][1] = pos + len(line)
+        elif line.strip():
+            groups.append([pos, pos + len(line)])
+        pos += len(line) + 1
+    return [span for a, b in groups for span in sentence_spans(text[a:b], a)]
 
 
 class _Builder:
@@ -138,6 +172,13 @@ class _Builder:
         return f"{where}, {extra}" if extra else where
 
     def emit(self, kind: str, start: int, end: int, context: str, extra: str = "", cells=()) -> None:
+        """Add a chunk; a unit over the token budget is cut at sentence ends instead."""
+        if self.count(context) > self.max_tokens:
+            self._split(kind, start, end)
+            return
+        self._append(kind, start, end, context, extra, cells)
+
+    def _append(self, kind: str, start: int, end: int, context: str, extra: str = "", cells=()) -> None:
         text = self.doc.text[start:end]
         self.chunks.append(
             Chunk(
@@ -159,13 +200,12 @@ class _Builder:
         label = short_section(self.section) if self.section else ""
         return f"[{label}] {body}" if label else body
 
-    def emit_text(self, kind: str, start: int, end: int, lead: str = "") -> None:
-        """Emit a prose unit, splitting it at sentence ends when it is over the token budget."""
-        body = self.doc.text[start:end]
-        context = self.labelled((lead + " " if lead else "") + " ".join(body.split()))
-        if self.count(context) <= self.max_tokens:
-            self.emit(kind, start, end, context)
-            return
+    def emit_text(self, kind: str, start: int, end: int) -> None:
+        """Emit a prose unit under its section label."""
+        self.emit(kind, start, end, self.labelled(plain(self.doc.text[start:end])))
+
+    def _split(self, kind: str, start: int, end: int) -> None:
+        """Emit an over-budget span as windows of whole sentences (or equal cuts of one long sentence)."""
         window: list[tuple[int, int]] = []
         for a, b in self._pieces(start, end):
             candidate = window + [(a, b)]
@@ -180,7 +220,7 @@ class _Builder:
 
     def _emit_window(self, kind: str, window: list[tuple[int, int]]) -> None:
         a, b = window[0][0], window[-1][1]
-        self.emit(kind, a, b, self.labelled(" ".join(self.doc.text[a:b].split())))
+        self._append(kind, a, b, self.labelled(plain(self.doc.text[a:b])))
 
     def _pieces(self, start: int, end: int) -> list[tuple[int, int]]:
         """Sentences of a span, with any sentence still over budget cut into equal parts."""
@@ -196,9 +236,9 @@ class _Builder:
         """Emit a header chunk and one chunk per row, repairing rows broken across lines."""
         self.tables += 1
         header = split_cells(rows[0].text)
-        body = [r for r in rows[1:] if not _TABLE_SEPARATOR.match(r.text)]
         has_separator = len(rows) > 1 and bool(_TABLE_SEPARATOR.match(rows[1].text))
         header_end = rows[1].end if has_separator else rows[0].end
+        body = rows[2:] if has_separator else rows[1:]
         self.emit("table_header", rows[0].start, header_end, self.labelled(" | ".join(header)),
                   extra=f"table {self.tables}, header")
         merged: list[tuple[int, int, list[str]]] = []
@@ -226,15 +266,11 @@ class _Builder:
                 i += 1
                 continue
             nxt = next((j for j in range(i + 1, len(lines)) if kinds[j] != "blank"), None)
-            if i == first and kind in ("paragraph", "heading") and len(line.text) <= 120:
+            is_title = i == first and kind in ("paragraph", "heading") and len(line.text) <= 120
+            # A callout followed by prose heads that prose (e.g. a conclusion section).
+            if is_title or kind == "heading" or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph"):
                 self.section = _MD_HEADING.sub("", line.text).strip()
-                self.emit("title", line.start, line.end, self.section)
-                i += 1
-            elif kind == "heading" or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph"):
-                # A callout followed by prose heads that prose (e.g. a conclusion section).
-                self.section = _MD_HEADING.sub("", line.text).strip()
-                self.emit("heading", line.start, line.end, self.section)
-                i += 1
+                i = self.heading("title" if is_title else "heading", lines, kinds, i)
             elif kind == "table":
                 j = i
                 while j < len(lines) and kinds[j] == "table":
@@ -242,30 +278,51 @@ class _Builder:
                 self.table(lines[i:j])
                 i = j
             elif kind == "paragraph":
-                # Lines of one paragraph: join while the previous line stops mid-sentence.
-                j = i + 1
-                while j < len(lines) and kinds[j] == "paragraph" and not _SENTENCE_END.search(lines[j - 1].text):
-                    j += 1
+                j = _paragraph_end(lines, kinds, i)
                 self.emit_text("paragraph", line.start, lines[j - 1].end)
                 i = j
             else:  # bullet or callout
-                self.items(kind, line, lines[i - 1] if i > 0 and kinds[i - 1] == "bullet" else None)
-                i += 1
+                j = i + 1
+                while kind == "bullet" and j < len(lines) and kinds[j] == "bullet" and _CONTINUES.search(lines[j - 1].text):
+                    j += 1
+                self.items(kind, lines[i:j])
+                i = j
         return self.chunks
 
-    def items(self, kind: str, line: _Line, previous: _Line | None) -> None:
-        """Emit a bullet or callout line, split where two items were glued onto it."""
-        # A previous bullet that stops on a comma ("... 이후에도,") is the lead-in for this one.
-        lead = ""
-        if previous is not None and _CONTINUES.search(previous.text):
-            lead = _BULLET.sub("", previous.text).strip()
+    def heading(self, kind: str, lines: list[_Line], kinds: list[str], i: int) -> int:
+        """Emit a heading together with the prose that opens its section, within the token budget.
+
+        A heading alone says little; with its first paragraphs it is a summary of the section.
+        Returns the index of the first line not taken.
+        """
+        start, end, j = lines[i].start, lines[i].end, i + 1
+        while True:
+            k = j
+            while k < len(lines) and kinds[k] == "blank":
+                k += 1
+            if k >= len(lines) or kinds[k] != "paragraph":
+                break
+            stop = _paragraph_end(lines, kinds, k)
+            if self.count(self.section + " " + plain(self.doc.text[start : lines[stop - 1].end])) > self.max_tokens:
+                break
+            end, j = lines[stop - 1].end, stop
+        self.emit(kind, start, end, f"{self.section} {plain(self.doc.text[lines[i].end : end])}".strip())
+        return j
+
+    def items(self, kind: str, group: list[_Line]) -> None:
+        """Emit a bullet or callout, split where two items were glued onto one line.
+
+        A bullet that stops on a comma ("- 미국의 ... 이후에도,") starts a sentence the next
+        bullet finishes, so such a run of bullets is one unit.
+        """
+        if len(group) > 1:
+            self.emit_text(kind, group[0].start, group[-1].end)
+            return
+        line = group[0]
         cuts = [line.start] + [line.start + m.start() + m.group(0).index("-") for m in _GLUED_ITEM.finditer(line.text)]
         ends = [*cuts[1:], line.end]
-        for n, (a, b) in enumerate(zip(cuts, ends, strict=True)):
-            text = self.doc.text[a:b]
-            b = a + len(text.rstrip())
-            self.emit_text(kind, a, b, lead if n == 0 else "")
-
+        for a, b in zip(cuts, ends, strict=True):
+            self.emit_text(kind, a, a + len(self.doc.text[a:b].rstrip()))
 
 def chunk_document(doc: Document, count_tokens: TokenCounter, max_tokens: int = 256) -> list[Chunk]:
     """Split a document into structure-aware chunks whose spans cover all of its non-blank text."""

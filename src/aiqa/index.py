@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from aiqa.chunk import Chunk, chunk_document
+from aiqa.chunk import CHUNKER_VERSION, Chunk, chunk_document
 from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, UnreadableDocument
 from aiqa.ingest import Document, file_sha256, is_supported, read_document, scan
@@ -148,11 +148,17 @@ def _chunk_from_json(item: dict[str, Any]) -> Chunk:
     return Chunk(**item)
 
 
+def _chunking(settings: Settings) -> dict[str, int]:
+    return {"version": CHUNKER_VERSION, "max_tokens": settings.chunk_tokens}
+
+
 def _previous(settings: Settings) -> tuple[dict[str, Any] | None, LoadedIndex | None]:
     """The live manifest and index if they can be reused for an incremental build."""
     try:
         manifest = read_manifest(settings.index_dir)
         check_manifest(manifest, settings, settings.index_dir)
+        if manifest.get("chunking") != _chunking(settings):
+            return manifest, None  # chunks were cut differently: every document is re-chunked
         return manifest, load_index(settings)
     except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError):
         return None, None
@@ -301,6 +307,7 @@ def _write_version(
         "format_version": FORMAT_VERSION,
         "model": settings.embed_model,
         "dim": int(matrix.shape[1]),
+        "chunking": _chunking(settings),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "version": version,
         "documents": per_doc,

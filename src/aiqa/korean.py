@@ -39,16 +39,39 @@ def is_korean(text: str) -> bool:
     return hangul > 0 and hangul >= latin / 3
 
 
-def tokens(text: str) -> list[str]:
-    """Return lowercase keyword tokens: Korean content morphemes and whole Latin/number words."""
-    out: list[str] = []
+def _singular(word: str) -> str:
+    """A light English plural folding ("gpus" -> "gpu", "policies" -> "policy")."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")) and word.isalpha():
+        return word[:-1]
+    return word
+
+
+def _analyse(text: str):
     with _LOCK:  # Kiwi instances are not documented as thread-safe; the web app has several workers.
-        analysed = _kiwi().tokenize(text)
-    for tok in analysed:
-        if tok.tag in _CONTENT_TAGS and tok.tag != "SL" and tok.tag != "SN":
-            out.append(tok.form.lower())
+        return _kiwi().tokenize(text)
+
+
+def tokens(text: str, *, phrases: bool = False) -> list[str]:
+    """Return lowercase keyword tokens: Korean content morphemes and whole Latin/number words.
+
+    With `phrases`, also pairs of neighbouring Korean content morphemes ("자원_확보"), so a
+    keyword index rewards a question that uses the document's own phrase.
+    """
+    out: list[str] = []
+    run: list[str] = []
+    for tok in _analyse(text):
+        if tok.tag in _CONTENT_TAGS and tok.tag not in ("SL", "SN"):
+            form = tok.form.lower()
+            out.append(form)
+            if phrases and run:
+                out.append(f"{run[-1]}_{form}")
+            run.append(form)
+        elif tok.tag.startswith("S") or tok.tag in ("SL", "SN"):
+            run = []  # punctuation, symbols and foreign words break a phrase
     for word in _LATIN.findall(text):
-        low = word.lower()
+        low = _singular(word.lower())
         if low not in ENGLISH_STOPWORDS:
             out.append(low)
             # Also the alphabetic and numeric parts, so "A100" matches "A-100" and "a100" alike.
@@ -61,3 +84,45 @@ def tokens(text: str) -> list[str]:
 def content_terms(text: str) -> set[str]:
     """The distinct keyword tokens of a text: what "covering the question" is measured on."""
     return set(tokens(text))
+
+
+def names(text: str) -> set[str]:
+    """Proper nouns and Latin words of a text (lowercase): the entities a question is about."""
+    found = {tok.form.lower() for tok in _analyse(text) if tok.tag == "NNP"}
+    found |= {_singular(w.lower()) for w in _LATIN.findall(text) if regex.search(r"[A-Za-z]", w)}
+    return found - ENGLISH_STOPWORDS
+
+
+def _sound_key(latin: str) -> str:
+    """A rough spelling-independent key of a Latin word, for matching Hangul transliterations."""
+    key = latin.lower()
+    for a, b in (("ph", "p"), ("au", "o"), ("f", "p"), ("v", "b"), ("x", "ks"), ("q", "k"), ("z", "j"), ("w", "u"), ("y", "i")):
+        key = key.replace(a, b)
+    key = regex.sub(r"g(?=[ei])", "j", regex.sub(r"c(?=[eiy])", "s", key)).replace("c", "k").replace("r", "l")
+    key = regex.sub(r"(.)\1+", r"\1", key)  # doubled letters
+    return regex.sub(r"[^a-z]", "", key)
+
+
+def hangul_sound_key(word: str) -> str:
+    """The sound key of a Hangul word via Revised Romanization (화웨이 -> huauei ~ Huawei)."""
+    from korean_romanizer.romanizer import Romanizer
+
+    roman = Romanizer(word).romanize()
+    # Undo the romanization's own conventions that loanwords do not share.
+    roman = regex.sub(r"eu(?![aeiou])", "", roman).replace("eo", "o").replace("ae", "a")
+    return _sound_key(roman)
+
+
+def transliterates(word: str, latin_keys: set[str], cutoff: float = 0.8) -> bool:
+    """Tell whether a Hangul word sounds like one of the Latin words (given as sound keys)."""
+    import difflib
+
+    if not _HANGUL.search(word) or not latin_keys:
+        return False
+    return bool(difflib.get_close_matches(hangul_sound_key(word), latin_keys, n=1, cutoff=cutoff))
+
+
+def sound_keys(words: set[str]) -> set[str]:
+    """Sound keys of the Latin words among `words` (three letters or more)."""
+    keys = {_sound_key(w) for w in words if regex.fullmatch(r"[a-z][a-z0-9.\-]{2,}", w)}
+    return {k for k in keys if len(k) >= 3}

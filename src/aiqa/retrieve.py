@@ -12,7 +12,7 @@ from aiqa.korean import tokens
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
 # and BM25 scores, mixed with these weights.
-DENSE_WEIGHT = 0.6
+DENSE_WEIGHT = 0.55
 BM25_WEIGHT = 1.0 - DENSE_WEIGHT
 
 
@@ -38,7 +38,7 @@ class Retriever:
         self.embedder = embedder
         self.dense_weight = dense_weight
         self.chunks = index.chunks
-        corpus_tokens = [tokens(c.context) for c in self.chunks]
+        corpus_tokens = [tokens(c.context, phrases=True) for c in self.chunks]
         self.vocabulary = {t for toks in corpus_tokens for t in toks}
         # BM25Okapi gives terms in over half the chunks a negative idf; a floor keeps them harmless.
         self.bm25 = BM25Okapi([toks or ["<empty>"] for toks in corpus_tokens], epsilon=0.25)
@@ -46,30 +46,50 @@ class Retriever:
     def encode(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]
 
+    def signals(self, question: str, depth: int = 100, query_vector: np.ndarray | None = None):
+        """Score every chunk for a question: dense cosines, normalised BM25, and how known its words are.
+
+        Returns (dense, keyword, known) where `known` is the share of the question's words that
+        occur in the corpus at all.
+        """
+        n = len(self.chunks)
+        vector = self.encode(question) if query_vector is None else query_vector
+        dense = np.full(n, np.nan, dtype=np.float32)
+        scores, ids = self.index.vectors.search(vector.reshape(1, -1).astype(np.float32), min(n, depth))
+        dense[ids[0]] = scores[0]
+        terms = tokens(question, phrases=True)
+        keyword = np.asarray(self.bm25.get_scores(terms), dtype=np.float32)
+        keyword = keyword / keyword.max() if keyword.max() > 0 else np.zeros(n, dtype=np.float32)
+        unigrams = [t for t in terms if "_" not in t]
+        known = sum(1 for t in unigrams if t in self.vocabulary) / len(unigrams) if unigrams else 0.0
+        return dense, keyword, known
+
     def search(self, question: str, k: int = 5, *, query_vector: np.ndarray | None = None) -> list[Hit]:
         """Return the k best chunks for a question, best first."""
-        n = len(self.chunks)
-        if n == 0:
+        if not self.chunks:
             return []
-        vector = self.encode(question) if query_vector is None else query_vector
-        dense = np.full(n, -1.0, dtype=np.float32)
-        depth = min(n, max(100, 4 * k))
-        scores, ids = self.index.vectors.search(vector.reshape(1, -1).astype(np.float32), depth)
-        dense[ids[0]] = scores[0]
-        keyword = np.asarray(self.bm25.get_scores(tokens(question)), dtype=np.float32)
-        keyword_norm = keyword / keyword.max() if keyword.max() > 0 else np.zeros(n, dtype=np.float32)
-        fused = self.dense_weight * _minmax(dense, ids[0]) + (1 - self.dense_weight) * keyword_norm
+        dense, keyword, known = self.signals(question, max(100, 4 * k), query_vector)
+        fused = fuse(dense, keyword, known, self.dense_weight)
         order = np.argsort(-fused, kind="stable")[:k]
         return [
-            Hit(self.chunks[i], int(i), float(fused[i]), float(dense[i]), float(keyword_norm[i]), rank)
+            Hit(self.chunks[i], int(i), float(fused[i]), float(np.nan_to_num(dense[i], nan=-1.0)), float(keyword[i]), rank)
             for rank, i in enumerate(order, start=1)
         ]
 
 
-def _minmax(scores: np.ndarray, considered: np.ndarray) -> np.ndarray:
-    """Scale the dense scores of the considered chunks to 0..1; unconsidered chunks get 0."""
+def fuse(dense: np.ndarray, keyword: np.ndarray, known: float, dense_weight: float = DENSE_WEIGHT) -> np.ndarray:
+    """Mix min-max scaled dense scores with BM25, trusting keywords as far as the words are known.
+
+    An English question over Korean text shares few words with it; then the dense score decides.
+    """
+    keyword_weight = (1 - dense_weight) * known
+    return (1 - keyword_weight) * _minmax(dense) + keyword_weight * keyword
+
+
+def _minmax(scores: np.ndarray) -> np.ndarray:
+    """Scale the scored (non-NaN) entries to 0..1; chunks beyond the dense search depth get 0."""
     out = np.zeros_like(scores)
-    values = scores[considered]
-    low, high = float(values.min()), float(values.max())
-    out[considered] = (values - low) / (high - low) if high > low else 1.0
+    scored = ~np.isnan(scores)
+    low, high = float(np.min(scores[scored])), float(np.max(scores[scored]))
+    out[scored] = (scores[scored] - low) / (high - low) if high > low else 1.0
     return out

@@ -40,6 +40,7 @@ _ROWS = etree.XPath("./w:tr | ./w:sdt/w:sdtContent/w:tr", namespaces=_NS)
 _CELLS = etree.XPath("./w:tc | ./w:sdt/w:sdtContent/w:tc", namespaces=_NS)
 _SPAN = etree.XPath("string(./w:tcPr/w:gridSpan/@w:val)", namespaces=_NS)
 _VMERGE = etree.XPath("./w:tcPr/w:vMerge[not(@w:val='restart')]", namespaces=_NS)
+_STYLE_ID = etree.XPath("string(./w:pPr/w:pStyle/@w:val)", namespaces=_NS)
 _NUM_ID = etree.XPath("string(./w:pPr/w:numPr/w:numId/@w:val)", namespaces=_NS)
 _OUTLINE = etree.XPath("string(./w:pPr/w:outlineLvl/@w:val)", namespaces=_NS)
 _HEADING = re.compile(r"heading (\d)")
@@ -54,7 +55,7 @@ def _open(data: bytes) -> WordDocument:
         return docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, KeyError):
         raise UnreadableDocument("not a valid DOCX (no Word document inside the zip)") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError):
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):  # bad or unknown zip entries
         raise UnreadableDocument("not a valid DOCX (zip archive is corrupt)") from None
     except ValueError:  # python-docx: "content type is ..." for .xlsx, .pptx, .dotx renamed .docx
         raise UnreadableDocument("not a Word document (another Office format renamed .docx?)") from None
@@ -85,7 +86,7 @@ def _chain(style: BaseStyle | None) -> Iterator[BaseStyle]:
 
 def _kind(p: etree._Element, styles: dict[str, BaseStyle], default: BaseStyle | None) -> tuple[str, int]:
     """Classify a paragraph as ("h", level), ("li", 0) or ("p", 0) from its style and properties."""
-    chain = list(_chain(styles.get(p.style or "", default)))  # type: ignore[attr-defined]
+    chain = list(_chain(styles.get(_STYLE_ID(p), default)))
     for style in chain:
         name = (style.name or "").lower()
         if match := _HEADING.fullmatch(name):

@@ -15,9 +15,10 @@ from aiqa.ingest.text import normalize_newlines
 
 EXTENSIONS = (".pdf",)
 
-# pypdf logs a warning for every small defect it repairs (common in real PDFs); the text is fine,
-# and the noise would bury the one line per unreadable file that the CLI reports.
-logging.getLogger("pypdf").setLevel(logging.ERROR)
+# pypdf logs a warning, sometimes an "error", for every defect it works around (common in real
+# PDFs) and goes on; what it cannot work around it raises, and that becomes UnreadableDocument.
+# The log lines would bury the one line per unreadable file that the CLI reports.
+logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 
 _PAGE_SEP = "\n\n"
 

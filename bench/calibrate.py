@@ -1,0 +1,41 @@
+"""Print the abstention signals of every question in eval sets, to place the thresholds.
+
+Usage: .venv/bin/python bench/calibrate.py EVAL.jsonl [MORE.jsonl ...]   (reads index/ or $AIQA_INDEX)
+Each row: whether the question is answerable, whether aiqa abstained, and the signals behind it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from aiqa.config import Settings
+from aiqa.engine import Engine
+from aiqa.evaluate import load_cases
+
+COLUMNS = ("dense", "coverage", "in_corpus", "novel", "asks_number", "quantity_in_evidence", "unknown_names")
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:>9.3f}"
+    if isinstance(value, list):
+        return f"{','.join(value)[:9]:>9}"
+    return f"{value!s:>9}"
+
+
+def main() -> None:
+    engine = Engine(Settings()).load()
+    print(f"{'id':<5} {'ans':<3} {'abst':<4} " + " ".join(f"{c[:9]:>9}" for c in COLUMNS) + "  question")
+    for path in sys.argv[1:] or ["../shared/eval/dev.jsonl"]:
+        for case in load_cases(Path(path)):
+            answer, _, _ = engine.ask(case.q, 6)
+            s = answer.signals
+            wrong = "!" if answer.abstained == case.answerable else " "
+            print(f"{case.id:<5} {'yes' if case.answerable else 'no':<3} {str(answer.abstained)[0]:<3}{wrong} "
+                  + " ".join(_cell(s.get(c)) for c in COLUMNS)
+                  + f"  {case.q}")
+
+
+if __name__ == "__main__":
+    main()

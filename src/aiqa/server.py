@@ -1,0 +1,222 @@
+"""HTTP API, embeddable widget and chat page: a thin FastAPI layer over Engine and the index builder.
+
+Routes: POST /api/ask, GET /api/health, POST /api/index, POST /api/documents, GET /widget.js,
+GET /widget, GET /docs (API reference from /openapi.json), and the Gradio chat at /.
+
+Access control (see access.py): browsers may call /api/* only from this server's own origin or
+an origin in AIQA_ALLOWED_ORIGINS (others get 403); with no allow-list, pages served from
+localhost may call a server that is itself reached as localhost. AIQA_API_TOKEN, when set, is
+required as `Authorization: Bearer <token>` by /api/ask, /api/index and /api/documents; the two
+write routes are refused outright while no token is configured.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, StrictInt, StrictStr
+from starlette.exceptions import HTTPException
+
+from aiqa import __version__
+from aiqa.access import AccessControl, frame_ancestors
+from aiqa.config import Settings
+from aiqa.engine import Engine
+from aiqa.errors import AiqaError, BadRequest, EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound
+from aiqa.uploads import MAX_FILES, UploadRejected, rebuild, upload_and_rebuild
+
+log = logging.getLogger("aiqa.server")
+STATIC = Path(__file__).with_name("static")
+# Engine calls over HTTP at once; with the chat's queue (ui.py) at most 4 run on the 2-core box.
+API_CONCURRENCY = 2
+_STATUS = {BadRequest: 400, IndexBusy: 409, EmptyCorpus: 409, IndexNotFound: 503, IndexMismatch: 503}
+_BEARER = HTTPBearer(auto_error=False, description="the server's AIQA_API_TOKEN")
+
+
+class AskRequest(BaseModel):
+    question: StrictStr = Field(description="the question, 1 to 1000 characters", examples=["미국의 AI 반도체는?"])
+    k: StrictInt = Field(5, description="how many passages to return (1 to 50)")
+    history: list[Any] = Field(
+        default_factory=list,
+        description="earlier questions of the conversation, oldest first: strings or {role, content} messages",
+        examples=[["미국의 AI 반도체는?"]],
+    )
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
+    shape = 'send JSON like {"question": "...", "k": 5, "history": []}'
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        if err.get("type") == "json_invalid":
+            return 400, f"request body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')}): {shape}"
+        if not loc:
+            return 400, f"request body is missing or not a JSON object (Content-Type: application/json): {shape}"
+        parts.append(f"{'.'.join(loc)}: {err.get('msg', 'invalid')}")
+    return 422, "; ".join(parts) + f" ({shape})"
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(*_validation_message(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(AiqaError)
+    async def _domain(request: Request, exc: AiqaError) -> JSONResponse:
+        status = getattr(exc, "status", None) or next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
+        if status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+        return _error(status, str(exc))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal error: the server log has the details")
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Build the FastAPI app: JSON API, widget, docs and the Gradio chat mounted at /."""
+    engine = engine or Engine(settings)
+    app = FastAPI(
+        title="aiqa",
+        version=__version__,
+        description="Ask questions about the company's documents; every answer cites its sources.",
+        docs_url=None,  # the stock page loads Swagger UI from a CDN, which an offline box cannot reach
+        redoc_url=None,
+    )
+    app.state.engine = engine
+    limiter = functools.cache(lambda: anyio.CapacityLimiter(API_CONCURRENCY))  # made inside the event loop
+    _install_handlers(app)
+
+    def token(creds: HTTPAuthorizationCredentials | None = Depends(_BEARER)) -> None:
+        expected = settings.api_token
+        if expected is None:
+            return
+        if creds is None or not secrets.compare_digest(creds.credentials.encode(), expected.encode()):
+            raise HTTPException(
+                401, "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>", {"WWW-Authenticate": "Bearer"}
+            )
+
+    def admin(_: None = Depends(token)) -> None:
+        if settings.api_token is None:
+            raise HTTPException(403, "changing the index over HTTP is off: set AIQA_API_TOKEN on the server to enable it")
+
+    async def in_thread(fn, *args):
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter())
+
+    @app.post("/api/ask", dependencies=[Depends(token)], tags=["ask"])
+    async def ask(body: AskRequest) -> dict[str, Any]:
+        """Answer a question from the documents, with numbered citations (the `aiqa ask --json` contract)."""
+        return await in_thread(engine.ask_json, body.question, body.k, body.history)
+
+    @app.get("/api/health", tags=["ask"])
+    async def health() -> dict[str, Any]:
+        """Report the live index: version, documents, chunks and model."""
+        return await in_thread(engine.health)
+
+    @app.post("/api/index", dependencies=[Depends(admin)], tags=["admin"])
+    async def index() -> dict[str, Any]:
+        """Rebuild the index from the corpus folder (only new and changed files are embedded)."""
+        return await anyio.to_thread.run_sync(rebuild, settings, lambda: engine.embedder)
+
+    upload_body = {
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                }
+            }
+        }
+    }
+
+    @app.post("/api/documents", dependencies=[Depends(admin)], tags=["admin"], openapi_extra={"requestBody": upload_body})
+    async def documents(request: Request) -> dict[str, Any]:
+        """Upload documents (multipart field `files`) into the corpus folder, then rebuild the index."""
+        limit = settings.max_file_mb * 1_000_000 * MAX_FILES + 1_000_000
+        if int(request.headers.get("content-length") or 0) > limit:
+            raise UploadRejected(f"upload is over {limit // 1_000_000} MB: send fewer or smaller files", status=413)
+        try:
+            form = await request.form(max_files=MAX_FILES + 1)
+        except Exception as exc:  # starlette's MultiPartException and friends
+            raise UploadRejected(f"cannot read the upload: {exc}; send multipart/form-data with 'files'") from None
+        try:
+            files = [(f.filename, f.file) for f in form.getlist("files") if not isinstance(f, str)]
+            return await anyio.to_thread.run_sync(upload_and_rebuild, settings, files, lambda: engine.embedder)
+        finally:
+            await form.close()
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+    async def unknown(rest: str) -> None:
+        methods = {m for r in app.routes if getattr(r, "path", "") == f"/api/{rest}" for m in r.methods}
+        if methods:
+            allow = ", ".join(sorted(methods))
+            raise HTTPException(405, f"use {allow} for /api/{rest}: see /docs", {"Allow": allow})
+        raise HTTPException(404, f"no API route /api/{rest}: see /docs")
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget_js() -> FileResponse:
+        return FileResponse(STATIC / "widget.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/widget", include_in_schema=False)
+    async def widget_page() -> HTMLResponse:
+        csp = (
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            f"connect-src 'self'; base-uri 'none'; form-action 'none'; {frame_ancestors(settings)}"
+        )
+        html = (STATIC / "widget.html").read_text(encoding="utf-8")
+        return HTMLResponse(html, headers={"Content-Security-Policy": csp, "Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> FileResponse:
+        """The API reference, drawn in the browser from /openapi.json with no CDN."""
+        return FileResponse(STATIC / "docs.html", media_type="text/html")
+
+    from aiqa.ui import mount_ui
+
+    mount_ui(app, engine)
+    app.add_middleware(AccessControl, settings=settings)
+    return app
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Bring the index up to date, then serve the chat, the API and the widget until interrupted."""
+    import uvicorn
+
+    from aiqa.index import current_version
+
+    engine = Engine(settings)
+    try:
+        r = rebuild(settings, lambda: engine.embedder)
+        changed = r["added"] + r["updated"] + r["removed"]
+        what = f"rebuilt ({r['added']} added, {r['updated']} updated, {r['removed']} removed)" if changed else "up to date"
+        skipped = f"; {len(r['skipped'])} skipped (run `aiqa index` to see why)" if r["skipped"] else ""
+        print(f"aiqa: index {r['index_version']} {what}: {r['chunks']} chunks{skipped}", file=sys.stderr)
+    except (EmptyCorpus, IndexBusy) as exc:
+        if current_version(settings.index_dir) is None:
+            raise
+        print(f"aiqa: {exc}; serving the existing index", file=sys.stderr)
+    engine.load()
+    app = create_app(settings, engine)
+    shown = "localhost" if host in {"0.0.0.0", "::", ""} else host
+    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+    print(f"aiqa: chat at {url}/  API docs {url}/docs  widget {url}/widget.js", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")

@@ -1,0 +1,117 @@
+"""Save uploaded documents into the corpus folder and rebuild: one implementation for the API and the UI.
+
+A name is refused unless it is a plain file name (no path separators, no `..`, not hidden, no
+control characters) with a supported extension; a file is refused over settings.max_file_mb.
+Every file of a batch is first written to a hidden temporary name inside the corpus folder (the
+indexer skips hidden files) and only renamed into place once the whole batch is accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from aiqa.config import Settings
+from aiqa.errors import BadRequest
+from aiqa.ingest import SUPPORTED_EXTENSIONS
+
+MAX_FILES = 20
+_BLOCK = 1 << 20
+# Bidirectional overrides make "txt.exe" display as "exe.txt".
+_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+class UploadRejected(BadRequest):
+    """An uploaded file cannot be accepted; `status` is the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def check_name(name: Any) -> str:
+    """Return the upload's file name (NFC) if it is safe and supported; raise UploadRejected if not."""
+    if not isinstance(name, str) or not name.strip():
+        raise UploadRejected("every uploaded file needs a file name")
+    name = unicodedata.normalize("NFC", name)
+    shown = name.encode("unicode_escape").decode("ascii")
+    if "/" in name or "\\" in name or ".." in name:
+        raise UploadRejected(f"'{shown}' is not a plain file name: upload the file itself, without a folder or '..'")
+    if name.startswith("."):
+        raise UploadRejected(f"'{shown}' is a hidden file name: rename it so it does not start with '.'")
+    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI for ch in name):
+        raise UploadRejected(f"'{shown}' contains control characters: rename the file")
+    if len(name.encode("utf-8")) > 255:
+        raise UploadRejected(f"'{shown[:40]}…' is longer than 255 bytes: shorten the file name")
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED_EXTENSIONS:
+        raise UploadRejected(
+            f"'{shown}': unsupported file type '{suffix or name}'; supported: {', '.join(SUPPORTED_EXTENSIONS)}",
+            status=415,
+        )
+    return name
+
+
+def save_uploads(settings: Settings, files: Iterable[tuple[str, BinaryIO]]) -> list[str]:
+    """Write uploaded (name, stream) pairs into the corpus folder; return the saved names.
+
+    All or nothing: when one file is refused, none of the batch is written.
+    """
+    files = list(files)
+    if not files:
+        raise UploadRejected("no file in the upload: send one or more files in the 'files' field")
+    if len(files) > MAX_FILES:
+        raise UploadRejected(f"{len(files)} files in one upload: send at most {MAX_FILES} at a time", status=413)
+    names = [check_name(name) for name, _ in files]
+    root = settings.corpus_dir.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    targets = []
+    for name in names:
+        target = (root / name).resolve()
+        # resolve() follows a symlink already in the corpus, so this also catches one pointing outside.
+        if target.parent != root or target.is_dir():
+            raise UploadRejected(f"'{name}' would not land inside the corpus folder: rename the file")
+        targets.append(target)
+
+    limit = settings.max_file_mb * 1_000_000
+    written: list[tuple[str, Path]] = []
+    try:
+        for (_, stream), name in zip(files, names, strict=True):
+            fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=root)
+            written.append((tmp, root / name))
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                while block := stream.read(_BLOCK):
+                    size += len(block)
+                    if size > limit:
+                        raise UploadRejected(
+                            f"'{name}' is over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)", status=413
+                        )
+                    out.write(block)
+            if size == 0:
+                raise UploadRejected(f"'{name}' is empty: upload a document with text")
+        for tmp, target in written:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in written:
+            Path(tmp).unlink(missing_ok=True)
+    return names
+
+
+def rebuild(settings: Settings, embedder_factory: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """Bring the index up to date with the corpus; return the BuildReport as JSON."""
+    from aiqa.index import build_index
+
+    return build_index(settings, embedder_factory=embedder_factory).as_json()
+
+
+def upload_and_rebuild(
+    settings: Settings, files: Iterable[tuple[str, BinaryIO]], embedder_factory: Callable[[], Any] | None = None
+) -> dict[str, Any]:
+    """Save the uploads, then rebuild; return {"saved": [...], "report": BuildReport JSON}."""
+    saved = save_uploads(settings, files)
+    return {"saved": saved, "report": rebuild(settings, embedder_factory)}
