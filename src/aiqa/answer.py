@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import regex
 
-from aiqa.chunk import _BULLET, unit_spans
+from aiqa.chunk import _BULLET, Chunk, plain, unit_spans
 from aiqa.korean import content_terms, is_korean, names, sound_keys, transliterates
 from aiqa.retrieve import Hit
 
@@ -22,8 +22,10 @@ _QUANTITY = regex.compile(
     r"|[$€£¥₩]\s?\d|\d\s?(?:USD|KRW|dollars?|percent|million|billion|trillion)\b",
     regex.I,
 )
-# A comparison across columns (e.g. US vs China) is best shown as the table itself.
-_COMPARES = regex.compile(r"비교|차이|대비|표로|항목별|\bvs\.?\b|\bversus\b|\bcompar|\bdiffer|\btable\b", regex.I)
+# A comparison across columns (e.g. US vs China) is best shown as table rows ...
+_COMPARES = regex.compile(r"비교|차이|대비|\bvs\.?\b|\bversus\b|\bcompar|\bdiffer", regex.I)
+# ... and a request for a whole table (or all of its rows) as that table.
+_WHOLE_TABLE = regex.compile(r"표로|표를|항목별|전체|모두|모든|정리|\btable\b|\ball\b|\bevery\b|\boverview\b", regex.I)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,10 @@ class Composer:
         self.oov_idf = max(self.idf.values(), default=1.0) + 1.0
         self.chunk_terms = [frozenset(content_terms(c.context)) for c in retriever.chunks]
         self.latin_keys = sound_keys(retriever.vocabulary)
+        self.tables: dict[tuple[str, int], list[Chunk]] = {}
+        for chunk in retriever.chunks:
+            if chunk.kind == "table_row":
+                self.tables.setdefault((chunk.source, chunk.table), []).append(chunk)
 
     def weight(self, term: str) -> float:
         return max(self.idf.get(term, self.oov_idf), 0.1)
@@ -125,6 +131,8 @@ class Composer:
             chunk = hit.chunk
             text = self.documents[chunk.source].text
             label_terms = self.chunk_terms[hit.id] - content_terms(chunk.text)  # section and headers
+            if chunk.kind == "table_header":
+                continue  # column names alone state nothing
             for a, b in unit_spans(text, chunk):
                 a, b = _quote_span(text, a, b)
                 quote = text[a:b]
@@ -148,13 +156,16 @@ class Composer:
         if not units or not self.answerable(signals, korean):
             return Answer(question, self.abstain_text(hits, korean), True, (), tuple(hits), resolved, signals)
         chosen = self.choose(units, q_terms)
-        rows = self.comparison_rows(chosen, resolved, q_terms)
+        rows = self.table_rows(chosen, resolved, q_terms)
         if rows:
-            text, citations = self.table_answer(rows, korean)
+            citations = tuple(self.cite(n, c, *_quote_span(self.documents[c.source].text, c.start, c.end))
+                              for n, c in enumerate(rows, start=1))
+            text = self.table_text(rows, korean)
         else:
-            citations = tuple(self.cite(n, u) for n, u in enumerate(chosen, start=1))
-            lines = [f"{self.frame(u, korean)} [{n}]" for n, u in enumerate(chosen, start=1)]
-            text = "\n".join(lines)
+            citations = tuple(self.cite(n, u.hit.chunk, u.start, u.end) for n, u in enumerate(chosen, start=1))
+            text = "\n".join(f"{self.frame(u, q_terms)} [{n}]" for n, u in enumerate(chosen, start=1))
+        if not korean:
+            text = "From the documents (quoted in their own language):\n\n" + text
         return Answer(question, text, False, citations, tuple(hits), resolved, signals)
 
     def signals(self, question: str, q_terms: set[str], hits: list[Hit], units: list[Unit]) -> dict:
@@ -209,47 +220,42 @@ class Composer:
                 chosen.append(unit)
         return chosen
 
-    def comparison_rows(self, chosen: list[Unit], question: str, q_terms: set[str]) -> list[Unit]:
-        """Rows to show as a table: the question compares columns (names two headers, or says so)."""
+    def table_rows(self, chosen: list[Unit], question: str, q_terms: set[str]) -> list[Chunk]:
+        """Rows to show as a table: all of the best row's table when the question asks for it,
+        the chosen rows when it compares columns (names two headers, or says so); else none."""
         first = chosen[0].hit.chunk
         if first.kind != "table_row":
             return []
+        if _WHOLE_TABLE.search(question):
+            return self.tables[(first.source, first.table)]
         headers = [h for h, _ in first.cells]
         named = sum(1 for h in headers if content_terms(h) and content_terms(h) <= q_terms)
-        if named < 2 and not _COMPARES.search(question) and len(chosen) < 2:
+        if named < 2 and not _COMPARES.search(question):
             return []
-        same_table = [
-            u
-            for u in chosen
-            if u.hit.chunk.kind == "table_row" and (u.hit.chunk.source, u.hit.chunk.table) == (first.source, first.table)
-        ]
-        if len(same_table) < 2 and named < 2 and not _COMPARES.search(question):
-            return []
-        return same_table
+        return [u.hit.chunk for u in chosen if (u.hit.chunk.source, u.hit.chunk.table) == (first.source, first.table)]
 
-    def cite(self, n: int, unit: Unit) -> Citation:
+    def cite(self, n: int, chunk: Chunk, start: int, end: int) -> Citation:
+        text = self.documents[chunk.source].text
+        return Citation(n, chunk.source, chunk.section, chunk.locator, text[start:end], start, end, chunk.text)
+
+    def frame(self, unit: Unit, q_terms: set[str]) -> str:
+        """One statement for a unit; a table row reads as its header: cell pairs, the asked-about
+        column first (after "미국의 AI 반도체는?" → "중국은?", China's cell leads)."""
         c = unit.hit.chunk
-        return Citation(n, c.source, c.section, c.locator, unit.quote, unit.start, unit.end, c.text)
+        if c.kind != "table_row" or not c.cells:
+            return plain(unit.quote)
+        (first_h, first_v), rest = c.cells[0], list(c.cells[1:])
+        rest.sort(key=lambda hv: not (content_terms(hv[0]) and content_terms(hv[0]) <= q_terms))
+        return f"**{first_v}** ({first_h}) — " + "; ".join(f"{h}: {v}" for h, v in rest)
 
-    def frame(self, unit: Unit, korean: bool) -> str:
-        """One statement for a unit: table rows read as "header: cell" pairs under their section."""
-        c = unit.hit.chunk
-        if c.kind == "table_row" and c.cells:
-            (first_h, first_v), rest = c.cells[0], c.cells[1:]
-            body = "; ".join(f"{h}: {v}" for h, v in rest)
-            return f"**{first_v}** ({first_h}) — {body}"
-        return " ".join(unit.quote.split())
-
-    def table_answer(self, units: list[Unit], korean: bool) -> tuple[str, tuple[Citation, ...]]:
-        """A compact Markdown table of the chosen rows, one citation per row."""
-        headers = [h for h, _ in units[0].hit.chunk.cells]
-        citations = tuple(self.cite(n, u) for n, u in enumerate(units, start=1))
-        source_label = "출처" if korean else "Source"
-        lines = ["| " + " | ".join([*headers, source_label]) + " |", "|" + "---|" * (len(headers) + 1)]
-        for n, u in enumerate(units, start=1):
-            cells = dict(u.hit.chunk.cells)
-            lines.append("| " + " | ".join([*(cells.get(h, "") for h in headers), f"[{n}]"]) + " |")
-        return "\n".join(lines), citations
+    def table_text(self, rows: list[Chunk], korean: bool) -> str:
+        """A compact Markdown table of rows from one table, each row with its citation marker."""
+        headers = [h for h, _ in rows[0].cells]
+        lines = ["| " + " | ".join([*headers, "출처" if korean else "Source"]) + " |", "|" + "---|" * (len(headers) + 1)]
+        for n, row in enumerate(rows, start=1):
+            cells = dict(row.cells)
+            lines.append("| " + " | ".join([*(cells.get(h, "").replace("|", "/") for h in headers), f"[{n}]"]) + " |")
+        return "\n".join(lines)
 
     def abstain_text(self, hits: list[Hit], korean: bool) -> str:
         head = "문서에서 답을 찾을 수 없습니다." if korean else "The documents do not answer this."

@@ -97,8 +97,9 @@ class Engine:
             return self._state
 
     def load(self) -> Engine:
-        """Load everything now instead of on the first question."""
+        """Load everything now instead of on the first question, and warm the model up."""
         self._current()
+        self.embedder.embed_queries(["warm-up"])  # the first forward pass is several times slower
         return self
 
     def current_index(self):

@@ -22,7 +22,10 @@ def decode(data: bytes) -> str:
     """Return the text of `data`, detecting its encoding; raise UnreadableDocument if it has none."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return data.decode(codec, errors="strict")
+            try:
+                return data.decode(codec, errors="strict")
+            except UnicodeDecodeError:
+                raise UnreadableDocument(f"starts like {codec} text but holds invalid bytes (corrupt file?)") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
