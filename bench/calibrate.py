@@ -13,7 +13,7 @@ from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.evaluate import load_cases
 
-COLUMNS = ("dense", "coverage", "in_corpus", "novel", "asks_number", "quantity_in_evidence", "unknown_names")
+COLUMNS = ("dense", "coverage", "in_corpus", "novel", "asks_number", "quantity_in_evidence", "unknown_names", "names_in_evidence")
 
 
 def _cell(value) -> str:

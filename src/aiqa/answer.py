@@ -182,7 +182,23 @@ class Composer:
             "asks_number": bool(_ASKS_NUMBER.search(question)),
             "quantity_in_evidence": bool(best) and bool(_QUANTITY.search(best.quote)),
             "unknown_names": sorted(self.unknown_names(question)),
+            "names_in_evidence": round(self.names_in_evidence(question, best), 4) if best else 0.0,
         }
+
+    def names_in_evidence(self, question: str, unit: Unit) -> float:
+        """IDF-weighted share of a Korean question's proper nouns that the evidence mentions (1.0 if none).
+
+        Passages about other names ("중국" when the question is about "대한민국") do not answer.
+        Latin words are left out: acronyms such as "AI" name topics more than entities.
+        """
+        if not is_korean(question):
+            return 1.0
+        wanted = names(question, latin=False)
+        if not wanted:
+            return 1.0
+        keys = sound_keys(set(unit.terms))
+        found = {n for n in wanted if n in unit.terms or transliterates(n, keys)}
+        return self.coverage(wanted, found)
 
     def unknown_names(self, question: str) -> set[str]:
         """Names in a Korean question that the corpus never mentions, in any spelling.
@@ -201,7 +217,7 @@ class Composer:
             return False  # the passage only restates the question
         if s["asks_number"] and not s["quantity_in_evidence"]:
             return False  # "얼마/how much" needs an amount, and the evidence states none
-        if s["unknown_names"]:
+        if s["unknown_names"] or s["names_in_evidence"] < 0.5:
             return False
         if korean:
             return s["in_corpus"] >= t.min_coverage and s["dense"] >= t.min_dense_with_coverage

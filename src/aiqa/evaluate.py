@@ -32,8 +32,12 @@ class Case:
 
 def load_cases(path: Path) -> list[Case]:
     """Read an eval file; raise BadRequest naming the line that is malformed."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"cannot read eval file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     cases = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

@@ -86,10 +86,11 @@ def content_terms(text: str) -> set[str]:
     return set(tokens(text))
 
 
-def names(text: str) -> set[str]:
-    """Proper nouns and Latin words of a text (lowercase): the entities a question is about."""
+def names(text: str, *, latin: bool = True) -> set[str]:
+    """Proper nouns (and, with `latin`, Latin words) of a text, lowercase: what a question is about."""
     found = {tok.form.lower() for tok in _analyse(text) if tok.tag == "NNP"}
-    found |= {_singular(w.lower()) for w in _LATIN.findall(text) if regex.search(r"[A-Za-z]", w)}
+    if latin:
+        found |= {_singular(w.lower()) for w in _LATIN.findall(text) if regex.search(r"[A-Za-z]", w)}
     return found - ENGLISH_STOPWORDS
 
 

@@ -90,7 +90,7 @@
     ".n{flex:none;min-width:20px;height:20px;line-height:20px;text-align:center;border-radius:5px;background:var(--accent);",
     "color:#fff;font-weight:700;font-size:11px}",
     ".related .n{background:#9ca3af}",
-    ".file{font-weight:600;flex:none}.meta{color:#6b7280;overflow:hidden;text-overflow:ellipsis}",
+    ".what{flex:1;min-width:0}.file{display:block;font-weight:600}.meta{display:block;color:#6b7280;font-size:11.5px}",
     ".passage{padding:7px 10px 9px;border-top:1px dashed #e5e7eb;font-size:12.5px;white-space:pre-wrap}",
     "mark{background:#fff1a8;color:inherit;padding:0 2px;border-radius:3px}",
     ".abstain{background:#fff8e6;border:1px solid #f3c96b;border-left:5px solid #e0a100;color:#5b4300;",
@@ -158,8 +158,9 @@
     var li = el("li"), det = li.appendChild(el("details")), sum = det.appendChild(el("summary"));
     det.setAttribute("data-n", String(n));
     sum.appendChild(el("span", "n", n));
-    sum.appendChild(el("span", "file", item.source));
-    sum.appendChild(el("span", "meta", [item.section, item.locator].filter(Boolean).join(" · ")));
+    var what = sum.appendChild(el("span", "what"));
+    what.appendChild(el("span", "file", item.source));
+    what.appendChild(el("span", "meta", [item.section, item.locator].filter(Boolean).join(" · ")));
     det.appendChild(body);
     return li;
   }

@@ -1,0 +1,120 @@
+"""Cited extractive answers, tables, English, abstention and follow-ups on the real index."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from aiqa.evaluate import squash
+
+from .conftest import REPORT
+
+CORPUS_TEXT = squash(REPORT.read_text(encoding="utf-8"))
+
+
+def markers(answer: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\[(\d+)\]", answer)]
+
+
+def check_cited(result: dict) -> None:
+    """Every statement line ends with a marker, every marker has a source, every quote is verbatim."""
+    assert not result["abstained"]
+    numbers = {c["n"] for c in result["citations"]}
+    assert set(markers(result["answer"])) == numbers
+    statements = [
+        line for line in result["answer"].splitlines()
+        if line.strip() and not line.startswith(("|---", "From the documents")) and not line.startswith("| 항목")
+    ]
+    for line in statements:
+        assert re.search(r"\[\d+\]\s*\|?\s*$", line), f"statement without a citation: {line}"
+    for c in result["citations"]:
+        assert squash(c["quote"]) in CORPUS_TEXT
+        assert squash(c["quote"]) in squash(c["passage"])
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("미국은 어떤 AI 반도체를 보유하고 있나?", "NVIDIA A100"),
+        ("중국은 해외 인재를 어떻게 유치하나?", "천인계획"),
+        ("미국은 철강 공장 대신 무엇을 선택해야 하나?", "AI 생태계"),
+        ("중국이 기술 이전을 요구하는 방식은?", "합작법인"),
+    ],
+)
+def test_answers_cite_exact_source_text(engine, question, expected):
+    result = engine.ask_json(question)
+    check_cited(result)
+    assert expected in result["answer"]
+    assert any(expected in c["quote"] for c in result["citations"])
+    assert len(result["citations"]) <= 2  # the best one or two units, not a dump of the top five
+
+
+def test_table_row_is_framed_with_its_headers(engine):
+    result = engine.ask_json("전략 일관성에서 중국이 유리한 이유는?")
+    check_cited(result)
+    assert "**전략 일관성** (항목)" in result["answer"] and "중국: 장기 계획 지속 가능" in result["answer"]
+    assert result["citations"][0]["locator"] == "line 34, table 3, row 4"
+
+
+def test_comparison_is_answered_with_a_table(engine):
+    result = engine.ask_json("미국과 중국의 AI 반도체를 비교해줘")
+    check_cited(result)
+    lines = result["answer"].splitlines()
+    assert lines[0] == "| 항목 | 미국 | 중국 | 평가 | 출처 |"
+    assert any("NVIDIA A100" in line and "Huawei Ascend 910B" in line and "[1]" in line for line in lines)
+
+
+def test_whole_table_request_lists_every_row(engine):
+    result = engine.ask_json("중장기 전망을 항목별로 표로 정리해줘")
+    rows = [line for line in result["answer"].splitlines() if re.search(r"\[\d+\] \|$", line)]
+    assert len(rows) == 5 and len(result["citations"]) == 5
+
+
+def test_english_question_gets_english_framing_and_korean_quotes(engine):
+    result = engine.ask_json("How does China respond to US export controls on Nvidia GPUs?")
+    check_cited(result)
+    assert result["answer"].startswith("From the documents")
+    assert any("국산 칩 개발에 집중" in c["quote"] for c in result["citations"])
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("그럼 대한민국은 어떻게 대응해야 하나?", "문서에서 답을 찾을 수 없습니다"),  # raised, never answered
+        ("NVIDIA H100의 가격은 얼마인가?", "문서에서 답을 찾을 수 없습니다"),  # a fact it does not state
+        ("일본의 AI 반도체 전략은?", "문서에서 답을 찾을 수 없습니다"),  # a country it does not discuss
+        ("김치찌개 끓이는 법을 알려줘", "문서에서 답을 찾을 수 없습니다"),  # off-topic
+        ("What is the capital of France?", "The documents do not answer this"),
+    ],
+)
+def test_abstains_honestly(engine, question, message):
+    result = engine.ask_json(question)
+    assert result["abstained"] is True
+    assert result["answer"].startswith(message)
+    assert result["citations"] == []
+    assert result["passages"], "the closest passages are still listed as related reading"
+    assert "us-china-ai-race.txt" in result["answer"]
+
+
+def test_transliterated_name_is_known(engine):
+    result = engine.ask_json("화웨이의 AI 반도체는?")  # the report writes "Huawei"
+    assert not result["abstained"] and "Huawei" in result["answer"]
+
+
+def test_follow_up_is_resolved_from_history(engine):
+    first = engine.ask_json("미국의 AI 반도체는?")
+    assert "NVIDIA" in first["answer"]
+    history = [{"role": "user", "content": "미국의 AI 반도체는?"}, {"role": "assistant", "content": first["answer"]}]
+    follow = engine.ask_json("중국은?", history=history)
+    assert not follow["abstained"]
+    assert "Huawei Ascend 910B" in follow["answer"]
+    assert "반도체" in follow["resolved_question"]
+    alone = engine.ask_json("중국은?")
+    assert "반도체" not in alone["resolved_question"]
+
+
+def test_full_question_is_not_rewritten_by_history(engine):
+    result = engine.ask_json("중국의 자원 확보 전략은?", history=["미국의 AI 반도체는?"])
+    assert result["resolved_question"] == "중국의 자원 확보 전략은?"
+    assert "희토류" in result["answer"]

@@ -1,0 +1,252 @@
+"""A real headless Chromium on the chat, the widget on a portal of another origin, and hostile documents.
+
+Set AIQA_SCREENSHOTS=1 to write docs/chat.png and docs/widget.png from the run.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import REPO, REPORT
+from tests.test_server import ThreadedServer, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SHOTS = os.environ.get("AIQA_SCREENSHOTS") == "1"
+XSS_DOC = """피싱 메일 주의 안내
+정보보안팀은 최근 사내에 유포된 피싱 메일의 특징을 안내합니다.
+피싱 메일 본문에는 <img src=x onerror="window.__xss=1"> 같은 이미지 태그가 숨어 있습니다.
+일부 메일에는 <script>window.__xss=1</script> 스크립트 코드가 포함되어 있습니다.
+의심스러운 메일은 열지 말고 정보보안팀에 신고하세요.
+"""
+IMG = '<img src=x onerror="window.__xss=1">'
+SCRIPT = "<script>window.__xss=1</script>"
+WIDGET = "[data-aiqa-widget]"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium"),
+]
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(report_settings, embedder, tmp_path_factory):
+    """The app on 127.0.0.1 (report + a hostile document) and a portal page on localhost, another origin."""
+    from aiqa.engine import Engine
+    from aiqa.index import build_index
+
+    root = tmp_path_factory.mktemp("browser")
+    shutil.copytree(report_settings.corpus_dir, root / "corpus")
+    shutil.copytree(report_settings.index_dir, root / "index")
+    (root / "corpus" / "phishing-notice.txt").write_text(XSS_DOC, encoding="utf-8")
+    api_port, portal_port = free_port(), free_port()
+    portal_origin = f"http://localhost:{portal_port}"
+    settings = replace(
+        report_settings, corpus_dir=root / "corpus", index_dir=root / "index", allowed_origins=(portal_origin,)
+    )
+    build_index(settings, embedder_factory=lambda: embedder)
+    engine = Engine(settings)
+    engine._embedder = embedder
+    engine.load()
+
+    api = f"http://127.0.0.1:{api_port}"
+    pages = root / "portal"
+    pages.mkdir()
+    portal = (REPO / "examples" / "portal.html").read_text(encoding="utf-8")
+    (pages / "portal.html").write_text(portal.replace("http://127.0.0.1:7860", api), encoding="utf-8")
+    (pages / "frame.html").write_text(f'<!doctype html><iframe src="{api}/widget" width="420" height="600"></iframe>')
+    handler = functools.partial(_Quiet, directory=str(pages))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", portal_port), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with ThreadedServer(settings, engine, api_port):
+            yield SimpleNamespace(url=api, portal=portal_origin, other=f"http://127.0.0.1:{portal_port}")
+    finally:
+        httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def chat_ask(page, question: str):
+    """Ask in the Gradio chat; return the locator of the new reply."""
+    count = page.locator(".aiqa-reply").count()
+    page.fill("#aiqa-input textarea", question)
+    page.keyboard.press("Enter")
+    page.wait_for_function("n => document.querySelectorAll('.aiqa-reply').length > n", arg=count)
+    return page.locator(".aiqa-reply").nth(count)
+
+
+def widget_ask(page, question: str):
+    """Ask in the widget; return the locator of the new bot message once it is answered."""
+    count = page.locator(f"{WIDGET} .msg.bot").count()
+    page.locator(f"{WIDGET} textarea").fill(question)
+    page.keyboard.press("Enter")
+    reply = page.locator(f"{WIDGET} .msg.bot").nth(count)
+    page.wait_for_function(
+        "([sel, n]) => { const m = document.querySelector(sel).shadowRoot.querySelectorAll('.msg.bot')[n];"
+        " return m && !m.classList.contains('pending'); }",
+        arg=[WIDGET, count],
+    )
+    return reply
+
+
+def test_chat_answers_with_sources_follows_up_and_abstains(page, site):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1280, "height": 1320})  # room for all three turns in docs/chat.png
+    page.goto(f"{site.url}/")
+    reply = chat_ask(page, "미국의 AI 반도체는?")
+    expect(reply).to_contain_text("NVIDIA")
+    expect(reply.locator(".aiqa-ref").first).to_have_text("[1]")
+    source = reply.locator(".aiqa-sources .aiqa-source").first
+    expect(source).to_contain_text("us-china-ai-race.txt")
+    source.locator("summary").click()
+    mark = source.locator("mark")
+    expect(mark).to_be_visible()
+    assert " ".join(mark.inner_text().split()) in " ".join(REPORT.read_text(encoding="utf-8").split())
+
+    expect(chat_ask(page, "중국은?")).to_contain_text("Huawei")
+
+    off = chat_ask(page, "회사 점심 메뉴는 뭐예요?")
+    expect(off.locator(".aiqa-abstain")).to_contain_text("문서에서 답을 찾을 수 없습니다")
+    expect(off.locator(".aiqa-related .aiqa-label")).to_have_text("관련 문단")
+    assert off.locator(".aiqa-sources").count() == 0
+    colour = off.locator(".aiqa-abstain").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
+    if SHOTS:
+        page.screenshot(path=str(REPO / "docs" / "chat.png"))
+
+
+def test_chat_follows_the_browser_language_and_the_toggle(browser, site):
+    from playwright.sync_api import expect
+
+    placeholder = "p => { const t = document.querySelector('#aiqa-input textarea'); return t && t.placeholder.startsWith(p); }"
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(f"{site.url}/")
+    page.wait_for_function(placeholder, arg="Ask")
+    expect(page.get_by_role("tab", name="Documents")).to_have_count(1)
+    page.get_by_label("한국어").check()
+    page.wait_for_function(placeholder, arg="문서")
+    expect(page.get_by_role("tab", name="문서 관리")).to_have_count(1)
+    context.close()
+
+
+def test_widget_on_a_portal_of_another_origin(page, site):
+    from playwright.sync_api import expect
+
+    page.goto(f"{site.portal}/portal.html")
+    page.locator(f"{WIDGET} .launcher").click()
+    reply = widget_ask(page, "미국의 AI 반도체는?")
+    expect(reply).to_contain_text("NVIDIA")
+    expect(reply.locator(".ref").first).to_have_text("[1]")
+    counts = page.evaluate(
+        "sel => [document.querySelector(sel).shadowRoot.querySelectorAll('.sources li').length,"
+        " document.querySelectorAll('.sources li').length]", WIDGET)
+    assert counts[0] >= 1 and counts[1] == 0  # the citations live inside the shadow root only
+    first = reply.locator(".sources details").first
+    expect(first.locator("summary")).to_contain_text("us-china-ai-race.txt")
+    first.locator("summary").click()
+    expect(first.locator("mark")).to_be_visible()
+    expect(widget_ask(page, "중국은?")).to_contain_text("Huawei")
+    off = widget_ask(page, "회사 점심 메뉴는 뭐예요?")
+    expect(off.locator(".abstain")).to_contain_text("문서에서 답을 찾을 수 없습니다")
+    expect(off.locator(".related .label")).to_have_text("관련 문단")
+    if SHOTS:
+        reply.evaluate("e => e.scrollIntoView()")
+        page.screenshot(path=str(REPO / "docs" / "widget.png"))
+
+
+def test_widget_on_an_origin_not_allowed_gets_no_answer(page, site):
+    page.goto(f"{site.other}/portal.html")
+    page.locator(f"{WIDGET} .launcher").click()
+    reply = widget_ask(page, "미국의 AI 반도체는?")
+    assert "error" in reply.get_attribute("class") and "NVIDIA" not in reply.inner_text()
+
+
+def test_iframe_page_works_only_where_framing_is_allowed(page, site):
+    from playwright.sync_api import expect
+
+    page.goto(f"{site.portal}/frame.html")
+    frame = page.frame_locator("iframe")
+    frame.locator(f"{WIDGET} textarea").fill("미국의 AI 반도체는?")
+    frame.locator(f"{WIDGET} textarea").press("Enter")
+    expect(frame.locator(f"{WIDGET} .sources")).to_contain_text("us-china-ai-race.txt")
+    page.goto(f"{site.other}/frame.html")
+    page.wait_for_timeout(500)
+    child = page.frames[1]
+    assert child.url.startswith("chrome-error://") or child.locator(WIDGET).count() == 0
+
+
+def _expanded_text(reply) -> str:
+    for summary in reply.locator("summary").all():
+        summary.click()
+    return reply.inner_text()
+
+
+PHISHING = ("피싱 메일 본문에는 무엇이 숨어 있나요?", "피싱 메일에 포함된 스크립트 코드는?")
+
+
+def test_document_markup_shows_as_text_in_chat_and_widget(page, site):
+    from playwright.sync_api import expect
+
+    page.goto(f"{site.url}/")
+    first = chat_ask(page, PHISHING[0])
+    expect(first.locator(".aiqa-answer")).to_contain_text(IMG)
+    shown = _expanded_text(first) + _expanded_text(chat_ask(page, PHISHING[1]))
+    assert IMG in shown and SCRIPT in shown
+    assert page.locator(".aiqa-reply img, .aiqa-reply script").count() == 0
+    assert page.evaluate("typeof window.__xss") == "undefined"
+
+    page.goto(f"{site.portal}/portal.html")
+    page.locator(f"{WIDGET} .launcher").click()
+    first = widget_ask(page, PHISHING[0])
+    expect(first.locator(".answer")).to_contain_text(IMG)
+    shown = _expanded_text(first) + _expanded_text(widget_ask(page, PHISHING[1]))
+    assert IMG in shown and SCRIPT in shown
+    tags = page.evaluate("sel => document.querySelector(sel).shadowRoot.querySelectorAll('.msg img, .msg script').length",
+                         WIDGET)
+    assert tags == 0 and page.evaluate("typeof window.__xss") == "undefined"
+
+
+def test_docs_page_lists_the_api(page, site):
+    from playwright.sync_api import expect
+
+    page.goto(f"{site.url}/docs")
+    expect(page.locator("section h2").first).to_be_visible()
+    expect(page.locator("#api")).to_contain_text("/api/ask")
+    expect(page.locator("#api")).to_contain_text("question")
