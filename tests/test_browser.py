@@ -17,12 +17,18 @@ from types import SimpleNamespace
 import pytest
 
 from tests.conftest import REPO, REPORT
-from tests.test_server import ThreadedServer, free_port
+from tests.test_server import TOKEN, ThreadedServer, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SHOTS = os.environ.get("AIQA_SCREENSHOTS") == "1"
 XSS_DOC = """피싱 메일 주의 안내
@@ -37,7 +43,9 @@ WIDGET = "[data-aiqa-widget]"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium"
+    ),
 ]
 
 
@@ -59,7 +67,11 @@ def site(report_settings, embedder, tmp_path_factory):
     api_port, portal_port = free_port(), free_port()
     portal_origin = f"http://localhost:{portal_port}"
     settings = replace(
-        report_settings, corpus_dir=root / "corpus", index_dir=root / "index", allowed_origins=(portal_origin,)
+        report_settings,
+        corpus_dir=root / "corpus",
+        index_dir=root / "index",
+        allowed_origins=(portal_origin,),
+        api_token=TOKEN,
     )
     build_index(settings, embedder_factory=lambda: embedder)
     engine = Engine(settings)
@@ -70,14 +82,18 @@ def site(report_settings, embedder, tmp_path_factory):
     pages = root / "portal"
     pages.mkdir()
     portal = (REPO / "examples" / "portal.html").read_text(encoding="utf-8")
-    (pages / "portal.html").write_text(portal.replace("http://127.0.0.1:7860", api), encoding="utf-8")
-    (pages / "frame.html").write_text(f'<!doctype html><iframe src="{api}/widget" width="420" height="600"></iframe>')
+    portal = portal.replace("http://127.0.0.1:7860", api).replace(" async>", f' data-token="{TOKEN}" async>')
+    (pages / "portal.html").write_text(portal, encoding="utf-8")
+    frame = f'<!doctype html><iframe src="{api}/widget?token={TOKEN}" width="420" height="600"></iframe>'
+    (pages / "frame.html").write_text(frame, encoding="utf-8")
     handler = functools.partial(_Quiet, directory=str(pages))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", portal_port), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         with ThreadedServer(settings, engine, api_port):
-            yield SimpleNamespace(url=api, portal=portal_origin, other=f"http://127.0.0.1:{portal_port}")
+            yield SimpleNamespace(
+                url=api, portal=portal_origin, other=f"http://127.0.0.1:{portal_port}", root=root
+            )
     finally:
         httpd.shutdown()
 
@@ -127,7 +143,7 @@ def widget_ask(page, question: str):
 def test_chat_answers_with_sources_follows_up_and_abstains(page, site):
     from playwright.sync_api import expect
 
-    page.set_viewport_size({"width": 1280, "height": 1320})  # room for all three turns in docs/chat.png
+    page.set_viewport_size({"width": 1280, "height": 1480})  # room for all three turns in docs/chat.png
     page.goto(f"{site.url}/")
     reply = chat_ask(page, "미국의 AI 반도체는?")
     expect(reply).to_contain_text("NVIDIA")
@@ -154,7 +170,9 @@ def test_chat_answers_with_sources_follows_up_and_abstains(page, site):
 def test_chat_follows_the_browser_language_and_the_toggle(browser, site):
     from playwright.sync_api import expect
 
-    placeholder = "p => { const t = document.querySelector('#aiqa-input textarea'); return t && t.placeholder.startsWith(p); }"
+    placeholder = (
+        "p => (document.querySelector('#aiqa-input textarea') || {placeholder: ''}).placeholder.startsWith(p)"
+    )
     context = browser.new_context(locale="en-US")
     page = context.new_page()
     page.goto(f"{site.url}/")
@@ -176,7 +194,9 @@ def test_widget_on_a_portal_of_another_origin(page, site):
     expect(reply.locator(".ref").first).to_have_text("[1]")
     counts = page.evaluate(
         "sel => [document.querySelector(sel).shadowRoot.querySelectorAll('.sources li').length,"
-        " document.querySelectorAll('.sources li').length]", WIDGET)
+        " document.querySelectorAll('.sources li').length]",
+        WIDGET,
+    )
     assert counts[0] >= 1 and counts[1] == 0  # the citations live inside the shadow root only
     first = reply.locator(".sources details").first
     expect(first.locator("summary")).to_contain_text("us-china-ai-race.txt")
@@ -238,8 +258,10 @@ def test_document_markup_shows_as_text_in_chat_and_widget(page, site):
     expect(first.locator(".answer")).to_contain_text(IMG)
     shown = _expanded_text(first) + _expanded_text(widget_ask(page, PHISHING[1]))
     assert IMG in shown and SCRIPT in shown
-    tags = page.evaluate("sel => document.querySelector(sel).shadowRoot.querySelectorAll('.msg img, .msg script').length",
-                         WIDGET)
+    tags = page.evaluate(
+        "sel => document.querySelector(sel).shadowRoot.querySelectorAll('.msg img, .msg script').length",
+        WIDGET,
+    )
     assert tags == 0 and page.evaluate("typeof window.__xss") == "undefined"
 
 
@@ -250,3 +272,45 @@ def test_docs_page_lists_the_api(page, site):
     expect(page.locator("section h2").first).to_be_visible()
     expect(page.locator("#api")).to_contain_text("/api/ask")
     expect(page.locator("#api")).to_contain_text("question")
+
+
+def test_admin_tab_uploads_and_rebuilds_with_the_token(page, site, tmp_path):
+    from playwright.sync_api import expect
+
+    doc = tmp_path / "remote-work.md"
+    doc.write_text(
+        "# 재택근무 규정\n\n재택근무는 주 2회까지 허용되며, 팀장의 사전 승인이 필요합니다.\n",
+        encoding="utf-8",
+    )
+    bad = tmp_path / "tool.exe"
+    bad.write_bytes(b"MZ")
+    page.goto(f"{site.url}/")
+    page.get_by_role("tab", name="문서 관리").click()
+    token = page.get_by_label("관리 토큰 (AIQA_API_TOKEN)")
+    run = page.get_by_role("button", name="올리고 색인 갱신")
+    token.fill("wrong")
+    run.click()
+    expect(page.locator(".aiqa-error")).to_contain_text("관리 토큰이 맞지 않습니다")
+
+    token.fill(TOKEN)
+    files = page.locator("#aiqa-files input[type=file]")
+    files.set_input_files(str(bad))
+    expect(page.locator("#aiqa-files")).to_contain_text("tool.exe")
+    run.click()
+    expect(page.locator(".aiqa-error")).to_contain_text("unsupported file type")
+    page.locator(
+        "#aiqa-files button[aria-label*='Clear'], #aiqa-files button[aria-label*='지우기']"
+    ).first.click()
+    files.set_input_files(str(doc))
+    expect(page.locator("#aiqa-files")).to_contain_text("remote-work.md")
+    run.click()
+    report = page.locator(".aiqa-report")
+    expect(report).to_contain_text("remote-work.md")
+    expect(report.locator("tr", has_text="추가")).to_contain_text("1")
+    assert (site.root / "corpus" / "remote-work.md").exists() and not (
+        site.root / "corpus" / "tool.exe"
+    ).exists()
+
+    page.get_by_role("tab", name="질문하기").click()
+    reply = chat_ask(page, "재택근무에 필요한 승인은?")
+    expect(reply.locator(".aiqa-sources")).to_contain_text("remote-work.md")

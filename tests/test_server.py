@@ -31,7 +31,9 @@ def wait_until_up(url: str, seconds: float = 180, proc: subprocess.Popen | None 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+            raise RuntimeError(
+                f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
+            )
         try:
             if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
                 return
@@ -51,7 +53,9 @@ class ThreadedServer:
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            create_app(settings, engine), host="127.0.0.1", port=self.port, log_level="warning"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -83,7 +87,10 @@ def site(report_settings, tmp_path_factory):
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "aiqa.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -109,8 +116,16 @@ def test_ask_returns_the_contract_with_quotes_from_the_report(site):
     r = ask(site["url"], {"question": "미국의 AI 반도체는?"})
     assert r.status_code == 200, r.text
     data = r.json()
-    assert set(data) >= {"question", "answer", "abstained", "language", "resolved_question", "citations", "passages",
-                         "timings_ms"}
+    assert set(data) >= {
+        "question",
+        "answer",
+        "abstained",
+        "language",
+        "resolved_question",
+        "citations",
+        "passages",
+        "timings_ms",
+    }
     assert not data["abstained"] and data["language"] == "ko" and "NVIDIA" in data["answer"]
     report = REPORT.read_text(encoding="utf-8")
     assert data["citations"]
@@ -151,9 +166,13 @@ def test_bad_requests_get_a_4xx_json_error(site, body):
     assert isinstance(r.json()["error"], str) and r.json()["error"]
 
 
-@pytest.mark.parametrize("raw", [b'{"question": "broken', b"", b"\xff\xfe"], ids=["broken JSON", "no body", "not UTF-8"])
+@pytest.mark.parametrize(
+    "raw", [b'{"question": "broken', b"", b"\xff\xfe"], ids=["broken JSON", "no body", "not UTF-8"]
+)
 def test_unparsable_bodies_get_400(site, raw):
-    r = httpx.post(f"{site['url']}/api/ask", content=raw, headers={**AUTH, "Content-Type": "application/json"})
+    r = httpx.post(
+        f"{site['url']}/api/ask", content=raw, headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert r.status_code == 400 and "JSON" in r.json()["error"]
 
 
@@ -185,8 +204,11 @@ def test_only_allowed_origins_get_cors(site):
     assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == PORTAL
     preflight = httpx.options(
         f"{site['url']}/api/ask",
-        headers={"Origin": PORTAL, "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization, content-type"},
+        headers={
+            "Origin": PORTAL,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
     )
     assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == PORTAL
     assert "Authorization" in preflight.headers["access-control-allow-headers"]
@@ -230,8 +252,11 @@ def test_uploads_are_refused_when_unsafe(site):
         b'--b0undary\r\nContent-Disposition: form-data; name="files"; filename="evil\x07\x1b.md"\r\n'
         b"Content-Type: text/markdown\r\n\r\nevil\r\n--b0undary--\r\n"
     )
-    r = httpx.post(f"{site['url']}/api/documents", content=raw,
-                   headers={**AUTH, "Content-Type": "multipart/form-data; boundary=b0undary"})
+    r = httpx.post(
+        f"{site['url']}/api/documents",
+        content=raw,
+        headers={**AUTH, "Content-Type": "multipart/form-data; boundary=b0undary"},
+    )
     assert r.status_code == 400 and "control characters" in r.json()["error"]
     r = _upload(site, [("files", ("big.txt", b"x" * 1_100_000))])
     assert r.status_code == 413 and "AIQA_MAX_FILE_MB" in r.json()["error"]
@@ -265,7 +290,7 @@ def test_without_a_token_writes_are_off_and_localhost_pages_may_ask(open_site):
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://localhost:8080"
     r = httpx.post(f"{open_site}/api/ask", json=q, headers={"Origin": "http://intranet.example"})
     assert r.status_code == 403
-    assert "frame-ancestors 'self'" == httpx.get(f"{open_site}/").headers["content-security-policy"]
+    assert httpx.get(f"{open_site}/").headers["content-security-policy"] == "frame-ancestors 'self'"
 
 
 @pytest.mark.parametrize("name", ["보고서.md", "report v2.PDF", "a.b.docx", "notes.markdown"])
@@ -275,7 +300,9 @@ def test_plain_supported_names_pass(name):
     assert check_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "..", "../a.md", "a/b.md", ".env.md", "a\nb.md", "x\u202etxt.exe.md", "a.exe"])
+@pytest.mark.parametrize(
+    "name", ["", "..", "../a.md", "a/b.md", ".env.md", "a\nb.md", "x\u202etxt.exe.md", "a.exe"]
+)
 def test_unsafe_or_unsupported_names_are_refused(name):
     from aiqa.uploads import check_name
 
@@ -288,9 +315,19 @@ def test_rendered_replies_escape_document_text():
 
     evil = '<img src=x onerror="alert(1)"> <script>alert(2)</script>'
     result = {
-        "answer": f"**굵게** {evil} [1]", "abstained": False, "passages": [],
-        "citations": [{"n": 1, "source": "<b>x</b>.md", "section": evil, "locator": "line 1", "quote": evil,
-                       "passage": f"앞 {evil} 뒤"}],
+        "answer": f"**굵게** {evil} [1]",
+        "abstained": False,
+        "passages": [],
+        "citations": [
+            {
+                "n": 1,
+                "source": "<b>x</b>.md",
+                "section": evil,
+                "locator": "line 1",
+                "quote": evil,
+                "passage": f"앞 {evil} 뒤",
+            }
+        ],
     }
     html = render_result(result)
     assert "<img" not in html and "<script" not in html and "&lt;script&gt;" in html

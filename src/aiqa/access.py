@@ -76,7 +76,11 @@ class AccessControl:
             allowed, cross = self.origin_allowed(origin, headers.get("host", ""))
             if not allowed:
                 shown = origin if origin != "null" else "null (a file:// page or a sandboxed frame)"
-                await self._reply(send, 403, {"error": f"origin {shown} may not call this API: add it to AIQA_ALLOWED_ORIGINS"})
+                await self._reply(
+                    send,
+                    403,
+                    {"error": f"origin {shown} may not call this API: add it to AIQA_ALLOWED_ORIGINS"},
+                )
                 return
             if api and cross:
                 cors_origin = origin
@@ -90,7 +94,10 @@ class AccessControl:
                 for name, value in _SECURITY.items():
                     if name not in out:
                         out[name] = value
-                if out.get("content-type", "").startswith("text/html") and "content-security-policy" not in out:
+                if (
+                    out.get("content-type", "").startswith("text/html")
+                    and "content-security-policy" not in out
+                ):
                     out["content-security-policy"] = self.csp
                 if cors_origin is not None:
                     out["access-control-allow-origin"] = cors_origin
@@ -99,7 +106,9 @@ class AccessControl:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _reply(self, send: Send, status: int, body: dict | None, extra: dict[str, str] | None = None) -> None:
+    async def _reply(
+        self, send: Send, status: int, body: dict | None, extra: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
         headers = {**_SECURITY, **(extra or {}), "vary": "Origin"}
         if body is not None:

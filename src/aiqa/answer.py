@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import regex
 
 from aiqa.chunk import _BULLET, Chunk, plain, unit_spans
-from aiqa.korean import content_terms, is_korean, names, sound_keys, transliterates
+from aiqa.korean import content_terms, is_korean, language, names, sound_keys, transliterates
 from aiqa.retrieve import Hit
 
 _QUESTION_END = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
@@ -22,6 +22,9 @@ _QUANTITY = regex.compile(
     r"|[$€£¥₩]\s?\d|\d\s?(?:USD|KRW|dollars?|percent|million|billion|trillion)\b",
     regex.I,
 )
+# "When" questions need a date or year in the evidence.
+_ASKS_TIME = regex.compile(r"언제|몇\s*년도?|몇\s*월|\bwhen\b|\bwhat\s+year\b|\bwhich\s+year\b", regex.I)
+_DATE = regex.compile(r"(?<!\d)(?:1[89]|20)\d{2}(?!\d)|\d{1,2}\s*월|\d{1,2}\s*일|작년|올해|내년|지난해|분기")
 # A comparison across columns (e.g. US vs China) is best shown as table rows ...
 _COMPARES = regex.compile(r"비교|차이|대비|\bvs\.?\b|\bversus\b|\bcompar|\bdiffer", regex.I)
 # ... and a request for a whole table (or all of its rows) as that table.
@@ -148,23 +151,24 @@ class Composer:
     def compose(self, question: str, hits: list[Hit], resolved: str | None = None) -> Answer:
         """Answer `question` from `hits` (best first), or abstain when they do not answer it."""
         resolved = resolved or question
-        korean = is_korean(question)
+        korean = is_korean(question)  # decides which signals apply
+        framing_ko = language(question) == "ko"  # decides the language of the framing words
         q_terms = content_terms(resolved)
         known = self.coverage(q_terms, self.retriever.vocabulary) if q_terms else 0.0
         units = self.units(hits[:6], q_terms, known)
         signals = self.signals(resolved, q_terms, hits, units)
         if not units or not self.answerable(signals, korean):
-            return Answer(question, self.abstain_text(hits, korean), True, (), tuple(hits), resolved, signals)
+            return Answer(question, self.abstain_text(hits, framing_ko), True, (), tuple(hits), resolved, signals)
         chosen = self.choose(units, q_terms)
         rows = self.table_rows(chosen, resolved, q_terms)
         if rows:
             citations = tuple(self.cite(n, c, *_quote_span(self.documents[c.source].text, c.start, c.end))
                               for n, c in enumerate(rows, start=1))
-            text = self.table_text(rows, korean)
+            text = self.table_text(rows, framing_ko)
         else:
             citations = tuple(self.cite(n, u.hit.chunk, u.start, u.end) for n, u in enumerate(chosen, start=1))
             text = "\n".join(f"{self.frame(u, q_terms)} [{n}]" for n, u in enumerate(chosen, start=1))
-        if not korean:
+        if not framing_ko:
             text = "From the documents (quoted in their own language):\n\n" + text
         return Answer(question, text, False, citations, tuple(hits), resolved, signals)
 
@@ -181,6 +185,8 @@ class Composer:
             "novel": novel,
             "asks_number": bool(_ASKS_NUMBER.search(question)),
             "quantity_in_evidence": bool(best) and bool(_QUANTITY.search(best.quote)),
+            "asks_time": bool(_ASKS_TIME.search(question)),
+            "date_in_evidence": bool(best) and bool(_DATE.search(best.quote)),
             "unknown_names": sorted(self.unknown_names(question)),
             "names_in_evidence": round(self.names_in_evidence(question, best), 4) if best else 0.0,
         }
@@ -217,6 +223,8 @@ class Composer:
             return False  # the passage only restates the question
         if s["asks_number"] and not s["quantity_in_evidence"]:
             return False  # "얼마/how much" needs an amount, and the evidence states none
+        if s["asks_time"] and not s["date_in_evidence"]:
+            return False  # "언제/when" needs a date, and the evidence gives none
         if s["unknown_names"] or s["names_in_evidence"] < 0.5:
             return False
         if korean:

@@ -11,7 +11,7 @@ import regex
 from aiqa.config import Settings
 from aiqa.errors import BadRequest
 from aiqa.index import current_version, load_index
-from aiqa.korean import content_terms, is_korean, tokens
+from aiqa.korean import content_terms, language, tokens
 
 # Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
 _FOLLOW_UP = regex.compile(r"^\s*(?:그럼|그러면|그렇다면|그리고|또|반면|and|what about|how about)\b", regex.I)
@@ -152,7 +152,7 @@ class Engine:
             "question": answer.question,
             "answer": answer.answer,
             "abstained": answer.abstained,
-            "language": "ko" if is_korean(answer.question) else "en",
+            "language": language(answer.question),
             "resolved_question": answer.resolved_question,
             "citations": [c.as_json() for c in answer.citations],
             "passages": [

@@ -96,12 +96,18 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any]:
-    """Return the live manifest; raise IndexNotFound when there is none."""
-    version = current_version(index_dir)
+def read_manifest(index_dir: Path, version: str | None = None) -> dict[str, Any]:
+    """Return the manifest of `version` (default: the live one); raise IndexNotFound when there is none."""
+    version = version or current_version(index_dir)
     if version is None or not (index_dir / version / "manifest.json").exists():
         raise IndexNotFound(f"no index in {index_dir}/: run `aiqa index` to build it")
-    return _read_json(index_dir / version / "manifest.json")
+    try:
+        manifest = _read_json(index_dir / version / "manifest.json")
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError: a damaged file
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise IndexMismatch(f"{index_dir / version}/manifest.json is damaged: {REBUILD_HINT}")
+    return manifest
 
 
 def check_manifest(manifest: dict[str, Any], settings: Settings, where: Path) -> None:
@@ -123,9 +129,11 @@ def load_index(settings: Settings) -> LoadedIndex:
     import faiss
 
     index_dir = settings.index_dir
-    manifest = read_manifest(index_dir)
-    check_manifest(manifest, settings, index_dir)
+    # CURRENT is read once: a build may swap it while we load, and the manifest and the files
+    # must come from the same version.
     version = current_version(index_dir) or ""
+    manifest = read_manifest(index_dir, version)
+    check_manifest(manifest, settings, index_dir)
     folder = index_dir / version
     for name, digest in manifest["files"].items():
         path = folder / name
@@ -138,7 +146,9 @@ def load_index(settings: Settings) -> LoadedIndex:
     }
     vectors = faiss.read_index(str(folder / "vectors.faiss"))
     if vectors.ntotal != len(chunks) or vectors.d != manifest["dim"]:
-        raise IndexMismatch(f"{folder}/ holds {vectors.ntotal} vectors for {len(chunks)} chunks: {REBUILD_HINT}")
+        raise IndexMismatch(
+            f"{folder}/ holds {vectors.ntotal} vectors for {len(chunks)} chunks: {REBUILD_HINT}"
+        )
     return LoadedIndex(folder, version, manifest, chunks, documents, vectors)
 
 
@@ -180,13 +190,17 @@ def build_index(
     started = time.perf_counter()
     corpus, index_dir = settings.corpus_dir, settings.index_dir
     if not corpus.is_dir():
-        raise EmptyCorpus(f"corpus folder {corpus}/ does not exist: create it and add documents, or pass --corpus")
+        raise EmptyCorpus(
+            f"corpus folder {corpus}/ does not exist: create it and add documents, or pass --corpus"
+        )
     index_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(index_dir / ".lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise IndexBusy(f"another `aiqa index` is building {index_dir}/ right now: wait for it to finish") from None
+        raise IndexBusy(
+            f"another `aiqa index` is building {index_dir}/ right now: wait for it to finish"
+        ) from None
     try:
         return _build_locked(settings, embedder_factory, progress, started)
     finally:
@@ -196,7 +210,7 @@ def build_index(
 def _build_locked(settings: Settings, embedder_factory, progress: bool, started: float) -> BuildReport:
     from aiqa.tokens import count_tokens
 
-    corpus, index_dir = settings.corpus_dir, settings.index_dir
+    corpus = settings.corpus_dir
     report = BuildReport()
     old_manifest, old = _previous(settings)
     old_docs: dict[str, dict[str, Any]] = (old_manifest or {}).get("documents", {})
@@ -214,7 +228,8 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
             continue
         size = path.stat().st_size
         if size > max_bytes:
-            reason = f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)"
+            reason = f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb} MB limit"
+            reason += " (raise AIQA_MAX_FILE_MB)"
             skipped[source] = {"reason": reason, "sha256": ""}
             continue
         data = path.read_bytes()
@@ -239,7 +254,8 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
 
     if not keep and not fresh:
         raise EmptyCorpus(
-            f"no readable document in {corpus}/ (supported: .txt .md .html .pdf .docx): add documents and run again"
+            f"no readable document in {corpus}/ (supported: .txt .md .html .pdf .docx): "
+            "add documents and run again"
         )
     if old is not None and not fresh and report.removed == 0 and set(skipped) == set(old_skips):
         report.chunks = len(old.chunks)
@@ -301,7 +317,8 @@ def _write_version(
     _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
     _write_json(tmp / "documents.json", documents)
     per_doc: dict[str, dict[str, Any]] = {
-        src: {"sha256": d["sha256"], "chunks": sum(1 for c in chunks if c.source == src)} for src, d in documents.items()
+        src: {"sha256": d["sha256"], "chunks": sum(1 for c in chunks if c.source == src)}
+        for src, d in documents.items()
     }
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -314,7 +331,8 @@ def _write_version(
         "chunk_count": len(chunks),
         "skipped": skipped,
         "files": {
-            name: file_sha256((tmp / name).read_bytes()) for name in ("vectors.faiss", "chunks.json", "documents.json")
+            name: file_sha256((tmp / name).read_bytes())
+            for name in ("vectors.faiss", "chunks.json", "documents.json")
         },
     }
     _write_json(tmp / "manifest.json", manifest)
@@ -324,8 +342,9 @@ def _write_version(
     pointer.write_text(version, encoding="utf-8")
     with open(pointer, "rb+") as fh:
         os.fsync(fh.fileno())
+    previous = current_version(index_dir)
     os.replace(pointer, index_dir / CURRENT)
-    _prune(index_dir, keep={version})
+    _prune(index_dir, keep={version, previous} - {None})
     return version
 
 
@@ -336,10 +355,12 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def _prune(index_dir: Path, keep: set[str]) -> None:
-    """Remove old versions and leftovers of killed builds; the newest previous version stays.
+    """Remove every version folder but `keep`, and what killed builds left behind.
 
-    A process that loaded the previous version a moment ago may still be reading its files.
+    `keep` holds the new version and the one live until now: a process that loaded that one a
+    moment ago may still be reading its files. A version folder that a killed build wrote but
+    never made live goes, even when its name sorts last.
     """
-    versions = sorted(p for p in index_dir.glob("v-*") if p.is_dir() and p.name not in keep)
-    for path in versions[:-1] + [p for p in index_dir.glob(".tmp-v-*")] + list(index_dir.glob(f".{CURRENT}.*")):
+    versions = [p for p in index_dir.glob("v-*") if p.is_dir() and p.name not in keep]
+    for path in versions + list(index_dir.glob(".tmp-v-*")) + list(index_dir.glob(f".{CURRENT}.*")):
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

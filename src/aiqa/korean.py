@@ -53,6 +53,18 @@ def _analyse(text: str):
         return _kiwi().tokenize(text)
 
 
+def language(text: str) -> str:
+    """The language to answer in: "en" for an English sentence, else "ko" (the default).
+
+    A bare name or keyword ("CANN", "Huawei Ascend") is not English prose: it gets Korean framing.
+    """
+    if is_korean(text):
+        return "ko"
+    words = [w.lower() for w in regex.findall(r"[A-Za-z]+", text)]
+    english = sum(1 for w in words if w in ENGLISH_STOPWORDS)
+    return "en" if english >= 1 and len(words) >= 3 else "ko"
+
+
 def tokens(text: str, *, phrases: bool = False) -> list[str]:
     """Return lowercase keyword tokens: Korean content morphemes and whole Latin/number words.
 

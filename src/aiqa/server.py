@@ -17,7 +17,7 @@ import logging
 import secrets
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
@@ -43,11 +43,13 @@ _BEARER = HTTPBearer(auto_error=False, description="the server's AIQA_API_TOKEN"
 
 
 class AskRequest(BaseModel):
-    question: StrictStr = Field(description="the question, 1 to 1000 characters", examples=["미국의 AI 반도체는?"])
+    question: StrictStr = Field(
+        description="the question, 1 to 1000 characters", examples=["미국의 AI 칩은?"]
+    )
     k: StrictInt = Field(5, description="how many passages to return (1 to 50)")
     history: list[Any] = Field(
         default_factory=list,
-        description="earlier questions of the conversation, oldest first: strings or {role, content} messages",
+        description="earlier questions, oldest first: strings or {role, content} messages",
         examples=[["미국의 AI 반도체는?"]],
     )
 
@@ -62,9 +64,13 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         if err.get("type") == "json_invalid":
-            return 400, f"request body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')}): {shape}"
+            reason = err.get("ctx", {}).get("error", "parse error")
+            return 400, f"request body is not valid JSON ({reason}): {shape}"
         if not loc:
-            return 400, f"request body is missing or not a JSON object (Content-Type: application/json): {shape}"
+            return (
+                400,
+                f"request body is missing or not a JSON object (Content-Type: application/json): {shape}",
+            )
         parts.append(f"{'.'.join(loc)}: {err.get('msg', 'invalid')}")
     return 422, "; ".join(parts) + f" ({shape})"
 
@@ -80,7 +86,9 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AiqaError)
     async def _domain(request: Request, exc: AiqaError) -> JSONResponse:
-        status = getattr(exc, "status", None) or next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
+        status = getattr(exc, "status", None) or next(
+            (s for t, s in _STATUS.items() if isinstance(exc, t)), 500
+        )
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
         return _error(status, str(exc))
@@ -105,18 +113,18 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     limiter = functools.cache(lambda: anyio.CapacityLimiter(API_CONCURRENCY))  # made inside the event loop
     _install_handlers(app)
 
-    def token(creds: HTTPAuthorizationCredentials | None = Depends(_BEARER)) -> None:
+    def token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         expected = settings.api_token
         if expected is None:
             return
         if creds is None or not secrets.compare_digest(creds.credentials.encode(), expected.encode()):
-            raise HTTPException(
-                401, "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>", {"WWW-Authenticate": "Bearer"}
-            )
+            message = "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>"
+            raise HTTPException(401, message, {"WWW-Authenticate": "Bearer"})
 
-    def admin(_: None = Depends(token)) -> None:
+    def admin(_: Annotated[None, Depends(token)]) -> None:
         if settings.api_token is None:
-            raise HTTPException(403, "changing the index over HTTP is off: set AIQA_API_TOKEN on the server to enable it")
+            message = "changing the index over HTTP is off: set AIQA_API_TOKEN on the server to enable it"
+            raise HTTPException(403, message)
 
     async def in_thread(fn, *args):
         return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter())
@@ -142,29 +150,42 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 "schema": {
                     "type": "object",
                     "required": ["files"],
-                    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
                 }
             }
         }
     }
 
-    @app.post("/api/documents", dependencies=[Depends(admin)], tags=["admin"], openapi_extra={"requestBody": upload_body})
+    @app.post(
+        "/api/documents",
+        dependencies=[Depends(admin)],
+        tags=["admin"],
+        openapi_extra={"requestBody": upload_body},
+    )
     async def documents(request: Request) -> dict[str, Any]:
         """Upload documents (multipart field `files`) into the corpus folder, then rebuild the index."""
         limit = settings.max_file_mb * 1_000_000 * MAX_FILES + 1_000_000
         if int(request.headers.get("content-length") or 0) > limit:
-            raise UploadRejected(f"upload is over {limit // 1_000_000} MB: send fewer or smaller files", status=413)
+            message = f"upload is over {limit // 1_000_000} MB: send fewer or smaller files"
+            raise UploadRejected(message, status=413)
         try:
             form = await request.form(max_files=MAX_FILES + 1)
         except Exception as exc:  # starlette's MultiPartException and friends
-            raise UploadRejected(f"cannot read the upload: {exc}; send multipart/form-data with 'files'") from None
+            message = f"cannot read the upload: {exc}; send multipart/form-data with 'files'"
+            raise UploadRejected(message) from None
         try:
             files = [(f.filename, f.file) for f in form.getlist("files") if not isinstance(f, str)]
-            return await anyio.to_thread.run_sync(upload_and_rebuild, settings, files, lambda: engine.embedder)
+            return await anyio.to_thread.run_sync(
+                upload_and_rebuild, settings, files, lambda: engine.embedder
+            )
         finally:
             await form.close()
 
-    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+    any_method = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+
+    @app.api_route("/api/{rest:path}", methods=any_method, include_in_schema=False)
     async def unknown(rest: str) -> None:
         methods = {m for r in app.routes if getattr(r, "path", "") == f"/api/{rest}" for m in r.methods}
         if methods:
@@ -174,7 +195,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.get("/widget.js", include_in_schema=False)
     async def widget_js() -> FileResponse:
-        return FileResponse(STATIC / "widget.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+        no_cache = {"Cache-Control": "no-cache"}
+        return FileResponse(STATIC / "widget.js", media_type="text/javascript", headers=no_cache)
 
     @app.get("/widget", include_in_schema=False)
     async def widget_page() -> HTMLResponse:
@@ -207,7 +229,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     try:
         r = rebuild(settings, lambda: engine.embedder)
         changed = r["added"] + r["updated"] + r["removed"]
-        what = f"rebuilt ({r['added']} added, {r['updated']} updated, {r['removed']} removed)" if changed else "up to date"
+        what = f"rebuilt ({r['added']} added, {r['updated']} updated, {r['removed']} removed)"
+        what = what if changed else "up to date"
         skipped = f"; {len(r['skipped'])} skipped (run `aiqa index` to see why)" if r["skipped"] else ""
         print(f"aiqa: index {r['index_version']} {what}: {r['chunks']} chunks{skipped}", file=sys.stderr)
     except (EmptyCorpus, IndexBusy) as exc:

@@ -40,7 +40,9 @@ def check_name(name: Any) -> str:
     name = unicodedata.normalize("NFC", name)
     shown = name.encode("unicode_escape").decode("ascii")
     if "/" in name or "\\" in name or ".." in name:
-        raise UploadRejected(f"'{shown}' is not a plain file name: upload the file itself, without a folder or '..'")
+        raise UploadRejected(
+            f"'{shown}' is not a plain file name: upload the file itself, without a folder or '..'"
+        )
     if name.startswith("."):
         raise UploadRejected(f"'{shown}' is a hidden file name: rename it so it does not start with '.'")
     if any(unicodedata.category(ch) == "Cc" or ch in _BIDI for ch in name):
@@ -49,9 +51,9 @@ def check_name(name: Any) -> str:
         raise UploadRejected(f"'{shown[:40]}…' is longer than 255 bytes: shorten the file name")
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
+        supported = ", ".join(SUPPORTED_EXTENSIONS)
         raise UploadRejected(
-            f"'{shown}': unsupported file type '{suffix or name}'; supported: {', '.join(SUPPORTED_EXTENSIONS)}",
-            status=415,
+            f"'{shown}': unsupported file type '{suffix or name}'; supported: {supported}", 415
         )
     return name
 
@@ -65,7 +67,9 @@ def save_uploads(settings: Settings, files: Iterable[tuple[str, BinaryIO]]) -> l
     if not files:
         raise UploadRejected("no file in the upload: send one or more files in the 'files' field")
     if len(files) > MAX_FILES:
-        raise UploadRejected(f"{len(files)} files in one upload: send at most {MAX_FILES} at a time", status=413)
+        raise UploadRejected(
+            f"{len(files)} files in one upload: send at most {MAX_FILES} at a time", status=413
+        )
     names = [check_name(name) for name, _ in files]
     root = settings.corpus_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,8 @@ def save_uploads(settings: Settings, files: Iterable[tuple[str, BinaryIO]]) -> l
                     size += len(block)
                     if size > limit:
                         raise UploadRejected(
-                            f"'{name}' is over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)", status=413
+                            f"'{name}' is over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)",
+                            status=413,
                         )
                     out.write(block)
             if size == 0:
@@ -110,7 +115,9 @@ def rebuild(settings: Settings, embedder_factory: Callable[[], Any] | None = Non
 
 
 def upload_and_rebuild(
-    settings: Settings, files: Iterable[tuple[str, BinaryIO]], embedder_factory: Callable[[], Any] | None = None
+    settings: Settings,
+    files: Iterable[tuple[str, BinaryIO]],
+    embedder_factory: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Save the uploads, then rebuild; return {"saved": [...], "report": BuildReport JSON}."""
     saved = save_uploads(settings, files)
