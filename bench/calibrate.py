@@ -13,7 +13,16 @@ from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.evaluate import load_cases
 
-COLUMNS = ("dense", "coverage", "in_corpus", "novel", "asks_number", "quantity_in_evidence", "unknown_names", "names_in_evidence")
+COLUMNS = (
+    "dense",
+    "coverage",
+    "in_corpus",
+    "novel",
+    "asks_number",
+    "quantity_in_evidence",
+    "unknown_names",
+    "names_in_evidence",
+)
 
 
 def _cell(value) -> str:
@@ -32,9 +41,11 @@ def main() -> None:
             answer, _, _ = engine.ask(case.q, 6)
             s = answer.signals
             wrong = "!" if answer.abstained == case.answerable else " "
-            print(f"{case.id:<5} {'yes' if case.answerable else 'no':<3} {str(answer.abstained)[0]:<3}{wrong} "
-                  + " ".join(_cell(s.get(c)) for c in COLUMNS)
-                  + f"  {case.q}")
+            print(
+                f"{case.id:<5} {'yes' if case.answerable else 'no':<3} {str(answer.abstained)[0]:<3}{wrong} "
+                + " ".join(_cell(s.get(c)) for c in COLUMNS)
+                + f"  {case.q}"
+            )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,10 @@ def main() -> None:
     for name, fn in schemes.items():
         r = ranks(fn)
         misses = [f"{c.id}:{x}" for c, x in zip(cases, r, strict=True) if x > 1]
-        print(f"{name:<16} {np.mean([x == 1 for x in r]):6.3f} {np.mean([x <= 5 for x in r]):6.3f} "
-              f"{np.mean([1 / x for x in r]):6.3f}  {' '.join(misses)}")
+        print(
+            f"{name:<16} {np.mean([x == 1 for x in r]):6.3f} {np.mean([x <= 5 for x in r]):6.3f} "
+            f"{np.mean([1 / x for x in r]):6.3f}  {' '.join(misses)}"
+        )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ def main() -> None:
         ("ask: compose answer", compose),
         ("ask: total", ask),
     ):
-        print(f"{name:<28} {percentile(values, 0.5):8.1f} {percentile(values, 0.95):8.1f} {statistics.fmean(values):8.1f}")
+        print(
+            f"{name:<28} {percentile(values, 0.5):8.1f} {percentile(values, 0.95):8.1f} {statistics.fmean(values):8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ def check_cited(result: dict) -> None:
     numbers = {c["n"] for c in result["citations"]}
     assert set(markers(result["answer"])) == numbers
     statements = [
-        line for line in result["answer"].splitlines()
+        line
+        for line in result["answer"].splitlines()
         if line.strip() and not line.startswith(("|---", "From the documents")) and not line.startswith("| 항목")
     ]
     for line in statements:
@@ -105,7 +106,10 @@ def test_transliterated_name_is_known(engine):
 def test_follow_up_is_resolved_from_history(engine):
     first = engine.ask_json("미국의 AI 반도체는?")
     assert "NVIDIA" in first["answer"]
-    history = [{"role": "user", "content": "미국의 AI 반도체는?"}, {"role": "assistant", "content": first["answer"]}]
+    history = [
+        {"role": "user", "content": "미국의 AI 반도체는?"},
+        {"role": "assistant", "content": first["answer"]},
+    ]
     follow = engine.ask_json("중국은?", history=history)
     assert not follow["abstained"]
     assert "Huawei Ascend 910B" in follow["answer"]

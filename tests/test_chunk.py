@@ -69,9 +69,28 @@ def test_report_coverage():
 
 
 LINE = st.one_of(
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\n"), max_size=80),
-    st.sampled_from(["# 제목", "1️⃣ 섹션 – 부제", "- 항목 하나,", "🔍 요약", "a | b | c |", "x |", "|---|---|", "문장입니다. 다음 문장."]),
-    st.builds(lambda w: " ".join(w), st.lists(st.sampled_from(["가나다", "word", "1.5", "|", "-", "💻", "다."]), max_size=300)),
+    st.text(
+        alphabet=st.characters(
+            blacklist_categories=("Cs",), blacklist_characters="\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\n"
+        ),
+        max_size=80,
+    ),
+    st.sampled_from(
+        [
+            "# 제목",
+            "1️⃣ 섹션 – 부제",
+            "- 항목 하나,",
+            "🔍 요약",
+            "a | b | c |",
+            "x |",
+            "|---|---|",
+            "문장입니다. 다음 문장.",
+        ]
+    ),
+    st.builds(
+        lambda w: " ".join(w),
+        st.lists(st.sampled_from(["가나다", "word", "1.5", "|", "-", "💻", "다."]), max_size=300),
+    ),
 )
 
 

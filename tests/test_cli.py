@@ -19,14 +19,17 @@ def run(*args: str, settings=None, stdin: str | None = None, env: dict | None = 
     if settings is not None:
         full_env.update(AIQA_CORPUS=str(settings.corpus_dir), AIQA_INDEX=str(settings.index_dir))
     return subprocess.run(
-        [sys.executable, "-m", "aiqa.cli", *args], input=stdin, capture_output=True, text=True, env=full_env, timeout=600
+        [sys.executable, "-m", "aiqa.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=600,
     )
 
 
 def test_import_aiqa_stays_light():
-    code = "import sys, aiqa, aiqa.cli, aiqa.config, aiqa.errors; print(','.join(m for m in %r if m in sys.modules))" % (
-        HEAVY,
-    )
+    code = f"import sys, aiqa, aiqa.cli, aiqa.config; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"importing aiqa loaded {out}"
 
@@ -43,7 +46,9 @@ def test_ask_json_contract(report_settings):
         assert set(p) >= {"rank", "source", "section", "locator", "text", "score"}
         assert p["source"] == "us-china-ai-race.txt" and p["locator"]
     assert "ERNIE 4.0" in data["passages"][0]["text"]
-    assert data["citations"] and all({"n", "source", "section", "locator", "quote"} <= set(c) for c in data["citations"])
+    assert data["citations"] and all(
+        {"n", "source", "section", "locator", "quote"} <= set(c) for c in data["citations"]
+    )
     assert set(data["timings_ms"]) == {"retrieve", "answer"}
 
 

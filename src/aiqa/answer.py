@@ -15,7 +15,9 @@ from aiqa.korean import content_terms, is_korean, language, names, sound_keys, t
 from aiqa.retrieve import Hit
 
 _QUESTION_END = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
-_ASKS_NUMBER = regex.compile(r"얼마|몇\s*(?:개|명|년|퍼센트|%)?|how\s+(?:much|many)|what\s+(?:percent|price)|\bprice\b", regex.I)
+_ASKS_NUMBER = regex.compile(
+    r"얼마|몇\s*(?:개|명|년|퍼센트|%)?|how\s+(?:much|many)|what\s+(?:percent|price)|\bprice\b", regex.I
+)
 # An amount: a number with a unit, currency or percent (a model name such as "H100" is not one).
 _QUANTITY = regex.compile(
     r"(?<![A-Za-z\d])\d[\d,.]*\s*(?:%|퍼센트|달러|원|위안|엔|유로|억|만|조|천|배|개|명|대|건|톤|년|월|일|시간)"
@@ -162,8 +164,10 @@ class Composer:
         chosen = self.choose(units, q_terms)
         rows = self.table_rows(chosen, resolved, q_terms)
         if rows:
-            citations = tuple(self.cite(n, c, *_quote_span(self.documents[c.source].text, c.start, c.end))
-                              for n, c in enumerate(rows, start=1))
+            citations = tuple(
+                self.cite(n, c, *_quote_span(self.documents[c.source].text, c.start, c.end))
+                for n, c in enumerate(rows, start=1)
+            )
             text = self.table_text(rows, framing_ko)
         else:
             citations = tuple(self.cite(n, u.hit.chunk, u.start, u.end) for n, u in enumerate(chosen, start=1))
@@ -175,7 +179,9 @@ class Composer:
     def signals(self, question: str, q_terms: set[str], hits: list[Hit], units: list[Unit]) -> dict:
         best = units[0] if units else None
         evidence = frozenset().union(*(u.terms for u in units[:3])) if units else frozenset()
-        novel = bool(best) and bool(best.terms - q_terms - self.chunk_terms[best.hit.id].difference(content_terms(best.quote)))
+        novel = bool(best) and bool(
+            best.terms - q_terms - self.chunk_terms[best.hit.id].difference(content_terms(best.quote))
+        )
         return {
             "dense": round(best.hit.dense, 4) if best else 0.0,
             "keyword": round(best.hit.keyword, 4) if best else 0.0,
@@ -275,7 +281,10 @@ class Composer:
     def table_text(self, rows: list[Chunk], korean: bool) -> str:
         """A compact Markdown table of rows from one table, each row with its citation marker."""
         headers = [h for h, _ in rows[0].cells]
-        lines = ["| " + " | ".join([*headers, "출처" if korean else "Source"]) + " |", "|" + "---|" * (len(headers) + 1)]
+        lines = [
+            "| " + " | ".join([*headers, "출처" if korean else "Source"]) + " |",
+            "|" + "---|" * (len(headers) + 1),
+        ]
         for n, row in enumerate(rows, start=1):
             cells = dict(row.cells)
             lines.append("| " + " | ".join([*(cells.get(h, "").replace("|", "/") for h in headers), f"[{n}]"]) + " |")
@@ -288,4 +297,3 @@ class Composer:
         label = "관련해서 읽어볼 만한 부분:" if korean else "Related reading (not an answer):"
         related = [f"- {h.chunk.source} · {h.chunk.section} · {h.chunk.locator}" for h in hits[:3]]
         return "\n".join([head, "", label, *related])
-

@@ -140,8 +140,10 @@ def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
     pos = chunk.start
     for n, line in enumerate(text[chunk.start : chunk.end].split("\n")):
         previous = text[groups[-1][0] : groups[-1][1]] if groups else ""
-        joins = groups and not (n == 1 and chunk.kind in ("heading", "title")) and (
-            _CONTINUES.search(previous) or not (_SENTENCE_END.search(previous) or _BULLET.match(line))
+        joins = (
+            groups
+            and not (n == 1 and chunk.kind in ("heading", "title"))
+            and (_CONTINUES.search(previous) or not (_SENTENCE_END.search(previous) or _BULLET.match(line)))
         )
         if joins:
             groups[-1][1] = pos + len(line)
@@ -208,7 +210,7 @@ class _Builder:
         """Emit an over-budget span as windows of whole sentences (or equal cuts of one long sentence)."""
         window: list[tuple[int, int]] = []
         for a, b in self._pieces(start, end):
-            candidate = window + [(a, b)]
+            candidate = [*window, (a, b)]
             text = " ".join(self.doc.text[candidate[0][0] : b].split())
             if window and self.count(self.labelled(text)) > self.max_tokens:
                 self._emit_window(kind, window)
@@ -239,8 +241,13 @@ class _Builder:
         has_separator = len(rows) > 1 and bool(_TABLE_SEPARATOR.match(rows[1].text))
         header_end = rows[1].end if has_separator else rows[0].end
         body = rows[2:] if has_separator else rows[1:]
-        self.emit("table_header", rows[0].start, header_end, self.labelled(" | ".join(header)),
-                  extra=f"table {self.tables}, header")
+        self.emit(
+            "table_header",
+            rows[0].start,
+            header_end,
+            self.labelled(" | ".join(header)),
+            extra=f"table {self.tables}, header",
+        )
         merged: list[tuple[int, int, list[str]]] = []
         for row in body:
             cells = split_cells(row.text)
@@ -283,7 +290,12 @@ class _Builder:
                 i = j
             else:  # bullet or callout
                 j = i + 1
-                while kind == "bullet" and j < len(lines) and kinds[j] == "bullet" and _CONTINUES.search(lines[j - 1].text):
+                while (
+                    kind == "bullet"
+                    and j < len(lines)
+                    and kinds[j] == "bullet"
+                    and _CONTINUES.search(lines[j - 1].text)
+                ):
                     j += 1
                 self.items(kind, lines[i:j])
                 i = j
@@ -323,6 +335,7 @@ class _Builder:
         ends = [*cuts[1:], line.end]
         for a, b in zip(cuts, ends, strict=True):
             self.emit_text(kind, a, a + len(self.doc.text[a:b].rstrip()))
+
 
 def chunk_document(doc: Document, count_tokens: TokenCounter, max_tokens: int = 256) -> list[Chunk]:
     """Split a document into structure-aware chunks whose spans cover all of its non-blank text."""

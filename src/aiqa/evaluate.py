@@ -52,7 +52,7 @@ def load_cases(path: Path) -> list[Case]:
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise BadRequest(f"{path}:{n}: not an eval line ({exc}); expected {{\"id\", \"q\", \"gold\", ...}}") from None
+            raise BadRequest(f'{path}:{n}: not an eval line ({exc}); expected {{"id", "q", "gold", ...}}') from None
     if not cases:
         raise BadRequest(f"{path} holds no questions")
     return cases
@@ -78,9 +78,7 @@ def run_eval(engine, cases: list[Case], k: int = 10) -> dict[str, Any]:
         latencies.append((time.perf_counter() - t0) * 1000)
         retrieve_ms.append(result["timings_ms"]["retrieve"])
         answer_ms.append(result["timings_ms"]["answer"])
-        rank = next(
-            (p["rank"] for p in result["passages"] if any(contains(p["text"], g) for g in case.gold)), None
-        )
+        rank = next((p["rank"] for p in result["passages"] if any(contains(p["text"], g) for g in case.gold)), None)
         for citation in result["citations"]:
             quotes += 1
             verbatim += any(squash(citation["quote"]) in text for text in corpus_texts)
@@ -90,8 +88,14 @@ def run_eval(engine, cases: list[Case], k: int = 10) -> dict[str, Any]:
             and any(contains(c["quote"], g) for c in result["citations"] for g in case.gold)
         )
         per_case.append(
-            {"id": case.id, "q": case.q, "answerable": case.answerable, "rank": rank,
-             "abstained": result["abstained"], "correct": correct}
+            {
+                "id": case.id,
+                "q": case.q,
+                "answerable": case.answerable,
+                "rank": rank,
+                "abstained": result["abstained"],
+                "correct": correct,
+            }
         )
     answerable = [c for c in per_case if c["answerable"]]
     unanswerable = [c for c in per_case if not c["answerable"]]
@@ -105,7 +109,9 @@ def run_eval(engine, cases: list[Case], k: int = 10) -> dict[str, Any]:
         "unanswerable": len(unanswerable),
         "recall@1": share(answerable, lambda c: c["rank"] == 1),
         "recall@5": share(answerable, lambda c: c["rank"] is not None and c["rank"] <= 5),
-        "mrr": round(statistics.fmean([1 / c["rank"] if c["rank"] else 0.0 for c in answerable]), 4) if answerable else 0.0,
+        "mrr": round(statistics.fmean([1 / c["rank"] if c["rank"] else 0.0 for c in answerable]), 4)
+        if answerable
+        else 0.0,
         "answer_accuracy": share(answerable, lambda c: c["correct"]),
         "abstention_accuracy": share(unanswerable, lambda c: c["abstained"]),
         "false_abstentions": sum(1 for c in answerable if c["abstained"]),

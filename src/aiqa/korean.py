@@ -16,12 +16,15 @@ _LOCK = threading.Lock()
 
 # English function words: they carry no topic, so they count neither for BM25 nor coverage.
 ENGLISH_STOPWORDS = frozenset(
-    """a an the and or but if of to in on at by for with from as is are was were be been being do does did
-    done have has had what which who whom whose when where why how that this these those it its they them
-    their there here than then so such not no can could should would will shall may might must about into
-    over under between against during before after above below up down out off again further once all any
-    both each few more most other some own same too very just also i you he she we me my your our his her
-    us tell show give list explain describe""".split()
+    (
+        "a an the and or but if of to in on at by for with from as is are was were be been being "
+        "do does did done have has had what which who whom whose when where why how that this these "
+        "those it its they them their there here than then so such not no can could should would "
+        "will shall may might must about into over under between against during before after above "
+        "below up down out off again further once all any both each few more most other some own "
+        "same too very just also i you he she we me my your our his her us tell show give list explain "
+        "describe "
+    ).split()
 )
 
 
@@ -109,7 +112,17 @@ def names(text: str, *, latin: bool = True) -> set[str]:
 def _sound_key(latin: str) -> str:
     """A rough spelling-independent key of a Latin word, for matching Hangul transliterations."""
     key = latin.lower()
-    for a, b in (("ph", "p"), ("au", "o"), ("f", "p"), ("v", "b"), ("x", "ks"), ("q", "k"), ("z", "j"), ("w", "u"), ("y", "i")):
+    for a, b in (
+        ("ph", "p"),
+        ("au", "o"),
+        ("f", "p"),
+        ("v", "b"),
+        ("x", "ks"),
+        ("q", "k"),
+        ("z", "j"),
+        ("w", "u"),
+        ("y", "i"),
+    ):
         key = key.replace(a, b)
     key = regex.sub(r"g(?=[ei])", "j", regex.sub(r"c(?=[eiy])", "s", key)).replace("c", "k").replace("r", "l")
     key = regex.sub(r"(.)\1+", r"\1", key)  # doubled letters

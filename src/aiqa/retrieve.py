@@ -72,7 +72,14 @@ class Retriever:
         fused = fuse(dense, keyword, known, self.dense_weight)
         order = np.argsort(-fused, kind="stable")[:k]
         return [
-            Hit(self.chunks[i], int(i), float(fused[i]), float(np.nan_to_num(dense[i], nan=-1.0)), float(keyword[i]), rank)
+            Hit(
+                self.chunks[i],
+                int(i),
+                float(fused[i]),
+                float(np.nan_to_num(dense[i], nan=-1.0)),
+                float(keyword[i]),
+                rank,
+            )
             for rank, i in enumerate(order, start=1)
         ]
 
