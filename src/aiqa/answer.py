@@ -110,6 +110,7 @@ class Composer:
         self.oov_idf = max(self.idf.values(), default=1.0) + 1.0
         self.chunk_terms = [frozenset(content_terms(c.context)) for c in retriever.chunks]
         self.latin_keys = sound_keys(retriever.vocabulary)
+        self._statements: dict[int, list[tuple[int, int, frozenset[str]]]] = {}
         self.tables: dict[tuple[str, int], list[Chunk]] = {}
         for chunk in retriever.chunks:
             if chunk.kind == "table_row":
@@ -124,6 +125,27 @@ class Composer:
             return 0.0
         return sum(self.weight(t) for t in question_terms if t in evidence) / total
 
+    def statements(self, chunk_id: int) -> list[tuple[int, int, frozenset[str]]]:
+        """The citable statements of a chunk with their terms (label terms included); memoised.
+
+        Table headers state nothing and an open question ("그럼 대한민국은?") asks rather than
+        answers, so neither is a statement.
+        """
+        cached = self._statements.get(chunk_id)
+        if cached is not None:
+            return cached
+        chunk = self.retriever.chunks[chunk_id]
+        text = self.documents[chunk.source].text
+        label_terms = self.chunk_terms[chunk_id] - content_terms(chunk.text)  # section and headers
+        out = []
+        for a, b in [] if chunk.kind == "table_header" else unit_spans(text, chunk):
+            a, b = _quote_span(text, a, b)
+            terms = frozenset(content_terms(text[a:b]))
+            if a < b and not (_QUESTION_END.search(text[a:b]) and len(terms) < 3):
+                out.append((a, b, terms | label_terms))
+        self._statements[chunk_id] = out
+        return out
+
     def units(self, hits: list[Hit], question_terms: set[str], known: float) -> list[Unit]:
         """Candidate statements of the hits, scored by the hit's rank score and term coverage.
 
@@ -131,22 +153,18 @@ class Composer:
         for an English question over Korean text the retrieval score decides.
         """
         weight = 0.5 * known
-        out: list[Unit] = []
-        for hit in hits:
-            chunk = hit.chunk
-            text = self.documents[chunk.source].text
-            label_terms = self.chunk_terms[hit.id] - content_terms(chunk.text)  # section and headers
-            if chunk.kind == "table_header":
-                continue  # column names alone state nothing
-            for a, b in unit_spans(text, chunk):
-                a, b = _quote_span(text, a, b)
-                quote = text[a:b]
-                terms = frozenset(content_terms(quote))
-                if a >= b or (_QUESTION_END.search(quote) and len(terms) < 3):
-                    continue  # an open question ("그럼 대한민국은?") asks; it does not answer
-                terms |= label_terms
-                cov = self.coverage(question_terms, terms)
-                out.append(Unit(hit, a, b, quote, terms, (1 - weight) * hit.score + weight * cov))
+        out = [
+            Unit(
+                hit,
+                a,
+                b,
+                self.documents[hit.chunk.source].text[a:b],
+                terms,
+                (1 - weight) * hit.score + weight * self.coverage(question_terms, terms),
+            )
+            for hit in hits
+            for a, b, terms in self.statements(hit.id)
+        ]
         out.sort(key=lambda u: -u.score)
         return out
 

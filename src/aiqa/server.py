@@ -43,9 +43,7 @@ _BEARER = HTTPBearer(auto_error=False, description="the server's AIQA_API_TOKEN"
 
 
 class AskRequest(BaseModel):
-    question: StrictStr = Field(
-        description="the question, 1 to 1000 characters", examples=["미국의 AI 칩은?"]
-    )
+    question: StrictStr = Field(description="the question, 1 to 1000 characters", examples=["미국의 AI 칩은?"])
     k: StrictInt = Field(5, description="how many passages to return (1 to 50)")
     history: list[Any] = Field(
         default_factory=list,
@@ -86,9 +84,7 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AiqaError)
     async def _domain(request: Request, exc: AiqaError) -> JSONResponse:
-        status = getattr(exc, "status", None) or next(
-            (s for t, s in _STATUS.items() if isinstance(exc, t)), 500
-        )
+        status = getattr(exc, "status", None) or next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
         return _error(status, str(exc))
@@ -121,7 +117,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             message = "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>"
             raise HTTPException(401, message, {"WWW-Authenticate": "Bearer"})
 
-    def admin(_: Annotated[None, Depends(token)]) -> None:
+    def admin() -> None:
         if settings.api_token is None:
             message = "changing the index over HTTP is off: set AIQA_API_TOKEN on the server to enable it"
             raise HTTPException(403, message)
@@ -139,7 +135,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         """Report the live index: version, documents, chunks and model."""
         return await in_thread(engine.health)
 
-    @app.post("/api/index", dependencies=[Depends(admin)], tags=["admin"])
+    @app.post("/api/index", dependencies=[Depends(admin), Depends(token)], tags=["admin"])
     async def index() -> dict[str, Any]:
         """Rebuild the index from the corpus folder (only new and changed files are embedded)."""
         return await anyio.to_thread.run_sync(rebuild, settings, lambda: engine.embedder)
@@ -150,9 +146,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 "schema": {
                     "type": "object",
                     "required": ["files"],
-                    "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
-                    },
+                    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
                 }
             }
         }
@@ -160,7 +154,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.post(
         "/api/documents",
-        dependencies=[Depends(admin)],
+        dependencies=[Depends(admin), Depends(token)],
         tags=["admin"],
         openapi_extra={"requestBody": upload_body},
     )
@@ -177,9 +171,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             raise UploadRejected(message) from None
         try:
             files = [(f.filename, f.file) for f in form.getlist("files") if not isinstance(f, str)]
-            return await anyio.to_thread.run_sync(
-                upload_and_rebuild, settings, files, lambda: engine.embedder
-            )
+            return await anyio.to_thread.run_sync(upload_and_rebuild, settings, files, lambda: engine.embedder)
         finally:
             await form.close()
 
