@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import regex
 
-from aiqa.chunk import _BULLET, Chunk, plain, unit_spans
+from aiqa.chunk import _BULLET, Chunk, is_numbered_heading, plain, unit_spans
 from aiqa.korean import content_terms, is_korean, language, names, sound_keys, transliterates
 from aiqa.retrieve import Hit
 
@@ -128,8 +128,9 @@ class Composer:
     def statements(self, chunk_id: int) -> list[tuple[int, int, frozenset[str]]]:
         """The citable statements of a chunk with their terms (label terms included); memoised.
 
-        Table headers state nothing and an open question ("그럼 대한민국은?") asks rather than
-        answers, so neither is a statement.
+        Table headers and numbered headings label what follows, and an open question ("그럼
+        대한민국은?") asks rather than answers: none of them is a statement. (A callout used as a
+        heading, "✅ 기술은 미국, 체력은 중국", does state something.)
         """
         cached = self._statements.get(chunk_id)
         if cached is not None:
@@ -141,7 +142,11 @@ class Composer:
         for a, b in [] if chunk.kind == "table_header" else unit_spans(text, chunk):
             a, b = _quote_span(text, a, b)
             terms = frozenset(content_terms(text[a:b]))
-            if a < b and not (_QUESTION_END.search(text[a:b]) and len(terms) < 3):
+            if (
+                a < b
+                and not (_QUESTION_END.search(text[a:b]) and len(terms) < 3)
+                and not is_numbered_heading(text[a:b])
+            ):
                 out.append((a, b, terms | label_terms))
         self._statements[chunk_id] = out
         return out

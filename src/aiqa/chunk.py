@@ -94,6 +94,11 @@ def _kind(line: str) -> str:
     return "paragraph"
 
 
+def is_numbered_heading(line: str) -> bool:
+    """Tell whether a line is a Markdown or numbered ("1️⃣ ...") heading."""
+    return bool(_MD_HEADING.match(line) or _KEYCAP_HEADING.match(line))
+
+
 def short_section(section: str) -> str:
     """Return a section title without its numbering mark and subtitle: the label for context."""
     title = _LEADING_MARK.sub("", section).strip()
