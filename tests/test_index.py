@@ -110,9 +110,7 @@ def test_round_trip_of_the_bundled_report(tmp_path, cache_dir, embedder):
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == BUNDLED_MODEL == index.model
     assert manifest["dim"] == 384
-    assert manifest["documents"] == {
-        source: {"sha256": file_sha256(REPORT.read_bytes()), "chunks": len(expected)}
-    }
+    assert manifest["documents"] == {source: {"sha256": file_sha256(REPORT.read_bytes()), "chunks": len(expected)}}
     assert manifest["chunking"] == {"version": CHUNKER_VERSION, "max_tokens": settings.chunk_tokens}
     built = calendar.timegm(time.strptime(manifest["built_at"], "%Y-%m-%dT%H:%M:%SZ"))
     assert abs(built - time.time()) < 600

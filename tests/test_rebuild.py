@@ -89,19 +89,18 @@ SKIPPED = {
 }
 
 
-def make_pdf(path: Path) -> None:
-    """Two pages: a title and six paragraphs on page 1, the fact on page 2."""
+def make_pdf(path: Path, pages: list[list[str]]) -> None:
+    """A PDF with one paragraph a line; by default the title and six paragraphs, then the fact on page 2."""
     pdf = FPDF()
     if KOREAN_PDF:
         pdf.add_font("korean", fname=str(korean_font()))
         pdf.set_font("korean", size=12)
     else:
         pdf.set_font("Helvetica", size=12)
-    pdf.add_page()
-    for paragraph in [PDF_TITLE, *PDF_PAGE_1]:
-        pdf.multi_cell(0, 10, paragraph, new_x="LMARGIN", new_y="NEXT")
-    pdf.add_page()
-    pdf.multi_cell(0, 10, PDF_FACT, new_x="LMARGIN", new_y="NEXT")
+    for paragraphs in pages:
+        pdf.add_page()
+        for paragraph in paragraphs:
+            pdf.multi_cell(0, 10, paragraph, new_x="LMARGIN", new_y="NEXT")
     pdf.output(str(path))
 
 
@@ -120,7 +119,7 @@ def make_docx(path: Path) -> None:
 
 def make_corpus(corpus: Path) -> None:
     corpus.mkdir(parents=True)
-    make_pdf(corpus / "handbook.pdf")
+    make_pdf(corpus / "handbook.pdf", [[PDF_TITLE, *PDF_PAGE_1], [PDF_FACT]])
     make_docx(corpus / "aurora.docx")
     (corpus / "memo.txt").write_bytes(MEMO.encode("cp949"))
     (corpus / "wiki.html").write_text(WIKI, encoding="utf-8")
@@ -168,9 +167,7 @@ class Built:
 def built(tmp_path_factory, cache_dir) -> Built:
     """The corpus of real files, indexed once with `aiqa index --json --strict`."""
     root = tmp_path_factory.mktemp("rebuild")
-    settings = Settings(
-        corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache_dir, max_file_mb=1
-    )
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache_dir, max_file_mb=1)
     make_corpus(settings.corpus_dir)
     first = aiqa_index(settings, "--strict")
     return Built(settings, first, json.loads(first.stdout) if first.stdout.strip() else {})
@@ -207,7 +204,18 @@ def test_index_json_reports_what_was_added_and_skipped(built):
 CASES = [
     pytest.param(PDF_QUESTION, "handbook.pdf", PDF_ANSWER, id="pdf page 2"),
     pytest.param("What is the Aurora project's launch code?", "aurora.docx", "ZX-4471", id="docx paragraph"),
-    pytest.param("오로라 프로젝트의 발사 관제 담당자는 누구인가?", "aurora.docx", "박도윤", id="docx table"),
+    pytest.param("발사 관제 담당자는 누구인가?", "aurora.docx", "박도윤", id="docx table"),
+    pytest.param(
+        "오로라 프로젝트의 발사 관제 담당자는 누구인가?",
+        "aurora.docx",
+        "박도윤",
+        id="docx table under the document's title",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="answer.py names_in_evidence: '오로라' is only in the parent heading, not in the row's "
+            "chunk (whose context names the nearest section only), so a right top hit is abstained on",
+        ),
+    ),
     pytest.param("별빛 회의실 예약 담당자는 누구인가?", "memo.txt", "최민준", id="cp949 text"),
     pytest.param("What is the door code of the Falcon server room?", "wiki.html", "8-1-6-2", id="html"),
     pytest.param("Who owns the falcon-01 server?", "wiki.html", "Lee Jiwoo", id="html table"),
@@ -231,7 +239,7 @@ def test_page_furniture_and_encodings_are_read_right(built):
     everything += [d.text for d in index.documents.values()]
     for absent in (SCRIPT_SECRET, NAV_TEXT, "document.write", "HUGE-0001"):
         assert not any(absent in text for text in everything), absent
-    assert index.documents["memo.txt"].text == MEMO.rstrip("\n") or index.documents["memo.txt"].text == MEMO
+    assert index.documents["memo.txt"].text == MEMO  # CP949 bytes, decoded to the same text
     header = next(c for c in index.chunks if c.source == "wiki.html" and c.kind == "table_header")
     assert header.text.startswith("Server | Owner | Rack")
     row = next(c for c in index.chunks if c.source == "wiki.html" and "falcon-01" in c.text)
@@ -284,3 +292,23 @@ def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp
     assert all(p["source"] != "aurora.docx" for p in after["passages"])
     still = engine.ask_json("별빛 회의실 예약 담당자는 누구인가?")
     assert any(c["source"] == "memo.txt" and "최민준" in c["quote"] for c in still["citations"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="chunk.py: a title chunk takes in the paragraphs after it across the page break, and its "
+    "locator (which answer.py's citation reuses) names only the page where it starts",
+)
+def test_fact_on_page_2_of_a_short_pdf_is_cited_on_page_2(tmp_path, cache_dir, embedder):
+    from aiqa.engine import Engine
+    from aiqa.index import build_index
+
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", cache_dir=cache_dir)
+    settings.corpus_dir.mkdir()
+    make_pdf(settings.corpus_dir / "short.pdf", [[PDF_TITLE, PDF_PAGE_1[0]], [PDF_FACT]])
+    build_index(settings, embedder_factory=lambda: embedder)
+    engine = Engine(settings)
+    engine._embedder = embedder
+    result = engine.ask_json(PDF_QUESTION)
+    cited = [c for c in result["citations"] if PDF_ANSWER in c["quote"]]
+    assert cited and all("p. 2" in c["locator"] for c in cited), result["citations"]

@@ -31,9 +31,7 @@ def wait_until_up(url: str, seconds: float = 180, proc: subprocess.Popen | None 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(
-                f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
-            )
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
         try:
             if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
                 return
@@ -53,9 +51,7 @@ class ThreadedServer:
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(settings, engine), host="127.0.0.1", port=self.port, log_level="warning"
-        )
+        config = uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -170,9 +166,7 @@ def test_bad_requests_get_a_4xx_json_error(site, body):
     "raw", [b'{"question": "broken', b"", b"\xff\xfe"], ids=["broken JSON", "no body", "not UTF-8"]
 )
 def test_unparsable_bodies_get_400(site, raw):
-    r = httpx.post(
-        f"{site['url']}/api/ask", content=raw, headers={**AUTH, "Content-Type": "application/json"}
-    )
+    r = httpx.post(f"{site['url']}/api/ask", content=raw, headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 400 and "JSON" in r.json()["error"]
 
 
@@ -214,6 +208,15 @@ def test_only_allowed_origins_get_cors(site):
     assert "Authorization" in preflight.headers["access-control-allow-headers"]
     same = ask(site["url"], q, {"Origin": site["url"]})
     assert same.status_code == 200 and "access-control-allow-origin" not in same.headers
+    proxied = ask(site["url"], q, {"Origin": "https://qa.intra.example", "X-Forwarded-Host": "qa.intra.example"})
+    assert proxied.status_code == 200 and "access-control-allow-origin" not in proxied.headers
+
+
+def test_the_chat_serves_no_file_of_its_own_folder(site):
+    for path in ("/gradio_api/file=pyproject.toml", "/gradio_api/file=/etc/passwd", f"/gradio_api/file={REPORT}"):
+        r = httpx.get(f"{site['url']}{path}")
+        assert r.status_code in (403, 404), path
+        assert "root:" not in r.text and "NVIDIA" not in r.text
 
 
 def test_pages_carry_frame_ancestors(site):
@@ -300,9 +303,7 @@ def test_plain_supported_names_pass(name):
     assert check_name(name) == name
 
 
-@pytest.mark.parametrize(
-    "name", ["", "..", "../a.md", "a/b.md", ".env.md", "a\nb.md", "x\u202etxt.exe.md", "a.exe"]
-)
+@pytest.mark.parametrize("name", ["", "..", "../a.md", "a/b.md", ".env.md", "a\nb.md", "x\u202etxt.exe.md", "a.exe"])
 def test_unsafe_or_unsupported_names_are_refused(name):
     from aiqa.uploads import check_name
 

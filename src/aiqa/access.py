@@ -3,7 +3,8 @@
 Rules, for a request that carries an Origin header (browsers send one on cross-origin fetches
 and on every POST):
 
-- same origin (the Origin's host:port is the Host the request came to): allowed;
+- same origin (the Origin's host:port is the request's Host, or its X-Forwarded-Host behind a
+  proxy): allowed;
 - an origin in AIQA_ALLOWED_ORIGINS: allowed, and /api/* answers carry
   Access-Control-Allow-Origin for it (preflights included);
 - no allow-list configured: a localhost page may call a server reached as localhost, a
@@ -52,15 +53,15 @@ class AccessControl:
         self.allowed = {o.lower() for o in settings.allowed_origins}
         self.csp = frame_ancestors(settings)
 
-    def origin_allowed(self, origin: str, host: str) -> tuple[bool, bool]:
-        """Return (allowed, cross_origin) for a request's Origin and Host headers."""
+    def origin_allowed(self, origin: str, hosts: list[str]) -> tuple[bool, bool]:
+        """Return (allowed, cross_origin) for a request's Origin and the hosts it was sent to."""
         origin = origin.lower().rstrip("/")
         netloc = urlsplit(origin).netloc
-        if netloc and netloc == host.lower():
+        if netloc and netloc in hosts:
             return True, False
         if origin in self.allowed:
             return True, True
-        local = not self.allowed and _hostname(netloc) in LOOPBACK and _hostname(host) in LOOPBACK
+        local = not self.allowed and _hostname(netloc) in LOOPBACK and _hostname(hosts[0]) in LOOPBACK
         return local, True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,7 +74,11 @@ class AccessControl:
         api = path.startswith("/api/")
         cors_origin = None
         if origin is not None and (api or path.startswith("/gradio_api/")):
-            allowed, cross = self.origin_allowed(origin, headers.get("host", ""))
+            # Behind a proxy that rewrites Host, X-Forwarded-Host names the public host; a web page
+            # cannot set that header on a cross-origin request without a preflight, which is refused.
+            hosts = [headers.get("host", "").lower()]
+            hosts += [h.strip().lower() for h in headers.get("x-forwarded-host", "").split(",")[:1] if h.strip()]
+            allowed, cross = self.origin_allowed(origin, hosts)
             if not allowed:
                 shown = origin if origin != "null" else "null (a file:// page or a sandboxed frame)"
                 await self._reply(
@@ -94,10 +99,7 @@ class AccessControl:
                 for name, value in _SECURITY.items():
                     if name not in out:
                         out[name] = value
-                if (
-                    out.get("content-type", "").startswith("text/html")
-                    and "content-security-policy" not in out
-                ):
+                if out.get("content-type", "").startswith("text/html") and "content-security-policy" not in out:
                     out["content-security-policy"] = self.csp
                 if cors_origin is not None:
                     out["access-control-allow-origin"] = cors_origin
@@ -106,9 +108,7 @@ class AccessControl:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _reply(
-        self, send: Send, status: int, body: dict | None, extra: dict[str, str] | None = None
-    ) -> None:
+    async def _reply(self, send: Send, status: int, body: dict | None, extra: dict[str, str] | None = None) -> None:
         data = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
         headers = {**_SECURITY, **(extra or {}), "vary": "Origin"}
         if body is not None:

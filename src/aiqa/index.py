@@ -146,9 +146,7 @@ def load_index(settings: Settings) -> LoadedIndex:
     }
     vectors = faiss.read_index(str(folder / "vectors.faiss"))
     if vectors.ntotal != len(chunks) or vectors.d != manifest["dim"]:
-        raise IndexMismatch(
-            f"{folder}/ holds {vectors.ntotal} vectors for {len(chunks)} chunks: {REBUILD_HINT}"
-        )
+        raise IndexMismatch(f"{folder}/ holds {vectors.ntotal} vectors for {len(chunks)} chunks: {REBUILD_HINT}")
     return LoadedIndex(folder, version, manifest, chunks, documents, vectors)
 
 
@@ -190,17 +188,13 @@ def build_index(
     started = time.perf_counter()
     corpus, index_dir = settings.corpus_dir, settings.index_dir
     if not corpus.is_dir():
-        raise EmptyCorpus(
-            f"corpus folder {corpus}/ does not exist: create it and add documents, or pass --corpus"
-        )
+        raise EmptyCorpus(f"corpus folder {corpus}/ does not exist: create it and add documents, or pass --corpus")
     index_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(index_dir / ".lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise IndexBusy(
-            f"another `aiqa index` is building {index_dir}/ right now: wait for it to finish"
-        ) from None
+        raise IndexBusy(f"another `aiqa index` is building {index_dir}/ right now: wait for it to finish") from None
     try:
         return _build_locked(settings, embedder_factory, progress, started)
     finally:
@@ -228,8 +222,7 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
             continue
         size = path.stat().st_size
         if size > max_bytes:
-            reason = f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb} MB limit"
-            reason += " (raise AIQA_MAX_FILE_MB)"
+            reason = f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)"
             skipped[source] = {"reason": reason, "sha256": ""}
             continue
         data = path.read_bytes()
@@ -254,8 +247,7 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
 
     if not keep and not fresh:
         raise EmptyCorpus(
-            f"no readable document in {corpus}/ (supported: .txt .md .html .pdf .docx): "
-            "add documents and run again"
+            f"no readable document in {corpus}/ (supported: .txt .md .html .pdf .docx): add documents and run again"
         )
     if old is not None and not fresh and report.removed == 0 and set(skipped) == set(old_skips):
         report.chunks = len(old.chunks)
@@ -331,8 +323,7 @@ def _write_version(
         "chunk_count": len(chunks),
         "skipped": skipped,
         "files": {
-            name: file_sha256((tmp / name).read_bytes())
-            for name in ("vectors.faiss", "chunks.json", "documents.json")
+            name: file_sha256((tmp / name).read_bytes()) for name in ("vectors.faiss", "chunks.json", "documents.json")
         },
     }
     _write_json(tmp / "manifest.json", manifest)

@@ -32,7 +32,7 @@ _REF = re.compile(r"\[(\d{1,3})\]")
 
 def esc(text: Any) -> str:
     """Escape text for HTML; line breaks become <br> so the reply stays one line."""
-    return html.escape(str(text or ""), quote=True).replace("\r", "").replace("\n", "<br>")
+    return html.escape("" if text is None else str(text), quote=True).replace("\r", "").replace("\n", "<br>")
 
 
 def _inline(escaped: str) -> str:
@@ -94,8 +94,7 @@ def render_result(result: dict[str, Any], lang: str = "ko") -> str:
             box += f'<div class="aiqa-related">{label}<ul>{related}</ul></div>'
         return f'<div class="aiqa-reply aiqa-abstained">{box}</div>'
     sources = "".join(
-        _source(c["n"], c, highlight(c.get("passage") or "", c.get("quote") or ""))
-        for c in result["citations"]
+        _source(c["n"], c, highlight(c.get("passage") or "", c.get("quote") or "")) for c in result["citations"]
     )
     label = f'<div class="aiqa-label">{t["sources"]} · {len(result["citations"])}</div>'
     return (
@@ -113,14 +112,12 @@ def report_html(result: dict[str, Any], lang: str = "ko") -> str:
     """A BuildReport (plus the saved upload names) as a small table for the admin tab."""
     t = LABELS.get(lang, LABELS["ko"])
     r = result["report"]
-    counts = "".join(f"<tr><th>{t[key]}</th><td>{esc(r.get(key, 0))}</td></tr>" for key in t["report_keys"])
+    counts = "".join(f"<div><b>{esc(r.get(key, 0))}</b><span>{t[key]}</span></div>" for key in t["report_keys"])
     saved = "".join(f"<li>{esc(name)}</li>" for name in result.get("saved", []))
-    skipped = "".join(
-        f"<li><code>{esc(s['path'])}</code>: {esc(s['reason'])}</li>" for s in r.get("skipped", [])
-    )
+    skipped = "".join(f"<li><code>{esc(s['path'])}</code>: {esc(s['reason'])}</li>" for s in r.get("skipped", []))
     title = f"{t['report_title']} · {esc(r.get('index_version'))}"
     out = f'<div class="aiqa-report"><div class="aiqa-label">{title}</div>'
-    out += f"<table>{counts}</table>"
+    out += f'<div class="aiqa-counts">{counts}</div>'
     if saved:
         out += f'<div class="aiqa-label">{t["saved"]}</div><ul>{saved}</ul>'
     if skipped:

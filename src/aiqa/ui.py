@@ -89,7 +89,8 @@ def create_ui(engine: Engine):
         return report_html(result, lang)
 
     ko = LABELS["ko"]
-    with gr.Blocks(title=ko["title"], analytics_enabled=False) as demo:
+    # delete_cache: admin uploads land in Gradio's temp folder first; drop them after an hour.
+    with gr.Blocks(title=ko["title"], analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         with gr.Row(elem_classes="aiqa-top"):
             head = gr.HTML(header("ko", stats=False), elem_id="aiqa-header")
             lang = gr.Radio(
@@ -138,9 +139,7 @@ def create_ui(engine: Engine):
                 else:
                     admin_intro = gr.Markdown(ko["admin_on"])
                     token = gr.Textbox(label=ko["token"], type="password")
-                    files = gr.File(
-                        label=ko["files"], file_count="multiple", type="filepath", elem_id="aiqa-files"
-                    )
+                    files = gr.File(label=ko["files"], file_count="multiple", type="filepath", elem_id="aiqa-files")
                     run = gr.Button(ko["run"], variant="primary")
                     admin_out = gr.HTML()
                     run.click(

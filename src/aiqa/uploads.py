@@ -40,9 +40,7 @@ def check_name(name: Any) -> str:
     name = unicodedata.normalize("NFC", name)
     shown = name.encode("unicode_escape").decode("ascii")
     if "/" in name or "\\" in name or ".." in name:
-        raise UploadRejected(
-            f"'{shown}' is not a plain file name: upload the file itself, without a folder or '..'"
-        )
+        raise UploadRejected(f"'{shown}' is not a plain file name: upload the file itself, without a folder or '..'")
     if name.startswith("."):
         raise UploadRejected(f"'{shown}' is a hidden file name: rename it so it does not start with '.'")
     if any(unicodedata.category(ch) == "Cc" or ch in _BIDI for ch in name):
@@ -52,9 +50,7 @@ def check_name(name: Any) -> str:
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
         supported = ", ".join(SUPPORTED_EXTENSIONS)
-        raise UploadRejected(
-            f"'{shown}': unsupported file type '{suffix or name}'; supported: {supported}", 415
-        )
+        raise UploadRejected(f"'{shown}': unsupported file type '{suffix or name}'; supported: {supported}", 415)
     return name
 
 
@@ -67,9 +63,7 @@ def save_uploads(settings: Settings, files: Iterable[tuple[str, BinaryIO]]) -> l
     if not files:
         raise UploadRejected("no file in the upload: send one or more files in the 'files' field")
     if len(files) > MAX_FILES:
-        raise UploadRejected(
-            f"{len(files)} files in one upload: send at most {MAX_FILES} at a time", status=413
-        )
+        raise UploadRejected(f"{len(files)} files in one upload: send at most {MAX_FILES} at a time", status=413)
     names = [check_name(name) for name, _ in files]
     root = settings.corpus_dir.resolve()
     root.mkdir(parents=True, exist_ok=True)

@@ -64,15 +64,13 @@ def read_document(path: Path, root: Path, *, max_bytes: int, data: bytes | None 
     module_name = _EXT_TO_MODULE.get(path.suffix.lower())
     if module_name is None:
         raise UnreadableDocument(
-            f"unsupported file type '{path.suffix or path.name}' "
-            f"(supported: {', '.join(SUPPORTED_EXTENSIONS)})"
+            f"unsupported file type '{path.suffix or path.name}' (supported: {', '.join(SUPPORTED_EXTENSIONS)})"
         )
     if data is None:
         size = path.stat().st_size
         if size > max_bytes:
             raise UnreadableDocument(
-                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit "
-                "(raise AIQA_MAX_FILE_MB)"
+                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit (raise AIQA_MAX_FILE_MB)"
             )
         data = path.read_bytes()
     if not data.strip():

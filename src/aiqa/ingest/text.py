@@ -25,9 +25,7 @@ def decode(data: bytes) -> str:
             try:
                 return data.decode(codec, errors="strict")
             except UnicodeDecodeError:
-                raise UnreadableDocument(
-                    f"starts like {codec} text but holds invalid bytes (corrupt file?)"
-                ) from None
+                raise UnreadableDocument(f"starts like {codec} text but holds invalid bytes (corrupt file?)") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -56,10 +54,7 @@ def read(data: bytes) -> Parsed:
             text = data.decode("utf-16")
         except UnicodeDecodeError:
             raise UnreadableDocument("binary content (contains NUL bytes)") from None
-        if (
-            not text.isprintable()
-            and sum(not (c.isprintable() or c.isspace()) for c in text) > len(text) // 20
-        ):
+        if not text.isprintable() and sum(not (c.isprintable() or c.isspace()) for c in text) > len(text) // 20:
             raise UnreadableDocument("binary content (contains NUL bytes)")
     else:
         text = decode(data)
