@@ -116,9 +116,7 @@ def test_docx_keeps_headings_lists_and_tables_in_document_order(tmp_path: Path) 
     word.add_paragraph("Submit the form", style="List Bullet")
     word.add_paragraph("Wait for approval", style="List Bullet")
     table = word.add_table(rows=3, cols=3)
-    for row, values in zip(
-        table.rows, [("구분", "일수", "비고"), ("연차", "15", "유급"), ("", "3", "")], strict=True
-    ):
+    for row, values in zip(table.rows, [("구분", "일수", "비고"), ("연차", "15", "유급"), ("", "3", "")], strict=True):
         for cell, value in zip(row.cells, values, strict=True):
             cell.text = value
     table.cell(1, 0).merge(table.cell(2, 0))  # vertical merge: "연차" spans two rows

@@ -210,11 +210,6 @@ CASES = [
         "aurora.docx",
         "박도윤",
         id="docx table under the document's title",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="answer.py names_in_evidence: '오로라' is only in the parent heading, not in the row's "
-            "chunk (whose context names the nearest section only), so a right top hit is abstained on",
-        ),
     ),
     pytest.param("별빛 회의실 예약 담당자는 누구인가?", "memo.txt", "최민준", id="cp949 text"),
     pytest.param("What is the door code of the Falcon server room?", "wiki.html", "8-1-6-2", id="html"),
@@ -294,11 +289,6 @@ def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp
     assert any(c["source"] == "memo.txt" and "최민준" in c["quote"] for c in still["citations"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="chunk.py: a title chunk takes in the paragraphs after it across the page break, and its "
-    "locator (which answer.py's citation reuses) names only the page where it starts",
-)
 def test_fact_on_page_2_of_a_short_pdf_is_cited_on_page_2(tmp_path, cache_dir, embedder):
     from aiqa.engine import Engine
     from aiqa.index import build_index

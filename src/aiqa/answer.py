@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import regex
 
-from aiqa.chunk import _BULLET, Chunk, is_numbered_heading, plain, unit_spans
+from aiqa.chunk import _BULLET, Chunk, is_numbered_heading, locate, plain, unit_spans
 from aiqa.korean import content_terms, is_korean, language, names, sound_keys, transliterates
 from aiqa.retrieve import Hit
 
@@ -19,11 +19,9 @@ _ASKS_NUMBER = regex.compile(
     r"얼마|몇\s*(?:개|명|년|퍼센트|%)?|how\s+(?:much|many)|what\s+(?:percent|price)|\bprice\b", regex.I
 )
 # An amount: a number with a unit, currency or percent (a model name such as "H100" is not one).
-_QUANTITY = regex.compile(
-    r"(?<![A-Za-z\d])\d[\d,.]*\s*(?:%|퍼센트|달러|원|위안|엔|유로|억|만|조|천|배|개|명|대|건|톤|년|월|일|시간)"
-    r"|[$€£¥₩]\s?\d|\d\s?(?:USD|KRW|dollars?|percent|million|billion|trillion)\b",
-    regex.I,
-)
+# A standalone number ("주 2회", "30%", "$5") is an amount; a code such as "H100", "7nm" or "GPT-3.5"
+# is a name.
+_QUANTITY = regex.compile(r"(?<![A-Za-z\d.\-])\d[\d,.]*(?![\dA-Za-z])|[$€£¥₩]\s?\d")
 # "When" questions need a date or year in the evidence.
 _ASKS_TIME = regex.compile(r"언제|몇\s*년도?|몇\s*월|\bwhen\b|\bwhat\s+year\b|\bwhich\s+year\b", regex.I)
 _DATE = regex.compile(r"(?<!\d)(?:1[89]|20)\d{2}(?!\d)|\d{1,2}\s*월|\d{1,2}\s*일|작년|올해|내년|지난해|분기")
@@ -64,6 +62,7 @@ class Answer:
     hits: tuple[Hit, ...] = ()
     resolved_question: str = ""
     signals: dict = field(default_factory=dict)
+    related: tuple[Hit, ...] = ()  # when abstaining: the closest passages, for reading, not as sources
 
 
 @dataclass(frozen=True)
@@ -85,6 +84,7 @@ class Thresholds:
     min_coverage: float = 0.3  # IDF-weighted share of a Korean question's terms the corpus must hold
     min_dense: float = 0.80  # cosine of question and best passage when keywords cannot help
     min_dense_with_coverage: float = 0.78
+    min_evidence_score: float = 0.5  # fused score of the evidence's passage relative to the best passage
 
 
 def _quote_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -183,7 +183,8 @@ class Composer:
         units = self.units(hits[:6], q_terms, known)
         signals = self.signals(resolved, q_terms, hits, units)
         if not units or not self.answerable(signals, korean):
-            return Answer(question, self.abstain_text(hits, framing_ko), True, (), tuple(hits), resolved, signals)
+            text = self.abstain_text(framing_ko)
+            return Answer(question, text, True, (), tuple(hits), resolved, signals, related=tuple(hits[:3]))
         chosen = self.choose(units, q_terms)
         rows = self.table_rows(chosen, resolved, q_terms)
         if rows:
@@ -207,6 +208,8 @@ class Composer:
         )
         return {
             "dense": round(best.hit.dense, 4) if best else 0.0,
+            # How the evidence's passage ranks against the best passage (1.0 when it is the best).
+            "evidence_score": round(best.hit.score / hits[0].score, 4) if best and hits[0].score > 0 else 0.0,
             "keyword": round(best.hit.keyword, 4) if best else 0.0,
             "coverage": round(self.coverage(q_terms, best.terms), 4) if best else 0.0,
             "coverage_top3": round(self.coverage(q_terms, evidence), 4),
@@ -252,6 +255,8 @@ class Composer:
             return False  # the passage only restates the question
         if s["asks_number"] and not s["quantity_in_evidence"]:
             return False  # "얼마/how much" needs an amount, and the evidence states none
+        if s["evidence_score"] < t.min_evidence_score:
+            return False  # the best passages hold no statement; what is left ranks far below them
         if s["asks_time"] and not s["date_in_evidence"]:
             return False  # "언제/when" needs a date, and the evidence gives none
         if s["unknown_names"] or s["names_in_evidence"] < 0.5:
@@ -288,8 +293,10 @@ class Composer:
         return [u.hit.chunk for u in chosen if (u.hit.chunk.source, u.hit.chunk.table) == (first.source, first.table)]
 
     def cite(self, n: int, chunk: Chunk, start: int, end: int) -> Citation:
-        text = self.documents[chunk.source].text
-        return Citation(n, chunk.source, chunk.section, chunk.locator, text[start:end], start, end, chunk.text)
+        """A citation whose locator points at the quote itself (its lines and page), not the whole chunk."""
+        doc = self.documents[chunk.source]
+        locator = chunk.locator if chunk.kind == "table_row" else locate(doc.text, doc.pages, start, end)
+        return Citation(n, chunk.source, chunk.section, locator, doc.text[start:end], start, end, chunk.text)
 
     def frame(self, unit: Unit, q_terms: set[str]) -> str:
         """One statement for a unit; a table row reads as its header: cell pairs, the asked-about
@@ -313,10 +320,6 @@ class Composer:
             lines.append("| " + " | ".join([*(cells.get(h, "").replace("|", "/") for h in headers), f"[{n}]"]) + " |")
         return "\n".join(lines)
 
-    def abstain_text(self, hits: list[Hit], korean: bool) -> str:
-        head = "문서에서 답을 찾을 수 없습니다." if korean else "The documents do not answer this."
-        if not hits:
-            return head
-        label = "관련해서 읽어볼 만한 부분:" if korean else "Related reading (not an answer):"
-        related = [f"- {h.chunk.source} · {h.chunk.section} · {h.chunk.locator}" for h in hits[:3]]
-        return "\n".join([head, "", label, *related])
+    def abstain_text(self, korean: bool) -> str:
+        # The closest passages travel separately (Answer.related): reading, not sources.
+        return "문서에서 답을 찾을 수 없습니다." if korean else "The documents do not answer this."

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import regex
 
-from aiqa.ingest import Document
+from aiqa.ingest import Document, page_at
 
 _KEYCAP_HEADING = regex.compile(r"^\s*\d{1,2}\ufe0f?\u20e3\s*")
 _MD_HEADING = regex.compile(r"^\s*#{1,6}\s+")
@@ -29,7 +29,7 @@ _LEADING_MARK = regex.compile(r"^\s*(?:#{1,6}\s+|\d{1,2}\ufe0f?\u20e3\s*|\p{Exte
 
 TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,17 @@ def _kind(line: str) -> str:
     return "paragraph"
 
 
+def locate(text: str, pages: tuple[int, ...], start: int, end: int, extra: str = "") -> str:
+    """A locator a person can follow: "lines 7-8", "p. 2, line 14", plus e.g. "table 1, row 3"."""
+    first = text.count("\n", 0, start) + 1
+    last = text.count("\n", 0, max(start, end - 1)) + 1
+    where = f"line {first}" if first == last else f"lines {first}-{last}"
+    if pages:
+        p1, p2 = page_at(pages, start), page_at(pages, max(start, end - 1))
+        where = f"p. {p1}, {where}" if p1 == p2 else f"pp. {p1}-{p2}, {where}"
+    return f"{where}, {extra}" if extra else where
+
+
 def is_numbered_heading(line: str) -> bool:
     """Tell whether a line is a Markdown or numbered ("1️⃣ ...") heading."""
     return bool(_MD_HEADING.match(line) or _KEYCAP_HEADING.match(line))
@@ -129,6 +140,14 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     return out
 
 
+def _level(line: str, is_title: bool) -> int:
+    """Nesting level of a heading: Markdown by its #s; numbered and callout headings at 2; a plain title line 0."""
+    marks = regex.match(r"^\s*(#{1,6})\s", line)
+    if marks:
+        return len(marks.group(1))
+    return 0 if is_title else 2
+
+
 def _paragraph_end(lines: list[_Line], kinds: list[str], i: int) -> int:
     """Index after the last line of the paragraph starting at i: lines join while one stops mid-sentence."""
     j = i + 1
@@ -142,18 +161,22 @@ def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
     if chunk.kind.startswith("table"):
         return [(chunk.start, chunk.end)]
     groups: list[list[int]] = []
-    pos = chunk.start
-    for n, line in enumerate(text[chunk.start : chunk.end].split("\n")):
+    pos, after_blank = chunk.start, False
+    for line in text[chunk.start : chunk.end].split("\n"):
         previous = text[groups[-1][0] : groups[-1][1]] if groups else ""
+        # A heading line stands alone; a blank line ends a paragraph; a line that stops
+        # mid-sentence (or on a comma) continues into the next.
         joins = (
             groups
-            and not (n == 1 and chunk.kind in ("heading", "title"))
+            and not after_blank
+            and not (len(groups) == 1 and chunk.kind in ("heading", "title"))
             and (_CONTINUES.search(previous) or not (_SENTENCE_END.search(previous) or _BULLET.match(line)))
         )
         if joins:
             groups[-1][1] = pos + len(line)
         elif line.strip():
             groups.append([pos, pos + len(line)])
+        after_blank = not line.strip()
         pos += len(line) + 1
     return [span for a, b in groups for span in sentence_spans(text[a:b], a)]
 
@@ -165,18 +188,12 @@ class _Builder:
         self.doc = doc
         self.count = count_tokens
         self.max_tokens = max_tokens
-        self.section = ""
+        self.path: list[tuple[int, str]] = []  # (level, heading) from the outermost in
         self.chunks: list[Chunk] = []
         self.tables = 0
 
     def locator(self, start: int, end: int, extra: str = "") -> str:
-        page = self.doc.page_at(start)
-        first = self.doc.text.count("\n", 0, start) + 1
-        last = self.doc.text.count("\n", 0, max(start, end - 1)) + 1
-        where = f"line {first}" if first == last else f"lines {first}-{last}"
-        if page is not None:
-            where = f"p. {page}, {where}"
-        return f"{where}, {extra}" if extra else where
+        return locate(self.doc.text, self.doc.pages, start, end, extra)
 
     def emit(self, kind: str, start: int, end: int, context: str, extra: str = "", cells=()) -> None:
         """Add a chunk; a unit over the token budget is cut at sentence ends instead."""
@@ -203,8 +220,23 @@ class _Builder:
             )
         )
 
+    @property
+    def _headings(self) -> list[str]:
+        nested = [text for level, text in self.path if level > 0]
+        return nested or [text for _, text in self.path]
+
+    @property
+    def section(self) -> str:
+        """The heading path of the current position, e.g. "# Project > ## Schedule"."""
+        return " > ".join(self._headings)
+
+    def enter(self, level: int, heading: str) -> None:
+        while self.path and self.path[-1][0] >= level:
+            self.path.pop()
+        self.path.append((level, heading))
+
     def labelled(self, body: str) -> str:
-        label = short_section(self.section) if self.section else ""
+        label = " > ".join(short_section(h) for h in self._headings)
         return f"[{label}] {body}" if label else body
 
     def emit_text(self, kind: str, start: int, end: int) -> None:
@@ -281,7 +313,7 @@ class _Builder:
             is_title = i == first and kind in ("paragraph", "heading") and len(line.text) <= 120
             # A callout followed by prose heads that prose (e.g. a conclusion section).
             if is_title or kind == "heading" or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph"):
-                self.section = _MD_HEADING.sub("", line.text).strip()
+                self.enter(_level(line.text, is_title), _MD_HEADING.sub("", line.text).strip())
                 i = self.heading("title" if is_title else "heading", lines, kinds, i)
             elif kind == "table":
                 j = i
@@ -319,6 +351,8 @@ class _Builder:
                 k += 1
             if k >= len(lines) or kinds[k] != "paragraph":
                 break
+            if self.doc.page_at(lines[k].start) != self.doc.page_at(start):
+                break  # a citation of the heading should name one page
             stop = _paragraph_end(lines, kinds, k)
             if self.count(self.section + " " + plain(self.doc.text[start : lines[stop - 1].end])) > self.max_tokens:
                 break

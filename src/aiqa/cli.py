@@ -70,6 +70,10 @@ def _print_answer(result: dict[str, Any]) -> None:
         for c in result["citations"]:
             print(f"[{c['n']}] {c['source']} · {c['section']} · {c['locator']}")
             print(f"    “{' '.join(c['quote'].split())}”")
+    if result["related"]:
+        print("\n관련 문단 (근거 아님):" if result["language"] == "ko" else "\nRelated passages (not sources):")
+    for p in result["related"]:
+        print(f"  - {p['source']} · {p['section']} · {p['locator']}")
     t = result["timings_ms"]
     print(f"\n({t['retrieve']:.0f} ms retrieve, {t['answer']:.0f} ms answer)", file=sys.stderr)
 

@@ -42,9 +42,7 @@ class Embedder:
     def __repr__(self) -> str:
         return f"Embedder(name={self.name!r}, dim={self.dim})"
 
-    def embed_passages(
-        self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
-    ) -> np.ndarray:
+    def embed_passages(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Embed documents: float32 array (len(texts), dim), rows L2-normalized."""
         return self._encode(texts, self._passage_prefix, batch_size, progress)
 

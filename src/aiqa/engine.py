@@ -63,6 +63,18 @@ def resolve_follow_up(question: str, history: list[str]) -> str:
     return f"{question} {' '.join(carried)}".strip()
 
 
+def _passage(hit) -> dict[str, Any]:
+    c = hit.chunk
+    return {
+        "rank": hit.rank,
+        "source": c.source,
+        "section": c.section,
+        "locator": c.locator,
+        "text": c.text,
+        "score": round(hit.score, 4),
+    }
+
+
 class Engine:
     """Loads the index, model and per-index structures once; swaps them when a new build lands."""
 
@@ -155,17 +167,8 @@ class Engine:
             "language": language(answer.question),
             "resolved_question": answer.resolved_question,
             "citations": [c.as_json() for c in answer.citations],
-            "passages": [
-                {
-                    "rank": h.rank,
-                    "source": h.chunk.source,
-                    "section": h.chunk.section,
-                    "locator": h.chunk.locator,
-                    "text": h.chunk.text,
-                    "score": round(h.score, 4),
-                }
-                for h in hits
-            ],
+            "passages": [_passage(h) for h in hits],
+            "related": [_passage(h) for h in answer.related],
             "timings_ms": {name: round(ms, 2) for name, ms in timings.items()},
         }
 

@@ -7,8 +7,9 @@ from functools import lru_cache
 
 import regex
 
-# Content-bearing parts of speech: nouns, foreign words, numbers, hanja, verb/adjective stems, roots.
-_CONTENT_TAGS = {"NNG", "NNP", "NR", "SL", "SN", "SH", "VV", "VA", "XR", "MAG", "NP"}
+# Content-bearing parts of speech: nouns, foreign words, numbers, hanja, verb/adjective stems, roots
+# (pronouns such as 누구/무엇 and adverbs such as 왜/언제 ask; they carry no topic).
+_CONTENT_TAGS = {"NNG", "NNP", "NR", "SL", "SN", "SH", "VV", "VA", "XR"}
 # Latin/number tokens kept whole, so "GPT-3.5", "A100" and "910B" match as written.
 _LATIN = regex.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 _HANGUL = regex.compile(r"\p{Hangul}")

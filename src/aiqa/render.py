@@ -82,9 +82,8 @@ def render_result(result: dict[str, Any], lang: str = "ko") -> str:
     """One chat reply: the answer with its numbered sources, or an abstention with related passages."""
     t = LABELS.get(lang, LABELS["ko"])
     if result["abstained"]:
-        # The engine's answer lists the related passages too; they are drawn below as expandable items.
-        headline = result["answer"].strip().split("\n\n")[0]
-        related = "".join(_source("¶", p, f"<p>{esc(p['text'])}</p>") for p in result["passages"][:3])
+        headline = result["answer"].strip()
+        related = "".join(_source("¶", p, f"<p>{esc(p['text'])}</p>") for p in result.get("related", []))
         box = (
             f'<div class="aiqa-abstain"><div class="aiqa-abstain-title">{esc(headline)}</div>'
             f'<div class="aiqa-abstain-hint">{t["abstain_hint"]}</div></div>'

@@ -12,7 +12,7 @@ from aiqa.korean import tokens
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
 # and BM25 scores, mixed with these weights.
-DENSE_WEIGHT = 0.55
+DENSE_WEIGHT = 0.35
 BM25_WEIGHT = 1.0 - DENSE_WEIGHT
 
 
@@ -32,7 +32,7 @@ class Retriever:
     """Everything per-index is built here once; `search` only scores one question."""
 
     def __init__(self, index: LoadedIndex, embedder, *, dense_weight: float = DENSE_WEIGHT):
-        from rank_bm25 import BM25Okapi
+        from rank_bm25 import BM25Plus
 
         self.index = index
         self.embedder = embedder
@@ -40,8 +40,9 @@ class Retriever:
         self.chunks = index.chunks
         corpus_tokens = [tokens(c.context, phrases=True) for c in self.chunks]
         self.vocabulary = {t for toks in corpus_tokens for t in toks}
-        # BM25Okapi gives terms in over half the chunks a negative idf; a floor keeps them harmless.
-        self.bm25 = BM25Okapi([toks or ["<empty>"] for toks in corpus_tokens], epsilon=0.25)
+        # BM25+ rather than Okapi: Okapi's idf turns zero or negative for terms in half the chunks
+        # or more, which in a small corpus (a few documents, a few chunks) is most terms.
+        self.bm25 = BM25Plus([toks or ["<empty>"] for toks in corpus_tokens])
 
     def encode(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]

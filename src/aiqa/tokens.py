@@ -57,13 +57,8 @@ def encoding() -> tiktoken.Encoding:
     except (OSError, EOFError) as exc:
         raise ModelUnavailable(f"cannot read {path} ({exc}): run `{INSTALL_HINT}`") from exc
     if hashlib.sha256(raw).hexdigest() != RANKS_SHA256:
-        raise ModelUnavailable(
-            f"{path} is not the cl100k_base rank file tiktoken expects: run `{INSTALL_HINT}`"
-        )
-    ranks = {
-        base64.b64decode(token): int(rank)
-        for token, rank in (line.split() for line in raw.splitlines() if line)
-    }
+        raise ModelUnavailable(f"{path} is not the cl100k_base rank file tiktoken expects: run `{INSTALL_HINT}`")
+    ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in raw.splitlines() if line)}
     return tiktoken.Encoding(NAME, pat_str=PAT_STR, mergeable_ranks=ranks, special_tokens=SPECIAL_TOKENS)
 
 

@@ -34,9 +34,12 @@ class Document:
 
     def page_at(self, offset: int) -> int | None:
         """Return the 1-based page holding `offset`, or None when the document has no pages."""
-        if not self.pages:
-            return None
-        return sum(1 for start in self.pages if start <= offset) or 1
+        return page_at(self.pages, offset) if self.pages else None
+
+
+def page_at(pages: tuple[int, ...], offset: int) -> int:
+    """The 1-based page whose start offset is the last one at or before `offset`."""
+    return sum(1 for start in pages if start <= offset) or 1
 
 
 def is_supported(path: Path) -> bool:

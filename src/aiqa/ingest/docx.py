@@ -26,9 +26,7 @@ _NS = {
 }
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # password-protected .docx and legacy .doc files
 # Body blocks in document order; content controls (w:sdt, e.g. a table of contents) hold blocks too.
-_BLOCKS = etree.XPath(
-    "./w:p | ./w:tbl | ./w:sdt/w:sdtContent/w:p | ./w:sdt/w:sdtContent/w:tbl", namespaces=_NS
-)
+_BLOCKS = etree.XPath("./w:p | ./w:tbl | ./w:sdt/w:sdtContent/w:p | ./w:sdt/w:sdtContent/w:tbl", namespaces=_NS)
 # Visible text: runs in hyperlinks, fields and insertions count; deleted or moved-away text does
 # not, and textboxes are stored twice (mc:Choice and mc:Fallback), so the fallback copy is skipped.
 _PIECES = etree.XPath(

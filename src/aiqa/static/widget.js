@@ -170,9 +170,9 @@
     if (res.abstained) {
       bubble.classList.add("abstained");
       var box = bubble.appendChild(el("div", "abstain"));
-      box.appendChild(el("b", null, String(res.answer || "").trim().split("\n\n")[0]));
+      box.appendChild(el("b", null, String(res.answer || "").trim()));
       box.appendChild(el("div", null, T.hint));
-      var related = (res.passages || []).slice(0, 3);
+      var related = res.related || [];
       if (related.length) {
         var rel = bubble.appendChild(el("div", "related"));
         rel.appendChild(el("div", "label", T.related));
