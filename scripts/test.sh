@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Set up .venv with the test extras, the headless browser the UI tests drive, and run the tests.
+# Set up .venv with the test extras and the headless browser the UI tests drive, then run the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
-if ! command -v chromium >/dev/null 2>&1; then
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser),
+# and fonts so that Korean PDFs can be generated and screenshots are legible.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fc-list :lang=ko 2>/dev/null | grep -q . || missing+=(fonts-nanum)
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "test: installing Debian's chromium for the browser tests" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "test: installing ${missing[*]} with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "test: chromium is missing (sudo apt-get install chromium); browser tests will be skipped" >&2
+    echo "test: missing ${missing[*]}: install them (sudo apt-get install ${missing[*]}) and run again" >&2
+    exit 1
   fi
 fi
 exec .venv/bin/python -m pytest "$@"
