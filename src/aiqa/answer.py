@@ -151,27 +151,30 @@ class Composer:
         self._statements[chunk_id] = out
         return out
 
-    def units(self, hits: list[Hit], question_terms: set[str], known: float) -> list[Unit]:
+    def units(self, hits: list[Hit], question_terms: set[str], known: float, wanted: set[str]) -> list[Unit]:
         """Candidate statements of the hits, scored by the hit's rank score and term coverage.
 
         Coverage counts as far as the question's words occur in the corpus at all (`known`):
-        for an English question over Korean text the retrieval score decides.
+        for an English question over Korean text the retrieval score decides. A statement that
+        misses the names the question is about (`wanted`) counts for half.
         """
         weight = 0.5 * known
-        out = [
-            Unit(
-                hit,
-                a,
-                b,
-                self.documents[hit.chunk.source].text[a:b],
-                terms,
-                (1 - weight) * hit.score + weight * self.coverage(question_terms, terms),
-            )
-            for hit in hits
-            for a, b, terms in self.statements(hit.id)
-        ]
+        out = []
+        for hit in hits:
+            for a, b, terms in self.statements(hit.id):
+                score = (1 - weight) * hit.score + weight * self.coverage(question_terms, terms)
+                score *= 0.5 + 0.5 * self.name_coverage(wanted, terms)
+                out.append(Unit(hit, a, b, self.documents[hit.chunk.source].text[a:b], terms, score))
         out.sort(key=lambda u: -u.score)
         return out
+
+    def name_coverage(self, wanted: set[str], terms: frozenset[str]) -> float:
+        """IDF-weighted share of the names that the terms mention, in any spelling (1.0 if no names)."""
+        if not wanted:
+            return 1.0
+        missing = wanted - terms
+        keys = sound_keys(set(terms)) if missing else set()
+        return self.coverage(wanted, {n for n in wanted if n not in missing or transliterates(n, keys)})
 
     def compose(self, question: str, hits: list[Hit], resolved: str | None = None) -> Answer:
         """Answer `question` from `hits` (best first), or abstain when they do not answer it."""
@@ -180,8 +183,11 @@ class Composer:
         framing_ko = language(question) == "ko"  # decides the language of the framing words
         q_terms = content_terms(resolved)
         known = self.coverage(q_terms, self.retriever.vocabulary) if q_terms else 0.0
-        units = self.units(hits[:6], q_terms, known)
-        signals = self.signals(resolved, q_terms, hits, units)
+        # Proper nouns of a Korean question: the entities the evidence must be about. Latin words
+        # are left out: acronyms such as "AI" name topics more than entities.
+        wanted = names(resolved, latin=False) if korean else set()
+        units = self.units(hits[:6], q_terms, known, wanted)
+        signals = self.signals(resolved, q_terms, hits, units, wanted)
         if not units or not self.answerable(signals, korean):
             text = self.abstain_text(framing_ko)
             return Answer(question, text, True, (), tuple(hits), resolved, signals, related=tuple(hits[:3]))
@@ -200,7 +206,7 @@ class Composer:
             text = "From the documents (quoted in their own language):\n\n" + text
         return Answer(question, text, False, citations, tuple(hits), resolved, signals)
 
-    def signals(self, question: str, q_terms: set[str], hits: list[Hit], units: list[Unit]) -> dict:
+    def signals(self, question: str, q_terms: set[str], hits: list[Hit], units: list[Unit], wanted: set[str]) -> dict:
         best = units[0] if units else None
         evidence = frozenset().union(*(u.terms for u in units[:3])) if units else frozenset()
         novel = bool(best) and bool(
@@ -220,23 +226,9 @@ class Composer:
             "asks_time": bool(_ASKS_TIME.search(question)),
             "date_in_evidence": bool(best) and bool(_DATE.search(best.quote)),
             "unknown_names": sorted(self.unknown_names(question)),
-            "names_in_evidence": round(self.names_in_evidence(question, best), 4) if best else 0.0,
+            # Passages about other names ("중국" when the question is about "대한민국") do not answer.
+            "names_in_evidence": round(self.name_coverage(wanted, best.terms), 4) if best else 0.0,
         }
-
-    def names_in_evidence(self, question: str, unit: Unit) -> float:
-        """IDF-weighted share of a Korean question's proper nouns that the evidence mentions (1.0 if none).
-
-        Passages about other names ("중국" when the question is about "대한민국") do not answer.
-        Latin words are left out: acronyms such as "AI" name topics more than entities.
-        """
-        if not is_korean(question):
-            return 1.0
-        wanted = names(question, latin=False)
-        if not wanted:
-            return 1.0
-        keys = sound_keys(set(unit.terms))
-        found = {n for n in wanted if n in unit.terms or transliterates(n, keys)}
-        return self.coverage(wanted, found)
 
     def unknown_names(self, question: str) -> set[str]:
         """Names in a Korean question that the corpus never mentions, in any spelling.
