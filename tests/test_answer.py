@@ -118,6 +118,12 @@ def test_follow_up_is_resolved_from_history(engine):
     assert "반도체" not in alone["resolved_question"]
 
 
+def test_follow_up_that_switches_the_name_finds_that_names_row(engine):
+    follow = engine.ask_json("그럼 미국 기업은?", history=["관세가 강화되면 중국의 독립화는 어떻게 되나?"])
+    assert not follow["abstained"]
+    assert "중국 매출 비중 높은 기업들 타격" in follow["citations"][0]["quote"]
+
+
 def test_full_question_is_not_rewritten_by_history(engine):
     result = engine.ask_json("중국의 자원 확보 전략은?", history=["미국의 AI 반도체는?"])
     assert result["resolved_question"] == "중국의 자원 확보 전략은?"

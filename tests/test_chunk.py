@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiqa.chunk import chunk_document, short_section, split_cells
+from aiqa.chunk import chunk_document
 from aiqa.ingest import Document, read_document
+from aiqa.layout import short_section, split_cells
 from aiqa.tokens import count_tokens
 
 from .conftest import CORPUS, REPORT

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 import regex
 
-from aiqa.chunk import _BULLET, Chunk, is_numbered_heading, locate, plain, unit_spans
+from aiqa.chunk import Chunk, unit_spans
 from aiqa.korean import content_terms, is_korean, language, names, sound_keys, transliterates
+from aiqa.layout import BULLET, is_numbered_heading, locate, plain
 from aiqa.retrieve import Hit
 
 _QUESTION_END = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
@@ -92,7 +93,7 @@ def _quote_span(text: str, start: int, end: int) -> tuple[int, int]:
     piece = text[start:end]
     lead = len(piece) - len(piece.lstrip())
     start += lead
-    bullet = _BULLET.match(text[start:end])
+    bullet = BULLET.match(text[start:end])
     if bullet:
         start += bullet.end()
     end = start + len(text[start:end].rstrip())

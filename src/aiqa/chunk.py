@@ -11,21 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import regex
-
-from aiqa.ingest import Document, page_at
-
-_KEYCAP_HEADING = regex.compile(r"^\s*\d{1,2}\ufe0f?\u20e3\s*")
-_MD_HEADING = regex.compile(r"^\s*#{1,6}\s+")
-_BULLET = regex.compile(r"^\s*(?:[-*•·▪◦‣]|\d{1,2}[.)])\s+")
-_CALLOUT = regex.compile(r"^\s*\p{Extended_Pictographic}")
-_TABLE_SEPARATOR = regex.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
-# Two list items glued on one line: "... 프로그램 - 💻 사이버 기술 유출: ..."
-_GLUED_ITEM = regex.compile(r"\s+-\s+(?=\p{Extended_Pictographic})")
-_SENTENCE_END = regex.compile(r"(?:[.!?。！？…]|다|요|음|함|임)[\"'”’)\]]*\s*$")
-_CONTINUES = regex.compile(r"[,，:;…]\s*$")
-_SENTENCE_SPLIT = regex.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
-_LEADING_MARK = regex.compile(r"^\s*(?:#{1,6}\s+|\d{1,2}\ufe0f?\u20e3\s*|\p{Extended_Pictographic}\ufe0f?\s*)")
+from aiqa.ingest import Document
+from aiqa.layout import (
+    BULLET,
+    CONTINUES,
+    GLUED_ITEM,
+    MD_HEADING,
+    SENTENCE_END,
+    TABLE_SEPARATOR,
+    Line,
+    heading_level,
+    line_kind,
+    locate,
+    paragraph_end,
+    plain,
+    sentence_spans,
+    short_section,
+    split_cells,
+    split_lines,
+)
 
 TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
@@ -49,113 +53,6 @@ class Chunk:
     table: int = 0  # number of the table in its document (1-based) for table chunks, else 0
 
 
-@dataclass
-class _Line:
-    start: int
-    end: int
-    text: str
-    number: int  # 1-based line number
-
-
-def _lines(text: str) -> list[_Line]:
-    out, pos = [], 0
-    for number, raw in enumerate(text.split("\n"), start=1):
-        out.append(_Line(pos, pos + len(raw), raw, number))
-        pos += len(raw) + 1
-    return out
-
-
-def _is_table_line(line: str) -> bool:
-    stripped = line.strip()
-    return "|" in stripped and (stripped.endswith("|") or stripped.startswith("|") or stripped.count("|") >= 2)
-
-
-def split_cells(row: str) -> list[str]:
-    """Split a pipe row into stripped cells, ignoring the empty ends made by outer pipes."""
-    cells = [c.strip() for c in row.strip().split("|")]
-    if cells and not cells[0] and row.strip().startswith("|"):
-        cells = cells[1:]
-    if cells and not cells[-1]:
-        cells = cells[:-1]
-    return cells
-
-
-def _kind(line: str) -> str:
-    if not line.strip():
-        return "blank"
-    if _MD_HEADING.match(line) or _KEYCAP_HEADING.match(line):
-        return "heading"
-    if _is_table_line(line):
-        return "table"
-    if _BULLET.match(line):
-        return "bullet"
-    if _CALLOUT.match(line):
-        return "callout"
-    return "paragraph"
-
-
-def locate(text: str, pages: tuple[int, ...], start: int, end: int, extra: str = "") -> str:
-    """A locator a person can follow: "lines 7-8", "p. 2, line 14", plus e.g. "table 1, row 3"."""
-    first = text.count("\n", 0, start) + 1
-    last = text.count("\n", 0, max(start, end - 1)) + 1
-    where = f"line {first}" if first == last else f"lines {first}-{last}"
-    if pages:
-        p1, p2 = page_at(pages, start), page_at(pages, max(start, end - 1))
-        where = f"p. {p1}, {where}" if p1 == p2 else f"pp. {p1}-{p2}, {where}"
-    return f"{where}, {extra}" if extra else where
-
-
-def is_numbered_heading(line: str) -> bool:
-    """Tell whether a line is a Markdown or numbered ("1️⃣ ...") heading."""
-    return bool(_MD_HEADING.match(line) or _KEYCAP_HEADING.match(line))
-
-
-def short_section(section: str) -> str:
-    """Return a section title without its numbering mark and subtitle: the label for context."""
-    title = _LEADING_MARK.sub("", section).strip()
-    for sep in (" – ", " — ", " - ", ": "):
-        if sep in title:
-            title = title.split(sep, 1)[0]
-    return title.strip() or section.strip()
-
-
-def plain(text: str) -> str:
-    """The words of a span on one line, without list marks: how a unit reads in running text."""
-    return " ".join(" ".join(_BULLET.sub("", line, count=1).split()) for line in text.split("\n")).strip()
-
-
-def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
-    """Split text into sentences; return their spans shifted by `offset`, whitespace trimmed."""
-    spans, pos = [], 0
-    for match in _SENTENCE_SPLIT.finditer(text):
-        spans.append((pos, match.start() + len(match.group(0).rstrip())))
-        pos = match.end()
-    spans.append((pos, len(text)))
-    out = []
-    for a, b in spans:
-        piece = text[a:b]
-        if piece.strip():
-            lead = len(piece) - len(piece.lstrip())
-            out.append((offset + a + lead, offset + a + len(piece.rstrip())))
-    return out
-
-
-def _level(line: str, is_title: bool) -> int:
-    """Nesting level of a heading: Markdown by its #s; numbered and callout headings at 2; a plain title line 0."""
-    marks = regex.match(r"^\s*(#{1,6})\s", line)
-    if marks:
-        return len(marks.group(1))
-    return 0 if is_title else 2
-
-
-def _paragraph_end(lines: list[_Line], kinds: list[str], i: int) -> int:
-    """Index after the last line of the paragraph starting at i: lines join while one stops mid-sentence."""
-    j = i + 1
-    while j < len(lines) and kinds[j] == "paragraph" and not _SENTENCE_END.search(lines[j - 1].text):
-        j += 1
-    return j
-
-
 def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
     """The statements of a chunk: its row, or its heading line and sentences; spans into `text`."""
     if chunk.kind.startswith("table"):
@@ -170,7 +67,7 @@ def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
             groups
             and not after_blank
             and not (len(groups) == 1 and chunk.kind in ("heading", "title"))
-            and (_CONTINUES.search(previous) or not (_SENTENCE_END.search(previous) or _BULLET.match(line)))
+            and (CONTINUES.search(previous) or not (SENTENCE_END.search(previous) or BULLET.match(line)))
         )
         if joins:
             groups[-1][1] = pos + len(line)
@@ -271,11 +168,11 @@ class _Builder:
             pieces.extend((p, min(b, p + step)) for p in range(a, b, step))
         return pieces
 
-    def table(self, rows: list[_Line]) -> None:
+    def table(self, rows: list[Line]) -> None:
         """Emit a header chunk and one chunk per row, repairing rows broken across lines."""
         self.tables += 1
         header = split_cells(rows[0].text)
-        has_separator = len(rows) > 1 and bool(_TABLE_SEPARATOR.match(rows[1].text))
+        has_separator = len(rows) > 1 and bool(TABLE_SEPARATOR.match(rows[1].text))
         header_end = rows[1].end if has_separator else rows[0].end
         body = rows[2:] if has_separator else rows[1:]
         self.emit(
@@ -300,8 +197,8 @@ class _Builder:
             self.emit("table_row", start, end, context, extra=f"table {self.tables}, row {n}", cells=pairs)
 
     def run(self) -> list[Chunk]:
-        lines = _lines(self.doc.text)
-        kinds = [_kind(line.text) for line in lines]
+        lines = split_lines(self.doc.text)
+        kinds = [line_kind(line.text) for line in lines]
         first = next((i for i, k in enumerate(kinds) if k != "blank"), None)
         i = 0
         while i < len(lines):
@@ -313,7 +210,7 @@ class _Builder:
             is_title = i == first and kind in ("paragraph", "heading") and len(line.text) <= 120
             # A callout followed by prose heads that prose (e.g. a conclusion section).
             if is_title or kind == "heading" or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph"):
-                self.enter(_level(line.text, is_title), _MD_HEADING.sub("", line.text).strip())
+                self.enter(heading_level(line.text, is_title), MD_HEADING.sub("", line.text).strip())
                 i = self.heading("title" if is_title else "heading", lines, kinds, i)
             elif kind == "table":
                 j = i
@@ -322,23 +219,20 @@ class _Builder:
                 self.table(lines[i:j])
                 i = j
             elif kind == "paragraph":
-                j = _paragraph_end(lines, kinds, i)
+                j = paragraph_end(lines, kinds, i)
                 self.emit_text("paragraph", line.start, lines[j - 1].end)
                 i = j
             else:  # bullet or callout
                 j = i + 1
                 while (
-                    kind == "bullet"
-                    and j < len(lines)
-                    and kinds[j] == "bullet"
-                    and _CONTINUES.search(lines[j - 1].text)
+                    kind == "bullet" and j < len(lines) and kinds[j] == "bullet" and CONTINUES.search(lines[j - 1].text)
                 ):
                     j += 1
                 self.items(kind, lines[i:j])
                 i = j
         return self.chunks
 
-    def heading(self, kind: str, lines: list[_Line], kinds: list[str], i: int) -> int:
+    def heading(self, kind: str, lines: list[Line], kinds: list[str], i: int) -> int:
         """Emit a heading together with the prose that opens its section, within the token budget.
 
         A heading alone says little; with its first paragraphs it is a summary of the section.
@@ -353,14 +247,14 @@ class _Builder:
                 break
             if self.doc.page_at(lines[k].start) != self.doc.page_at(start):
                 break  # a citation of the heading should name one page
-            stop = _paragraph_end(lines, kinds, k)
+            stop = paragraph_end(lines, kinds, k)
             if self.count(self.section + " " + plain(self.doc.text[start : lines[stop - 1].end])) > self.max_tokens:
                 break
             end, j = lines[stop - 1].end, stop
         self.emit(kind, start, end, f"{self.section} {plain(self.doc.text[lines[i].end : end])}".strip())
         return j
 
-    def items(self, kind: str, group: list[_Line]) -> None:
+    def items(self, kind: str, group: list[Line]) -> None:
         """Emit a bullet or callout, split where two items were glued onto one line.
 
         A bullet that stops on a comma ("- 미국의 ... 이후에도,") starts a sentence the next
@@ -370,7 +264,7 @@ class _Builder:
             self.emit_text(kind, group[0].start, group[-1].end)
             return
         line = group[0]
-        cuts = [line.start] + [line.start + m.start() + m.group(0).index("-") for m in _GLUED_ITEM.finditer(line.text)]
+        cuts = [line.start] + [line.start + m.start() + m.group(0).index("-") for m in GLUED_ITEM.finditer(line.text)]
         ends = [*cuts[1:], line.end]
         for a, b in zip(cuts, ends, strict=True):
             self.emit_text(kind, a, a + len(self.doc.text[a:b].rstrip()))

@@ -1,0 +1,132 @@
+"""Line-level layout of plain text: what each line is, table cells, sentences and locators.
+
+Every reader writes its text in one plain layout (see aiqa.ingest.base.Parsed); this module
+recognises that layout line by line, for the chunker and the answer composer alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import regex
+
+from aiqa.ingest import page_at
+
+_KEYCAP_HEADING = regex.compile(r"^\s*\d{1,2}\ufe0f?\u20e3\s*")
+MD_HEADING = regex.compile(r"^\s*#{1,6}\s+")
+BULLET = regex.compile(r"^\s*(?:[-*•·▪◦‣]|\d{1,2}[.)])\s+")
+_CALLOUT = regex.compile(r"^\s*\p{Extended_Pictographic}")
+TABLE_SEPARATOR = regex.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+# Two list items glued on one line: "... 프로그램 - 💻 사이버 기술 유출: ..."
+GLUED_ITEM = regex.compile(r"\s+-\s+(?=\p{Extended_Pictographic})")
+SENTENCE_END = regex.compile(r"(?:[.!?。！？…]|다|요|음|함|임)[\"'”’)\]]*\s*$")
+CONTINUES = regex.compile(r"[,，:;…]\s*$")
+_SENTENCE_SPLIT = regex.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
+_LEADING_MARK = regex.compile(r"^\s*(?:#{1,6}\s+|\d{1,2}\ufe0f?\u20e3\s*|\p{Extended_Pictographic}\ufe0f?\s*)")
+
+
+@dataclass
+class Line:
+    start: int
+    end: int
+    text: str
+    number: int  # 1-based line number
+
+
+def split_lines(text: str) -> list[Line]:
+    out, pos = [], 0
+    for number, raw in enumerate(text.split("\n"), start=1):
+        out.append(Line(pos, pos + len(raw), raw, number))
+        pos += len(raw) + 1
+    return out
+
+
+def _is_table_line(line: str) -> bool:
+    stripped = line.strip()
+    return "|" in stripped and (stripped.endswith("|") or stripped.startswith("|") or stripped.count("|") >= 2)
+
+
+def split_cells(row: str) -> list[str]:
+    """Split a pipe row into stripped cells, ignoring the empty ends made by outer pipes."""
+    cells = [c.strip() for c in row.strip().split("|")]
+    if cells and not cells[0] and row.strip().startswith("|"):
+        cells = cells[1:]
+    if cells and not cells[-1]:
+        cells = cells[:-1]
+    return cells
+
+
+def line_kind(line: str) -> str:
+    if not line.strip():
+        return "blank"
+    if MD_HEADING.match(line) or _KEYCAP_HEADING.match(line):
+        return "heading"
+    if _is_table_line(line):
+        return "table"
+    if BULLET.match(line):
+        return "bullet"
+    if _CALLOUT.match(line):
+        return "callout"
+    return "paragraph"
+
+
+def locate(text: str, pages: tuple[int, ...], start: int, end: int, extra: str = "") -> str:
+    """A locator a person can follow: "lines 7-8", "p. 2, line 14", plus e.g. "table 1, row 3"."""
+    first = text.count("\n", 0, start) + 1
+    last = text.count("\n", 0, max(start, end - 1)) + 1
+    where = f"line {first}" if first == last else f"lines {first}-{last}"
+    if pages:
+        p1, p2 = page_at(pages, start), page_at(pages, max(start, end - 1))
+        where = f"p. {p1}, {where}" if p1 == p2 else f"pp. {p1}-{p2}, {where}"
+    return f"{where}, {extra}" if extra else where
+
+
+def is_numbered_heading(line: str) -> bool:
+    """Tell whether a line is a Markdown or numbered ("1️⃣ ...") heading."""
+    return bool(MD_HEADING.match(line) or _KEYCAP_HEADING.match(line))
+
+
+def short_section(section: str) -> str:
+    """Return a section title without its numbering mark and subtitle: the label for context."""
+    title = _LEADING_MARK.sub("", section).strip()
+    for sep in (" – ", " — ", " - ", ": "):
+        if sep in title:
+            title = title.split(sep, 1)[0]
+    return title.strip() or section.strip()
+
+
+def plain(text: str) -> str:
+    """The words of a span on one line, without list marks: how a unit reads in running text."""
+    return " ".join(" ".join(BULLET.sub("", line, count=1).split()) for line in text.split("\n")).strip()
+
+
+def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Split text into sentences; return their spans shifted by `offset`, whitespace trimmed."""
+    spans, pos = [], 0
+    for match in _SENTENCE_SPLIT.finditer(text):
+        spans.append((pos, match.start() + len(match.group(0).rstrip())))
+        pos = match.end()
+    spans.append((pos, len(text)))
+    out = []
+    for a, b in spans:
+        piece = text[a:b]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            out.append((offset + a + lead, offset + a + len(piece.rstrip())))
+    return out
+
+
+def heading_level(line: str, is_title: bool) -> int:
+    """Nesting level of a heading: Markdown by its #s; numbered and callout headings at 2; a plain title line 0."""
+    marks = regex.match(r"^\s*(#{1,6})\s", line)
+    if marks:
+        return len(marks.group(1))
+    return 0 if is_title else 2
+
+
+def paragraph_end(lines: list[Line], kinds: list[str], i: int) -> int:
+    """Index after the last line of the paragraph starting at i: lines join while one stops mid-sentence."""
+    j = i + 1
+    while j < len(lines) and kinds[j] == "paragraph" and not SENTENCE_END.search(lines[j - 1].text):
+        j += 1
+    return j
