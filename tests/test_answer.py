@@ -128,3 +128,17 @@ def test_full_question_is_not_rewritten_by_history(engine):
     result = engine.ask_json("중국의 자원 확보 전략은?", history=["미국의 AI 반도체는?"])
     assert result["resolved_question"] == "중국의 자원 확보 전략은?"
     assert "희토류" in result["answer"]
+
+
+def test_a_chain_of_follow_ups_keeps_its_topic():
+    from aiqa.engine import resolve_follow_up
+
+    assert resolve_follow_up("중국은?", ["미국의 AI 반도체는?"]).split()[1:] == ["반도체", "ai"]
+    chained = resolve_follow_up("일본은?", ["미국의 AI 반도체는?", "중국은?"])
+    assert "반도체" in chained and "중국" not in chained and "미국" not in chained
+    assert resolve_follow_up("중국의 자원 확보 전략은?", ["미국의 AI 반도체는?"]) == "중국의 자원 확보 전략은?"
+
+
+def test_follow_up_about_a_name_the_documents_lack_abstains(engine):
+    result = engine.ask_json("일본은?", history=["미국의 AI 반도체는?", "중국은?"])
+    assert result["abstained"] is True

@@ -11,7 +11,7 @@ import regex
 from aiqa.config import Settings
 from aiqa.errors import BadRequest
 from aiqa.index import current_version, load_index
-from aiqa.korean import content_terms, language, tokens
+from aiqa.korean import content_terms, language, names, tokens
 
 # Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
 _FOLLOW_UP = regex.compile(r"^\s*(?:그럼|그러면|그렇다면|그리고|또|반면|and|what about|how about)\b", regex.I)
@@ -47,19 +47,23 @@ def resolve_follow_up(question: str, history: list[str]) -> str:
     """Carry the previous question's topic into an elliptical follow-up.
 
     "중국은?" after "미국의 AI 반도체는?" becomes "중국은? AI 반도체": the new question's own
-    names replace the earlier ones (proper nouns and Latin names), the rest of the topic stays.
+    proper nouns replace the earlier ones, the rest of the topic stays. Earlier follow-ups are
+    resolved the same way first, so a chain of short questions keeps its topic.
     """
     if not history:
         return question
+    previous = history[0]
+    for earlier in history[1:]:
+        previous = _resolve_against(earlier, previous)
+    return _resolve_against(question, previous)
+
+
+def _resolve_against(question: str, previous: str) -> str:
     terms = content_terms(question)
     if len(terms) > 2 and not _FOLLOW_UP.match(question):
         return question
-    previous = history[-1]
-    from aiqa.korean import _kiwi  # the same analyser the keyword index uses
-
-    names = {t.form.lower() for t in _kiwi().tokenize(previous) if t.tag == "NNP"}
-    new_names = {t.form.lower() for t in _kiwi().tokenize(question) if t.tag == "NNP"}
-    carried = [t for t in dict.fromkeys(tokens(previous)) if t not in terms and not (new_names and t in names)]
+    earlier_names, new_names = names(previous, latin=False), names(question, latin=False)
+    carried = [t for t in dict.fromkeys(tokens(previous)) if t not in terms and not (new_names and t in earlier_names)]
     return f"{question} {' '.join(carried)}".strip()
 
 
