@@ -237,6 +237,19 @@ def test_incremental_builds_embed_only_what_changed(tmp_path, cache_dir, embedde
     assert rows_by_chunk(index) == hanbit_rows
 
 
+def test_a_new_reader_or_chunker_version_re_reads_every_file(tmp_path, cache_dir, embedder, monkeypatch):
+    settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT)
+    (settings.corpus_dir / "empty.md").write_text("", encoding="utf-8")
+    first = build(settings, embedder)
+    assert [s["path"] for s in first.skipped] == ["empty.md"]
+    monkeypatch.setattr("aiqa.index.READERS_VERSION", 99)
+    again = build(settings, embedder)
+    assert (again.added, again.updated, again.unchanged) == (0, 1, 0)
+    assert again.embedded_chunks == again.chunks > 0
+    assert [s["path"] for s in again.skipped] == ["empty.md"]  # retried, and still refused
+    assert load_index(settings).manifest["chunking"]["readers"] == 99
+
+
 def test_load_reads_one_version_while_a_build_swaps_current(tmp_path, cache_dir, embedder, monkeypatch):
     settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT)
     old = build(settings, embedder).index_version

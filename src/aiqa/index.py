@@ -28,7 +28,7 @@ import numpy as np
 from aiqa.chunk import CHUNKER_VERSION, Chunk, chunk_document
 from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, UnreadableDocument
-from aiqa.ingest import Document, file_sha256, is_supported, read_document, scan
+from aiqa.ingest import READERS_VERSION, Document, file_sha256, is_supported, read_document, scan
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -157,7 +157,8 @@ def _chunk_from_json(item: dict[str, Any]) -> Chunk:
 
 
 def _chunking(settings: Settings) -> dict[str, int]:
-    return {"version": CHUNKER_VERSION, "max_tokens": settings.chunk_tokens}
+    """What decides how a file becomes chunks besides its bytes; a change re-reads every file."""
+    return {"version": CHUNKER_VERSION, "readers": READERS_VERSION, "max_tokens": settings.chunk_tokens}
 
 
 def _previous(settings: Settings) -> tuple[dict[str, Any] | None, LoadedIndex | None]:
@@ -231,7 +232,7 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
         if old is not None and old_docs.get(source, {}).get("sha256") == digest:
             keep.append(source)
             continue
-        if old_skips.get(source, {}).get("sha256") == digest:
+        if old is not None and old_skips.get(source, {}).get("sha256") == digest:
             skipped[source] = old_skips[source]
             continue
         try:

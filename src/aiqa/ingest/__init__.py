@@ -9,8 +9,10 @@ from pathlib import Path
 
 from aiqa.errors import UnreadableDocument
 
+# Bump when a reader's output changes, so `aiqa index` re-reads files whose bytes did not change
+# (and retries files it skipped before).
+READERS_VERSION = 1
 # One module per format; each exposes EXTENSIONS and read(data: bytes) -> Parsed.
-READER_MODULES = ("aiqa.ingest.text", "aiqa.ingest.html", "aiqa.ingest.pdf", "aiqa.ingest.docx")
 _EXT_TO_MODULE = {
     ".txt": "aiqa.ingest.text",
     ".md": "aiqa.ingest.text",
