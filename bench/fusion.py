@@ -20,7 +20,7 @@ def main() -> None:
     path = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/eval/dev.jsonl")
     cases = [c for c in load_cases(path) if c.answerable]
     engine = Engine(Settings()).load()
-    retriever = engine._current()[1]
+    retriever = engine.retriever
     rows = []
     for case in cases:
         gold = np.array([any(contains(c.text, g) for g in case.gold) for c in retriever.chunks])

@@ -22,8 +22,8 @@ import aiqa.index
 from aiqa.chunk import CHUNKER_VERSION, chunk_document
 from aiqa.config import BUNDLED_MODEL, Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound
-from aiqa.index import CURRENT, FORMAT_VERSION, build_index, current_version, load_index
-from aiqa.ingest import file_sha256, read_document
+from aiqa.index import CURRENT, FORMAT_VERSION, VIEWS, build_index, current_version, load_index
+from aiqa.ingest import READERS_VERSION, file_sha256, read_document
 from aiqa.tokens import count_tokens
 
 from .conftest import REPORT
@@ -75,9 +75,11 @@ def build(settings: Settings, embedder):
 
 
 def rows_by_chunk(index) -> dict[tuple[str, int, int], bytes]:
-    """Each chunk's stored vector, as raw bytes, keyed by the chunk's source span."""
+    """Each chunk's stored vectors (all its views), as raw bytes, keyed by the chunk's source span."""
     matrix = index.vectors.reconstruct_n(0, index.vectors.ntotal)
-    return {(c.source, c.start, c.end): matrix[i].tobytes() for i, c in enumerate(index.chunks)}
+    return {
+        (c.source, c.start, c.end): matrix[VIEWS * i : VIEWS * (i + 1)].tobytes() for i, c in enumerate(index.chunks)
+    }
 
 
 # --- round trip --------------------------------------------------------------------------------
@@ -100,9 +102,9 @@ def test_round_trip_of_the_bundled_report(tmp_path, cache_dir, embedder):
     text = index.documents[source].text
     assert all(c.text == text[c.start : c.end] for c in index.chunks)
 
-    assert index.vectors.ntotal == len(index.chunks) and index.vectors.d == 384
-    # The stored vectors are exactly what the model returned, in chunk order.
-    assert recording.texts == [c.context for c in expected]
+    assert index.vectors.ntotal == VIEWS * len(index.chunks) and index.vectors.d == 384
+    # The stored vectors are exactly what the model returned, in chunk order, each chunk's views together.
+    assert recording.texts == [view for c in expected for view in c.views]
     stored = index.vectors.reconstruct_n(0, index.vectors.ntotal)
     assert np.array_equal(stored, embedder.embed_passages(recording.texts))
 
@@ -111,7 +113,11 @@ def test_round_trip_of_the_bundled_report(tmp_path, cache_dir, embedder):
     assert manifest["model"] == BUNDLED_MODEL == index.model
     assert manifest["dim"] == 384
     assert manifest["documents"] == {source: {"sha256": file_sha256(REPORT.read_bytes()), "chunks": len(expected)}}
-    assert manifest["chunking"] == {"version": CHUNKER_VERSION, "max_tokens": settings.chunk_tokens}
+    assert manifest["chunking"] == {
+        "version": CHUNKER_VERSION,
+        "readers": READERS_VERSION,
+        "max_tokens": settings.chunk_tokens,
+    }
     built = calendar.timegm(time.strptime(manifest["built_at"], "%Y-%m-%dT%H:%M:%SZ"))
     assert abs(built - time.time()) < 600
     assert manifest["version"] == index.version == report.index_version == current_version(settings.index_dir)
@@ -209,9 +215,9 @@ def test_incremental_builds_embed_only_what_changed(tmp_path, cache_dir, embedde
     index = load_index(settings)
     aurora_chunks = [c for c in index.chunks if c.source == "aurora.md"]
     assert (added.added, added.updated, added.removed, added.unchanged) == (1, 0, 0, 1)
-    assert added.embedded_chunks == len(aurora_chunks) == len(recording.texts) > 0
-    assert sorted(recording.texts) == sorted(c.context for c in aurora_chunks)
-    assert added.chunks == index.vectors.ntotal == len(hanbit_rows) + len(aurora_chunks)
+    assert added.embedded_chunks == len(aurora_chunks) == len(recording.texts) // VIEWS > 0
+    assert sorted(recording.texts) == sorted(view for c in aurora_chunks for view in c.views)
+    assert added.chunks == index.vectors.ntotal // VIEWS == len(hanbit_rows) + len(aurora_chunks)
     rows = rows_by_chunk(index)
     assert {key: rows[key] for key in hanbit_rows} == hanbit_rows  # byte-identical
 
@@ -231,7 +237,7 @@ def test_incremental_builds_embed_only_what_changed(tmp_path, cache_dir, embedde
     removed = build_index(settings, embedder_factory=no_model)
     index = load_index(settings)
     assert (removed.added, removed.updated, removed.removed, removed.unchanged) == (0, 0, 1, 1)
-    assert removed.embedded_chunks == 0 and removed.chunks == len(hanbit_rows) == index.vectors.ntotal
+    assert removed.embedded_chunks == 0 and removed.chunks == len(hanbit_rows) == index.vectors.ntotal // VIEWS
     assert {c.source for c in index.chunks} == {"hanbit.md"} == set(index.documents)
     assert set(index.manifest["documents"]) == {"hanbit.md"}
     assert rows_by_chunk(index) == hanbit_rows

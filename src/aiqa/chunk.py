@@ -33,7 +33,7 @@ from aiqa.layout import (
 
 TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,14 @@ class Chunk:
     tokens: int = 0
     cells: tuple[tuple[str, str], ...] = field(default=())  # (header, value) for table rows
     table: int = 0  # number of the table in its document (1-based) for table chunks, else 0
+
+    @property
+    def views(self) -> tuple[str, str]:
+        """The texts the embedding model reads, one vector each: the labelled context, and the
+        unit's own words. Retrieval takes the better of the two: labels help a question in the
+        document's language, while they blur one in another language (English over Korean
+        text) towards every chunk of the section."""
+        return (self.context, plain(self.text))
 
 
 def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:

@@ -118,9 +118,14 @@ class Engine:
         self.embedder.embed_queries(["warm-up"])  # the first forward pass is several times slower
         return self
 
+    @property
+    def retriever(self):
+        """The live Retriever (reloaded if a new index version landed)."""
+        return self._current()[1]
+
     def current_index(self):
         """The live LoadedIndex (reloaded if a new version landed)."""
-        return self._current()[1].index
+        return self.retriever.index
 
     def health(self) -> dict[str, Any]:
         index = self.current_index()

@@ -30,7 +30,9 @@ from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, UnreadableDocument
 from aiqa.ingest import READERS_VERSION, Document, file_sha256, is_supported, read_document, scan
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Vectors per chunk, stored in consecutive rows (chunk i: rows VIEWS*i ...): see Chunk.views.
+VIEWS = 2
 CURRENT = "CURRENT"
 REBUILD_HINT = "run `aiqa index` to rebuild it"
 
@@ -145,7 +147,7 @@ def load_index(settings: Settings) -> LoadedIndex:
         for src, d in _read_json(folder / "documents.json").items()
     }
     vectors = faiss.read_index(str(folder / "vectors.faiss"))
-    if vectors.ntotal != len(chunks) or vectors.d != manifest["dim"]:
+    if vectors.ntotal != VIEWS * len(chunks) or vectors.d != manifest["dim"]:
         raise IndexMismatch(f"{folder}/ holds {vectors.ntotal} vectors for {len(chunks)} chunks: {REBUILD_HINT}")
     return LoadedIndex(folder, version, manifest, chunks, documents, vectors)
 
@@ -263,9 +265,9 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
         assert old is not None
         old_vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
         wanted = set(keep)
-        rows = [i for i, c in enumerate(old.chunks) if c.source in wanted]
-        chunks.extend(old.chunks[i] for i in rows)
-        vectors.append(old_vectors[rows])
+        kept = [i for i, c in enumerate(old.chunks) if c.source in wanted]
+        chunks.extend(old.chunks[i] for i in kept)
+        vectors.append(old_vectors[[VIEWS * i + v for i in kept for v in range(VIEWS)]])
         for src in keep:
             d = old.documents[src]
             documents[src] = {"sha256": d.sha256, "text": d.text, "pages": list(d.pages)}
@@ -274,7 +276,7 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
         documents[doc.source] = {"sha256": doc.sha256, "text": doc.text, "pages": list(doc.pages)}
     if new_chunks:
         embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
-        vectors.append(embedder.embed_passages([c.context for c in new_chunks], progress=progress))
+        vectors.append(embedder.embed_passages([v for c in new_chunks for v in c.views], progress=progress))
         chunks.extend(new_chunks)
         report.embedded_chunks = len(new_chunks)
     matrix = np.ascontiguousarray(np.vstack(vectors).astype(np.float32))

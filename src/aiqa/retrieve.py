@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aiqa.chunk import Chunk
-from aiqa.index import LoadedIndex
+from aiqa.index import VIEWS, LoadedIndex
 from aiqa.korean import tokens
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
@@ -56,8 +56,10 @@ class Retriever:
         n = len(self.chunks)
         vector = self.encode(question) if query_vector is None else query_vector
         dense = np.full(n, np.nan, dtype=np.float32)
-        scores, ids = self.index.vectors.search(vector.reshape(1, -1).astype(np.float32), min(n, depth))
-        dense[ids[0]] = scores[0]
+        # Each chunk has VIEWS vectors (see Chunk.views); its dense score is the best of them.
+        total = self.index.vectors.ntotal
+        scores, ids = self.index.vectors.search(vector.reshape(1, -1).astype(np.float32), min(total, VIEWS * depth))
+        np.fmax.at(dense, ids[0] // VIEWS, scores[0])
         terms = tokens(question, phrases=True)
         keyword = np.asarray(self.bm25.get_scores(terms), dtype=np.float32)
         keyword = keyword / keyword.max() if keyword.max() > 0 else np.zeros(n, dtype=np.float32)
