@@ -101,6 +101,8 @@ def test_abstains_honestly(engine, question, message):
 def test_transliterated_name_is_known(engine):
     result = engine.ask_json("화웨이의 AI 반도체는?")  # the report writes "Huawei"
     assert not result["abstained"] and "Huawei" in result["answer"]
+    result = engine.ask_json("바이두, 알리바바는 무엇을 구현했나?")  # "Baidu, Alibaba"
+    assert not result["abstained"] and "GPT-3.5 수준 모델 일부 구현" in result["citations"][0]["quote"]
 
 
 def test_follow_up_is_resolved_from_history(engine):

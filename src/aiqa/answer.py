@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import regex
 
 from aiqa.chunk import Chunk, unit_spans
-from aiqa.korean import content_terms, is_korean, language, names, sound_keys, transliterates
+from aiqa.korean import content_terms, is_korean, language, names
 from aiqa.layout import BULLET, is_numbered_heading, locate, plain
 from aiqa.retrieve import Hit
 
@@ -110,7 +110,7 @@ class Composer:
         self.idf = dict(retriever.bm25.idf)
         self.oov_idf = max(self.idf.values(), default=1.0) + 1.0
         self.chunk_terms = [frozenset(content_terms(c.context)) for c in retriever.chunks]
-        self.latin_keys = sound_keys(retriever.vocabulary)
+        self.latin_names = retriever.latin_names
         self._statements: dict[int, list[tuple[int, int, frozenset[str]]]] = {}
         self.tables: dict[tuple[str, int], list[Chunk]] = {}
         for chunk in retriever.chunks:
@@ -174,15 +174,14 @@ class Composer:
         if not wanted:
             return 1.0
         missing = wanted - terms
-        keys = sound_keys(set(terms)) if missing else set()
-        return self.coverage(wanted, {n for n in wanted if n not in missing or transliterates(n, keys)})
+        return self.coverage(wanted, {n for n in wanted if n not in missing or self.latin_names.match(n) in terms})
 
     def compose(self, question: str, hits: list[Hit], resolved: str | None = None) -> Answer:
         """Answer `question` from `hits` (best first), or abstain when they do not answer it."""
         resolved = resolved or question
         korean = is_korean(question)  # decides which signals apply
         framing_ko = language(question) == "ko"  # decides the language of the framing words
-        q_terms = content_terms(resolved)
+        q_terms = set(self.latin_names.normalize(sorted(content_terms(resolved))))
         known = self.coverage(q_terms, self.retriever.vocabulary) if q_terms else 0.0
         # Proper nouns of a Korean question: the entities the evidence must be about. Latin words
         # are left out: acronyms such as "AI" name topics more than entities.
@@ -240,7 +239,7 @@ class Composer:
         if not is_korean(question):
             return set()  # English words of a question over Korean text are mostly unknown anyway
         vocabulary = self.retriever.vocabulary
-        return {n for n in names(question) if n not in vocabulary and not transliterates(n, self.latin_keys)}
+        return {n for n in names(question) if n not in vocabulary and not self.latin_names.match(n)}
 
     def answerable(self, s: dict, korean: bool) -> bool:
         t = self.thresholds

@@ -140,16 +140,34 @@ def hangul_sound_key(word: str) -> str:
     return _sound_key(roman)
 
 
-def transliterates(word: str, latin_keys: set[str], cutoff: float = 0.8) -> bool:
-    """Tell whether a Hangul word sounds like one of the Latin words (given as sound keys)."""
-    import difflib
+class LatinNames:
+    """The Latin words of a corpus by their sound, to recognise Hangul spellings of them.
 
-    if not _HANGUL.search(word) or not latin_keys:
-        return False
-    return bool(difflib.get_close_matches(hangul_sound_key(word), latin_keys, n=1, cutoff=cutoff))
+    A question may write "화웨이" or "바이두" where the documents write "Huawei" or "Baidu".
+    """
 
+    def __init__(self, vocabulary: set[str], cutoff: float = 0.8):
+        self.vocabulary = vocabulary
+        self.cutoff = cutoff
+        self.by_key: dict[str, str] = {}
+        for word in sorted(vocabulary):
+            if regex.fullmatch(r"[a-z][a-z0-9.\-]{2,}", word) and len(key := _sound_key(word)) >= 3:
+                self.by_key.setdefault(key, word)
+        self._cache: dict[str, str | None] = {}
 
-def sound_keys(words: set[str]) -> set[str]:
-    """Sound keys of the Latin words among `words` (three letters or more)."""
-    keys = {_sound_key(w) for w in words if regex.fullmatch(r"[a-z][a-z0-9.\-]{2,}", w)}
-    return {k for k in keys if len(k) >= 3}
+    def match(self, word: str) -> str | None:
+        """The corpus's Latin word that a Hangul word sounds like, if any."""
+        if word in self._cache:
+            return self._cache[word]
+        found = None
+        if _HANGUL.search(word) and self.by_key:
+            import difflib
+
+            close = difflib.get_close_matches(hangul_sound_key(word), self.by_key, n=1, cutoff=self.cutoff)
+            found = self.by_key[close[0]] if close else None
+        self._cache[word] = found
+        return found
+
+    def normalize(self, terms: list[str]) -> list[str]:
+        """Terms with each unknown Hangul spelling of a corpus's Latin word replaced by that word."""
+        return [t if t in self.vocabulary else (self.match(t) or t) for t in terms]

@@ -8,7 +8,7 @@ import numpy as np
 
 from aiqa.chunk import Chunk
 from aiqa.index import VIEWS, LoadedIndex
-from aiqa.korean import tokens
+from aiqa.korean import LatinNames, tokens
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
 # and BM25 scores, mixed with these weights.
@@ -40,6 +40,7 @@ class Retriever:
         self.chunks = index.chunks
         corpus_tokens = [tokens(c.context, phrases=True) for c in self.chunks]
         self.vocabulary = {t for toks in corpus_tokens for t in toks}
+        self.latin_names = LatinNames(self.vocabulary)
         # BM25+ rather than Okapi: Okapi's idf turns zero or negative for terms in half the chunks
         # or more, which in a small corpus (a few documents, a few chunks) is most terms.
         self.bm25 = BM25Plus([toks or ["<empty>"] for toks in corpus_tokens])
@@ -60,7 +61,7 @@ class Retriever:
         total = self.index.vectors.ntotal
         scores, ids = self.index.vectors.search(vector.reshape(1, -1).astype(np.float32), min(total, VIEWS * depth))
         np.fmax.at(dense, ids[0] // VIEWS, scores[0])
-        terms = tokens(question, phrases=True)
+        terms = self.latin_names.normalize(tokens(question, phrases=True))
         keyword = np.asarray(self.bm25.get_scores(terms), dtype=np.float32)
         keyword = keyword / keyword.max() if keyword.max() > 0 else np.zeros(n, dtype=np.float32)
         unigrams = [t for t in terms if "_" not in t]
