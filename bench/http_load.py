@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from aiqa.evaluate import load_cases
+from aiqa.evaluate import load_cases, percentile
 
 
 def free_port() -> int:
@@ -67,8 +67,7 @@ def main() -> None:
             with ThreadPoolExecutor(users) as pool:
                 times = list(pool.map(one, range(args.requests)))
             wall = time.perf_counter() - t
-            ordered = sorted(times)
-            p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+            p95 = percentile(times, 0.95)
             print(
                 f"{users} concurrent users: {args.requests} requests in {wall:.1f} s "
                 f"({args.requests / wall:.1f}/s); latency p50 {statistics.median(times):.0f} ms, p95 {p95:.0f} ms"

@@ -13,12 +13,7 @@ from pathlib import Path
 
 from aiqa.config import Settings
 from aiqa.engine import Engine
-from aiqa.evaluate import load_cases
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+from aiqa.evaluate import load_cases, percentile
 
 
 def main() -> None:

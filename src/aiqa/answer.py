@@ -60,7 +60,6 @@ class Answer:
     answer: str
     abstained: bool
     citations: tuple[Citation, ...] = ()
-    hits: tuple[Hit, ...] = ()
     resolved_question: str = ""
     signals: dict = field(default_factory=dict)
     related: tuple[Hit, ...] = ()  # when abstaining: the closest passages, for reading, not as sources
@@ -85,6 +84,7 @@ class Thresholds:
     min_coverage: float = 0.3  # IDF-weighted share of a Korean question's terms the corpus must hold
     min_dense: float = 0.80  # cosine of question and best passage when keywords cannot help
     min_dense_with_coverage: float = 0.78
+    min_latin_coverage: float = 0.5  # a non-Korean question whose own words the evidence holds (names, codes)
     min_evidence_score: float = 0.5  # fused score of the evidence's passage relative to the best passage
 
 
@@ -187,10 +187,10 @@ class Composer:
         # are left out: acronyms such as "AI" name topics more than entities.
         wanted = names(resolved, latin=False) if korean else set()
         units = self.units(hits[:6], q_terms, known, wanted)
-        signals = self.signals(resolved, q_terms, hits, units, wanted)
+        signals = self.signals(resolved, q_terms, known, hits, units, wanted)
         if not units or not self.answerable(signals, korean):
             text = self.abstain_text(framing_ko)
-            return Answer(question, text, True, (), tuple(hits), resolved, signals, related=tuple(hits[:3]))
+            return Answer(question, text, True, (), resolved, signals, related=tuple(hits[:3]))
         chosen = self.choose(units, q_terms)
         rows = self.table_rows(chosen, resolved, q_terms)
         if rows:
@@ -204,11 +204,12 @@ class Composer:
             text = "\n".join(f"{self.frame(u, q_terms)} [{n}]" for n, u in enumerate(chosen, start=1))
         if not framing_ko:
             text = "From the documents (quoted in their own language):\n\n" + text
-        return Answer(question, text, False, citations, tuple(hits), resolved, signals)
+        return Answer(question, text, False, citations, resolved, signals)
 
-    def signals(self, question: str, q_terms: set[str], hits: list[Hit], units: list[Unit], wanted: set[str]) -> dict:
+    def signals(
+        self, question: str, q_terms: set[str], known: float, hits: list[Hit], units: list[Unit], wanted: set[str]
+    ) -> dict:
         best = units[0] if units else None
-        evidence = frozenset().union(*(u.terms for u in units[:3])) if units else frozenset()
         novel = bool(best) and bool(
             best.terms - q_terms - self.chunk_terms[best.hit.id].difference(content_terms(best.quote))
         )
@@ -216,10 +217,8 @@ class Composer:
             "dense": round(best.hit.dense, 4) if best else 0.0,
             # How the evidence's passage ranks against the best passage (1.0 when it is the best).
             "evidence_score": round(best.hit.score / hits[0].score, 4) if best and hits[0].score > 0 else 0.0,
-            "keyword": round(best.hit.keyword, 4) if best else 0.0,
             "coverage": round(self.coverage(q_terms, best.terms), 4) if best else 0.0,
-            "coverage_top3": round(self.coverage(q_terms, evidence), 4),
-            "in_corpus": round(self.coverage(q_terms, self.retriever.vocabulary), 4),
+            "in_corpus": round(known, 4),
             "novel": novel,
             "asks_number": bool(_ASKS_NUMBER.search(question)),
             "quantity_in_evidence": bool(best) and bool(_QUANTITY.search(best.quote)),
@@ -255,7 +254,9 @@ class Composer:
             return False
         if korean:
             return s["in_corpus"] >= t.min_coverage and s["dense"] >= t.min_dense_with_coverage
-        return s["dense"] >= t.min_dense or (s["coverage"] >= 0.5 and s["dense"] >= t.min_dense_with_coverage)
+        return s["dense"] >= t.min_dense or (
+            s["coverage"] >= t.min_latin_coverage and s["dense"] >= t.min_dense_with_coverage
+        )
 
     def choose(self, units: list[Unit], q_terms: set[str]) -> list[Unit]:
         """The best unit, plus a second only when it is nearly as good and adds something new."""

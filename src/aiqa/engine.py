@@ -180,8 +180,3 @@ class Engine:
             "related": [_passage(h) for h in answer.related],
             "timings_ms": {name: round(ms, 2) for name, ms in timings.items()},
         }
-
-    def passage_context(self, source: str, start: int, end: int, margin: int = 0) -> str:
-        """The stored text of a document span (for showing a whole passage around a quote)."""
-        text = self.current_index().documents[source].text
-        return text[max(0, start - margin) : end + margin]

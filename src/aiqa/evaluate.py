@@ -58,7 +58,7 @@ def load_cases(path: Path) -> list[Case]:
     return cases
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -117,10 +117,10 @@ def run_eval(engine, cases: list[Case], k: int = 10) -> dict[str, Any]:
         "false_abstentions": sum(1 for c in answerable if c["abstained"]),
         "verbatim_quotes": round(verbatim / quotes, 4) if quotes else 1.0,
         "latency_ms": {
-            "p50": round(_percentile(latencies, 0.5), 1),
-            "p95": round(_percentile(latencies, 0.95), 1),
-            "retrieve_p50": round(_percentile(retrieve_ms, 0.5), 1),
-            "answer_p50": round(_percentile(answer_ms, 0.5), 1),
+            "p50": round(percentile(latencies, 0.5), 1),
+            "p95": round(percentile(latencies, 0.95), 1),
+            "retrieve_p50": round(percentile(retrieve_ms, 0.5), 1),
+            "answer_p50": round(percentile(answer_ms, 0.5), 1),
         },
         "cases": per_case,
     }

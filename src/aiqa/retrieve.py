@@ -11,9 +11,8 @@ from aiqa.index import VIEWS, LoadedIndex
 from aiqa.korean import LatinNames, tokens
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
-# and BM25 scores, mixed with these weights.
+# and BM25 scores; the keyword side gets the rest of the weight, scaled in `fuse`.
 DENSE_WEIGHT = 0.35
-BM25_WEIGHT = 1.0 - DENSE_WEIGHT
 
 
 @dataclass(frozen=True)
