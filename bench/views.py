@@ -14,7 +14,7 @@ import numpy as np
 from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.evaluate import contains, load_cases
-from aiqa.korean import language
+from aiqa.lang.ko import language
 from aiqa.retrieve import fuse
 
 

@@ -47,7 +47,7 @@ class ThreadedServer:
     def __init__(self, settings, engine, port: int | None = None):
         import uvicorn
 
-        from aiqa.server import create_app
+        from aiqa.web.server import create_app
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -298,21 +298,21 @@ def test_without_a_token_writes_are_off_and_localhost_pages_may_ask(open_site):
 
 @pytest.mark.parametrize("name", ["보고서.md", "report v2.PDF", "a.b.docx", "notes.markdown"])
 def test_plain_supported_names_pass(name):
-    from aiqa.uploads import check_name
+    from aiqa.web.uploads import check_name
 
     assert check_name(name) == name
 
 
 @pytest.mark.parametrize("name", ["", "..", "../a.md", "a/b.md", ".env.md", "a\nb.md", "x\u202etxt.exe.md", "a.exe"])
 def test_unsafe_or_unsupported_names_are_refused(name):
-    from aiqa.uploads import check_name
+    from aiqa.web.uploads import check_name
 
     with pytest.raises(BadRequest):
         check_name(name)
 
 
 def test_rendered_replies_escape_document_text():
-    from aiqa.ui import render_result
+    from aiqa.web.ui import render_result
 
     evil = '<img src=x onerror="alert(1)"> <script>alert(2)</script>'
     result = {

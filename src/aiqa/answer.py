@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import regex
 
 from aiqa.chunk import Chunk, unit_spans
-from aiqa.korean import content_terms, is_korean, language, names
+from aiqa.lang.ko import content_terms, is_korean, language, names
 from aiqa.layout import BULLET, is_numbered_heading, locate, plain
 from aiqa.retrieve import Hit
 

@@ -123,7 +123,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiqa.server import serve
+    from aiqa.web.server import serve
 
     serve(_settings(args), host=args.host, port=args.port)
     return 0

@@ -11,7 +11,7 @@ import regex
 from aiqa.config import Settings
 from aiqa.errors import BadRequest
 from aiqa.index import current_version, load_index
-from aiqa.korean import content_terms, language, names, tokens
+from aiqa.lang.ko import content_terms, language, names, tokens
 
 # Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
 _FOLLOW_UP = regex.compile(r"^\s*(?:그럼|그러면|그렇다면|그리고|또|반면|and|what about|how about)\b", regex.I)

@@ -8,7 +8,7 @@ import numpy as np
 
 from aiqa.chunk import Chunk
 from aiqa.index import VIEWS, LoadedIndex
-from aiqa.korean import LatinNames, tokens
+from aiqa.lang.ko import LatinNames, tokens
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
 # and BM25 scores; the keyword side gets the rest of the weight, scaled in `fuse`.

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError
-from aiqa.render import LABELS, STATIC, esc, notice_html, render_result, report_html
+from aiqa.web.render import LABELS, STATIC, esc, notice_html, render_result, report_html
 
 EXAMPLES = [
     "미국의 AI 반도체는?",
@@ -50,7 +50,7 @@ def create_ui(engine: Engine):
     """Build the chat (tab 1) and the token-protected admin tab (tab 2) over one Engine."""
     import gradio as gr
 
-    from aiqa.uploads import rebuild, upload_and_rebuild
+    from aiqa.web.uploads import rebuild, upload_and_rebuild
 
     settings = engine.settings
 

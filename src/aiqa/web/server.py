@@ -28,13 +28,13 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 
 from aiqa import __version__
-from aiqa.access import AccessControl, frame_ancestors
 from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError, BadRequest, EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound
-from aiqa.uploads import MAX_FILES, UploadRejected, rebuild, upload_and_rebuild
+from aiqa.web.access import AccessControl, frame_ancestors
+from aiqa.web.uploads import MAX_FILES, UploadRejected, rebuild, upload_and_rebuild
 
-log = logging.getLogger("aiqa.server")
+log = logging.getLogger("aiqa.web.server")
 STATIC = Path(__file__).with_name("static")
 # Engine calls over HTTP at once; with the chat's queue (ui.py) at most 4 run on the 2-core box.
 API_CONCURRENCY = 2
@@ -204,7 +204,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         """The API reference, drawn in the browser from /openapi.json with no CDN."""
         return FileResponse(STATIC / "docs.html", media_type="text/html")
 
-    from aiqa.ui import mount_ui
+    from aiqa.web.ui import mount_ui
 
     mount_ui(app, engine)
     app.add_middleware(AccessControl, settings=settings)

@@ -1,0 +1,1 @@
+"""Language rules: morphemes, keyword tokens, names and question cues, one module per language."""
