@@ -37,9 +37,9 @@ def check_cited(result: dict) -> None:
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
-        ("미국은 어떤 AI 반도체를 보유하고 있나?", "NVIDIA A100"),
-        ("중국은 해외 인재를 어떻게 유치하나?", "천인계획"),
-        ("미국은 철강 공장 대신 무엇을 선택해야 하나?", "AI 생태계"),
+        ("미국 쪽 AI 칩으로는 무엇이 있나?", "NVIDIA A100"),
+        ("외국에 나간 과학자를 중국이 다시 불러들이는 제도는?", "천인계획"),
+        ("미국이 리쇼어링이 아니라 택해야 할 것은?", "혁신 기반 확대"),
         ("중국이 기술 이전을 요구하는 방식은?", "합작법인"),
     ],
 )
@@ -52,7 +52,7 @@ def test_answers_cite_exact_source_text(engine, question, expected):
 
 
 def test_table_row_is_framed_with_its_headers(engine):
-    result = engine.ask_json("전략 일관성에서 중국이 유리한 이유는?")
+    result = engine.ask_json("정책을 오래 끌고 가는 힘에서 중국이 앞서는 까닭은?")
     check_cited(result)
     assert "**전략 일관성** (항목)" in result["answer"] and "중국: 장기 계획 지속 가능" in result["answer"]
     assert result["citations"][0]["locator"] == "line 34, table 3, row 4"
@@ -73,7 +73,7 @@ def test_whole_table_request_lists_every_row(engine):
 
 
 def test_english_question_gets_english_framing_and_korean_quotes(engine):
-    result = engine.ask_json("How does China respond to US export controls on Nvidia GPUs?")
+    result = engine.ask_json("What did China do after the US limited exports of Nvidia GPUs?")
     check_cited(result)
     assert result["answer"].startswith("From the documents")
     assert any("국산 칩 개발에 집중" in c["quote"] for c in result["citations"])
@@ -121,14 +121,14 @@ def test_follow_up_is_resolved_from_history(engine):
 
 
 def test_follow_up_that_switches_the_name_finds_that_names_row(engine):
-    follow = engine.ask_json("그럼 미국 기업은?", history=["관세가 강화되면 중국의 독립화는 어떻게 되나?"])
+    follow = engine.ask_json("그럼 미국 기업은?", history=["관세 인상이 중국의 자립에 주는 영향은?"])
     assert not follow["abstained"]
     assert "중국 매출 비중 높은 기업들 타격" in follow["citations"][0]["quote"]
 
 
 def test_full_question_is_not_rewritten_by_history(engine):
-    result = engine.ask_json("중국의 자원 확보 전략은?", history=["미국의 AI 반도체는?"])
-    assert result["resolved_question"] == "중국의 자원 확보 전략은?"
+    result = engine.ask_json("중국은 원자재를 어디서 조달하나?", history=["미국의 AI 반도체는?"])
+    assert result["resolved_question"] == "중국은 원자재를 어디서 조달하나?"
     assert "희토류" in result["answer"]
 
 
@@ -138,7 +138,10 @@ def test_a_chain_of_follow_ups_keeps_its_topic():
     assert resolve_follow_up("중국은?", ["미국의 AI 반도체는?"]).split()[1:] == ["반도체", "ai"]
     chained = resolve_follow_up("일본은?", ["미국의 AI 반도체는?", "중국은?"])
     assert "반도체" in chained and "중국" not in chained and "미국" not in chained
-    assert resolve_follow_up("중국의 자원 확보 전략은?", ["미국의 AI 반도체는?"]) == "중국의 자원 확보 전략은?"
+    assert (
+        resolve_follow_up("중국은 원자재를 어디서 조달하나?", ["미국의 AI 반도체는?"])
+        == "중국은 원자재를 어디서 조달하나?"
+    )
 
 
 def test_follow_up_about_a_name_the_documents_lack_abstains(engine):

@@ -22,7 +22,7 @@ import aiqa.index
 from aiqa.chunk import CHUNKER_VERSION, chunk_document
 from aiqa.config import BUNDLED_MODEL, Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound
-from aiqa.index import CURRENT, FORMAT_VERSION, VIEWS, build_index, current_version, load_index
+from aiqa.index import CURRENT, FORMAT_VERSION, build_index, current_version, load_index
 from aiqa.ingest import READERS_VERSION, file_sha256, read_document
 from aiqa.tokens import count_tokens
 
@@ -78,7 +78,8 @@ def rows_by_chunk(index) -> dict[tuple[str, int, int], bytes]:
     """Each chunk's stored vectors (all its views), as raw bytes, keyed by the chunk's source span."""
     matrix = index.vectors.reconstruct_n(0, index.vectors.ntotal)
     return {
-        (c.source, c.start, c.end): matrix[VIEWS * i : VIEWS * (i + 1)].tobytes() for i, c in enumerate(index.chunks)
+        (c.source, c.start, c.end): matrix[index.offsets[i] : index.offsets[i + 1]].tobytes()
+        for i, c in enumerate(index.chunks)
     }
 
 
@@ -102,7 +103,7 @@ def test_round_trip_of_the_bundled_report(tmp_path, cache_dir, embedder):
     text = index.documents[source].text
     assert all(c.text == text[c.start : c.end] for c in index.chunks)
 
-    assert index.vectors.ntotal == VIEWS * len(index.chunks) and index.vectors.d == 384
+    assert index.vectors.ntotal == sum(len(c.views) for c in index.chunks) and index.vectors.d == 384
     # The stored vectors are exactly what the model returned, in chunk order, each chunk's views together.
     assert recording.texts == [view for c in expected for view in c.views]
     stored = index.vectors.reconstruct_n(0, index.vectors.ntotal)
@@ -215,9 +216,11 @@ def test_incremental_builds_embed_only_what_changed(tmp_path, cache_dir, embedde
     index = load_index(settings)
     aurora_chunks = [c for c in index.chunks if c.source == "aurora.md"]
     assert (added.added, added.updated, added.removed, added.unchanged) == (1, 0, 0, 1)
-    assert added.embedded_chunks == len(aurora_chunks) == len(recording.texts) // VIEWS > 0
+    assert added.embedded_chunks == len(aurora_chunks) > 0
+    assert len(recording.texts) == sum(len(c.views) for c in aurora_chunks)
     assert sorted(recording.texts) == sorted(view for c in aurora_chunks for view in c.views)
-    assert added.chunks == index.vectors.ntotal // VIEWS == len(hanbit_rows) + len(aurora_chunks)
+    assert added.chunks == len(index.chunks) == len(hanbit_rows) + len(aurora_chunks)
+    assert index.vectors.ntotal == sum(len(c.views) for c in index.chunks)
     rows = rows_by_chunk(index)
     assert {key: rows[key] for key in hanbit_rows} == hanbit_rows  # byte-identical
 
@@ -237,7 +240,8 @@ def test_incremental_builds_embed_only_what_changed(tmp_path, cache_dir, embedde
     removed = build_index(settings, embedder_factory=no_model)
     index = load_index(settings)
     assert (removed.added, removed.updated, removed.removed, removed.unchanged) == (0, 0, 1, 1)
-    assert removed.embedded_chunks == 0 and removed.chunks == len(hanbit_rows) == index.vectors.ntotal // VIEWS
+    assert removed.embedded_chunks == 0 and removed.chunks == len(hanbit_rows) == len(index.chunks)
+    assert index.vectors.ntotal == sum(len(c.views) for c in index.chunks)
     assert {c.source for c in index.chunks} == {"hanbit.md"} == set(index.documents)
     assert set(index.manifest["documents"]) == {"hanbit.md"}
     assert rows_by_chunk(index) == hanbit_rows

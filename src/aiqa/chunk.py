@@ -9,7 +9,9 @@ keyword-indexed; the span is what citations quote.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import regex
 
 from aiqa.ingest import Document
 from aiqa.layout import (
@@ -21,6 +23,7 @@ from aiqa.layout import (
     TABLE_SEPARATOR,
     Line,
     heading_level,
+    is_numbered_heading,
     line_kind,
     locate,
     paragraph_end,
@@ -33,7 +36,8 @@ from aiqa.layout import (
 
 TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
-CHUNKER_VERSION = 4
+CHUNKER_VERSION = 5
+_OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 
 
 @dataclass(frozen=True)
@@ -52,13 +56,17 @@ class Chunk:
     cells: tuple[tuple[str, str], ...] = field(default=())  # (header, value) for table rows
     table: int = 0  # number of the table in its document (1-based) for table chunks, else 0
 
+    statements: tuple[tuple[int, int], ...] = field(default=())  # citable spans: sentences, bullets, a row
+
     @property
-    def views(self) -> tuple[str, str]:
-        """The texts the embedding model reads, one vector each: the labelled context, and the
-        unit's own words. Retrieval takes the better of the two: labels help a question in the
-        document's language, while they blur one in another language (English over Korean
-        text) towards every chunk of the section."""
-        return (self.context, plain(self.text))
+    def views(self) -> tuple[str, ...]:
+        """The texts the embedding model reads, one vector each: the labelled context, then each
+        statement in its own words (or the whole unit's words when it has none). Retrieval takes the
+        best of them: labels help a question in the document's language, while they blur one in
+        another language towards every chunk of the section; and a statement's own vector tells
+        which sentence of a passage is closest to the question."""
+        own = [plain(self.text[a - self.start : b - self.start]) for a, b in self.statements]
+        return (self.context, *(own or [plain(self.text)]))
 
 
 def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
@@ -86,6 +94,38 @@ def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
     return [span for a, b in groups for span in sentence_spans(text[a:b], a)]
 
 
+def quote_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Trim whitespace and a leading bullet mark off a span, keeping it a contiguous source span."""
+    piece = text[start:end]
+    start += len(piece) - len(piece.lstrip())
+    bullet = BULLET.match(text[start:end])
+    if bullet:
+        start += bullet.end()
+    end = start + len(text[start:end].rstrip())
+    return start, end
+
+
+def statement_spans(text: str, chunk: Chunk) -> tuple[tuple[int, int], ...]:
+    """The spans of a chunk that can be cited as statements.
+
+    Table headers and headings label what follows, and a short open question ("그럼 대한민국은?")
+    asks rather than answers: none of them is a statement. (A callout used as a heading,
+    "✅ 기술은 미국, 체력은 중국", does state something.)
+    """
+    if chunk.kind == "table_header":
+        return ()
+    spans = unit_spans(text, chunk)
+    if chunk.kind == "title":
+        spans = spans[1:]  # the title line names the document; the prose after it states things
+    out = []
+    for a, b in spans:
+        a, b = quote_span(text, a, b)
+        piece = text[a:b]
+        if a < b and not is_numbered_heading(piece) and not (_OPEN_QUESTION.search(piece) and len(piece.split()) <= 3):
+            out.append((a, b))
+    return tuple(out)
+
+
 class _Builder:
     """Walks the lines once, tracking the section, and emits chunks."""
 
@@ -109,21 +149,20 @@ class _Builder:
 
     def _append(self, kind: str, start: int, end: int, context: str, extra: str = "", cells=()) -> None:
         text = self.doc.text[start:end]
-        self.chunks.append(
-            Chunk(
-                source=self.doc.source,
-                section=self.section,
-                kind=kind,
-                start=start,
-                end=end,
-                text=text,
-                context=context,
-                locator=self.locator(start, end, extra),
-                tokens=self.count(context),
-                cells=tuple(cells),
-                table=self.tables if kind.startswith("table") else 0,
-            )
+        chunk = Chunk(
+            source=self.doc.source,
+            section=self.section,
+            kind=kind,
+            start=start,
+            end=end,
+            text=text,
+            context=context,
+            locator=self.locator(start, end, extra),
+            tokens=self.count(context),
+            cells=tuple(cells),
+            table=self.tables if kind.startswith("table") else 0,
         )
+        self.chunks.append(replace(chunk, statements=statement_spans(self.doc.text, chunk)))
 
     @property
     def _headings(self) -> list[str]:
@@ -193,7 +232,9 @@ class _Builder:
         merged: list[tuple[int, int, list[str]]] = []
         for row in body:
             cells = split_cells(row.text)
-            if merged and len(merged[-1][2]) < len(header):
+            # A row broken across lines has too few cells, and the next line holds the rest; a short
+            # but complete row ("사과 | 1000원 |") followed by a whole row is not joined to it.
+            if merged and len(merged[-1][2]) + len(cells) <= len(header):
                 start, _, previous = merged[-1]
                 merged[-1] = (start, row.end, previous + cells)
             else:

@@ -88,13 +88,31 @@ def cmd_ask(args: argparse.Namespace) -> int:
         questions = (q for q in questions if q)
     else:
         questions = iter([" ".join(args.question)])
+    failed = 0
     for question in questions:
-        result = engine.ask_json(question, args.k, history)
+        # One question that fails never takes the rest of a batch down with it.
+        try:
+            result = engine.ask_json(question, args.k, history)
+        except AiqaError as exc:
+            failed += 1
+            _print_failure(args, question, str(exc))
+            continue
+        except Exception as exc:
+            failed += 1
+            _print_failure(args, question, f"internal error ({type(exc).__name__}: {exc}); please report it")
+            continue
         if args.json:
             _print_json(result)
         else:
             _print_answer(result)
-    return 0
+    return 1 if failed else 0
+
+
+def _print_failure(args: argparse.Namespace, question: str, message: str) -> None:
+    if args.json:
+        _print_json({"question": question, "error": message})
+    else:
+        print(f"aiqa: {question[:80]}: {message}", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -112,13 +130,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{mark} {case['id']:>5}  {status:<10} {case['q']}")
     lat = report["latency_ms"]
     print(
-        f"\n{report['questions']} questions ({report['answerable']} answerable)\n"
-        f"recall@1 {report['recall@1']:.3f}  recall@5 {report['recall@5']:.3f}  MRR {report['mrr']:.3f}\n"
-        f"answer accuracy {report['answer_accuracy']:.3f}  abstention accuracy {report['abstention_accuracy']:.3f}  "
-        f"false abstentions {report['false_abstentions']}  verbatim quotes {report['verbatim_quotes']:.3f}\n"
+        f"\n{report['questions']} questions ({report['answerable']} answerable, {report['unanswerable']} not, "
+        f"{report['crashes']} failed)\n"
+        f"hit@1 {report['recall@1']:.3f}  hit@5 {report['recall@5']:.3f}  MRR {report['mrr']:.3f}\n"
+        f"answer accuracy {report['answer_accuracy']:.3f}  "
+        f"refusals of unanswerable {report['abstention_accuracy']:.3f}  "
+        f"false abstentions {report['false_abstentions']} ({report['false_abstention_rate']:.3f})  "
+        f"verbatim quotes {report['verbatim_quotes']:.3f}\n"
         f"latency p50 {lat['p50']} ms  p95 {lat['p95']} ms  (retrieve p50 {lat['retrieve_p50']} ms, "
         f"answer p50 {lat['answer_p50']} ms)"
     )
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from aiqa.answer.decision import load_decision
+    from aiqa.calibrate import collect, fit, measure
+    from aiqa.engine import Engine
+    from aiqa.evaluate import load_cases
+
+    engine = Engine(_settings(args)).load()
+    cases = [case for path in args.files for case in load_cases(Path(path))]
+    examples = collect(engine, cases)
+    about = {"by": "aiqa calibrate", "on": ", ".join(args.files)}
+    decision = fit(examples, target=args.false_abstentions, about=about)
+    out = Path(args.out)
+    out.write_text(json.dumps(decision.as_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    fitted, bundled = measure(examples, decision), measure(examples, load_decision())
+    for name, m in (("fitted", fitted), ("bundled", bundled)):
+        print(
+            f"{name:<8} answer hit {m['answer_hit']:.3f}  false abstentions {m['false_abstentions']:.3f}  "
+            f"refusals {m['refusals']:.3f}  ({m['answerable']} answerable, {m['unanswerable']} not)"
+        )
+    print(f"wrote {out}: use it with AIQA_DECISION={out.resolve()}")
     return 0
 
 
@@ -158,6 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="passages retrieved per question (default 10)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("calibrate", help="fit the answer decision on your own labelled questions")
+    p.add_argument("files", nargs="+", metavar="FILE.jsonl", help="questions with gold strings, answerable or not")
+    paths(p)
+    p.add_argument("--out", default="decision.json", help="where to write the fitted decision (default decision.json)")
+    p.add_argument(
+        "--false-abstentions", type=float, default=0.02, help="share of answerable questions it may refuse (0.02)"
+    )
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("serve", help="start the web chat and HTTP API (builds the index if needed)")
     paths(p, corpus=True)

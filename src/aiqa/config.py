@@ -42,6 +42,10 @@ class Settings:
     chunk_tokens: int = field(default_factory=lambda: _env_int("AIQA_CHUNK_TOKENS", 256))
     max_question_chars: int = 1000
     max_k: int = 50
+    # The fitted answer decision (`aiqa calibrate` writes one); None: the bundled one.
+    decision_file: Path | None = field(
+        default_factory=lambda: _env_path("AIQA_DECISION", "") if os.environ.get("AIQA_DECISION") else None
+    )
     allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_ALLOWED_ORIGINS"))
     api_token: str | None = field(default_factory=lambda: os.environ.get("AIQA_API_TOKEN") or None)
 

@@ -11,7 +11,7 @@ import regex
 from aiqa.config import Settings
 from aiqa.errors import BadRequest
 from aiqa.index import current_version, load_index
-from aiqa.lang.ko import content_terms, language, names, tokens
+from aiqa.lang.ko import analyse, content_terms, language, names, tokens
 
 # Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
 _FOLLOW_UP = regex.compile(r"^\s*(?:그럼|그러면|그렇다면|그리고|또|반면|and|what about|how about)\b", regex.I)
@@ -96,7 +96,7 @@ class Engine:
             self._embedder = load_embedder(self.settings.embed_model, self.settings.cache_dir)
         return self._embedder
 
-    def _current(self):
+    def state(self):
         """The live (version, retriever, composer), reloaded when CURRENT names a new version."""
         version = current_version(self.settings.index_dir)
         state = self._state
@@ -105,23 +105,28 @@ class Engine:
         with self._lock:
             if self._state is None or self._state[0] != current_version(self.settings.index_dir):
                 from aiqa.answer import Composer
+                from aiqa.answer.decision import load_decision
                 from aiqa.retrieve import Retriever
 
                 index = load_index(self.settings)
                 retriever = Retriever(index, self.embedder)
-                self._state = (index.version, retriever, Composer(retriever))
+                self._state = (
+                    index.version,
+                    retriever,
+                    Composer(retriever, load_decision(self.settings.decision_file)),
+                )
             return self._state
 
     def load(self) -> Engine:
         """Load everything now instead of on the first question, and warm the model up."""
-        self._current()
+        self.state()
         self.embedder.embed_queries(["warm-up"])  # the first forward pass is several times slower
         return self
 
     @property
     def retriever(self):
         """The live Retriever (reloaded if a new index version landed)."""
-        return self._current()[1]
+        return self.state()[1]
 
     def current_index(self):
         """The live LoadedIndex (reloaded if a new version landed)."""
@@ -157,9 +162,9 @@ class Engine:
         """Answer one question; return the Answer and the timings in milliseconds."""
         question, k = self.check(question, k)
         earlier = history_questions(history)
-        _, retriever, composer = self._current()
+        _, retriever, composer = self.state()
         t0 = time.perf_counter()
-        resolved = resolve_follow_up(question, earlier)
+        resolved = analyse(resolve_follow_up(question, earlier))  # the one analysis of the question
         hits = retriever.search(resolved, k=max(k, 6))
         t1 = time.perf_counter()
         answer = composer.compose(question, hits, resolved)

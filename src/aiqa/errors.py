@@ -33,3 +33,7 @@ class ModelUnavailable(AiqaError):
 
 class BadRequest(AiqaError):
     """A question or request is malformed (empty, too long, wrong type)."""
+
+
+class BadSetting(AiqaError):
+    """A setting (environment variable or file it names) is not usable; the message names it."""

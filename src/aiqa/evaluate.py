@@ -1,4 +1,11 @@
-"""Measure retrieval and answers on a JSONL question set: recall@k, MRR, answer and abstention accuracy."""
+"""Measure retrieval and answers on a JSONL question set: hit@k, MRR, answer hits, abstentions, crashes.
+
+Two line formats are read:
+- aiqa's own: `{"id", "q", "gold": [...], "must": [...], "answerable": bool}`;
+- KorQuAD-style: `{"id", "q", "answers": [...], "file": "article.txt"}`. Such a question is
+  answerable exactly when its `file` is in the index: questions about documents left out of the
+  index must be refused.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +32,22 @@ def contains(haystack: str, needle: str) -> bool:
 class Case:
     id: str
     q: str
-    gold: list[str]
-    must: list[str]
-    answerable: bool
+    gold: tuple[str, ...]
+    must: tuple[str, ...] = ()
+    answerable: bool | None = True  # None: decided by whether `file` is in the index
+    file: str | None = None
+
+
+def parse_case(row: Any, n: int) -> Case:
+    """One eval line as a Case; raise KeyError/TypeError/ValueError when it is not one."""
+    if not isinstance(row, dict) or not isinstance(row["q"], str):
+        raise TypeError("a line must be a JSON object with a text 'q'")
+    gold = row.get("gold", row.get("answers", []))
+    if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+        raise TypeError("'gold' (or 'answers') must be a list of strings")
+    file = row.get("file")
+    answerable = row.get("answerable", None if file else True)
+    return Case(str(row.get("id", n)), row["q"], tuple(gold), tuple(row.get("must", [])), answerable, file)
 
 
 def load_cases(path: Path) -> list[Case]:
@@ -41,18 +61,12 @@ def load_cases(path: Path) -> list[Case]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            cases.append(
-                Case(
-                    str(row.get("id", n)),
-                    row["q"],
-                    list(row.get("gold", [])),
-                    list(row.get("must", [])),
-                    bool(row.get("answerable", True)),
-                )
-            )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise BadRequest(f'{path}:{n}: not an eval line ({exc}); expected {{"id", "q", "gold", ...}}') from None
+            cases.append(parse_case(json.loads(line), n))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise BadRequest(
+                f'{path}:{n}: not an eval line ({exc}); expected {{"id", "q", "gold", ...}} '
+                'or {"id", "q", "answers", "file"}'
+            ) from None
     if not cases:
         raise BadRequest(f"{path} holds no questions")
     return cases
@@ -65,46 +79,87 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def is_answerable(case: Case, sources: set[str]) -> bool:
+    if case.answerable is not None:
+        return case.answerable
+    return case.file in sources or Path(case.file or "").name in {Path(s).name for s in sources}
+
+
+def score_case(case: Case, answerable: bool, result: dict[str, Any]) -> dict[str, Any]:
+    """Judge one answer: the rank of the first passage holding a gold string, and whether it is right.
+
+    Right means: not abstained, every `must` string in the answer, and a gold string in the answer
+    text or in one of its cited quotes.
+    """
+    rank = next((p["rank"] for p in result["passages"] if any(contains(p["text"], g) for g in case.gold)), None)
+    shown = [result["answer"], *(c["quote"] for c in result["citations"])]
+    correct = (
+        not result["abstained"]
+        and all(contains(result["answer"], m) for m in case.must)
+        and any(contains(text, g) for text in shown for g in case.gold)
+    )
+    return {
+        "id": case.id,
+        "q": case.q,
+        "answerable": answerable,
+        "rank": rank,
+        "abstained": result["abstained"],
+        "correct": correct,
+        "error": None,
+    }
+
+
 def run_eval(engine, cases: list[Case], k: int = 10) -> dict[str, Any]:
-    """Ask every question once (after one warm-up) and score retrieval and answers."""
-    engine.ask(cases[0].q, k)  # warm-up: loads the model and index, fills caches
+    """Ask every question once (after one warm-up) and score retrieval and answers.
+
+    A question that fails inside aiqa is counted as a crash and the run goes on.
+    """
+    engine.load()
     documents = engine.current_index().documents
+    sources = set(documents)
     corpus_texts = [squash(d.text) for d in documents.values()]
     per_case, latencies, retrieve_ms, answer_ms = [], [], [], []
     quotes = verbatim = 0
     for case in cases:
+        answerable = is_answerable(case, sources)
         t0 = time.perf_counter()
-        result = engine.ask_json(case.q, k)
+        try:
+            result = engine.ask_json(case.q, k)
+        except BadRequest as exc:  # the question itself is refused as malformed: an abstention
+            result = {"abstained": True, "answer": "", "citations": [], "passages": [], "error": str(exc)}
+        except Exception as exc:
+            per_case.append(
+                {
+                    "id": case.id,
+                    "q": case.q,
+                    "answerable": answerable,
+                    "rank": None,
+                    "abstained": False,
+                    "correct": False,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            )
+            continue
         latencies.append((time.perf_counter() - t0) * 1000)
-        retrieve_ms.append(result["timings_ms"]["retrieve"])
-        answer_ms.append(result["timings_ms"]["answer"])
-        rank = next((p["rank"] for p in result["passages"] if any(contains(p["text"], g) for g in case.gold)), None)
+        if "timings_ms" in result:
+            retrieve_ms.append(result["timings_ms"]["retrieve"])
+            answer_ms.append(result["timings_ms"]["answer"])
         for citation in result["citations"]:
             quotes += 1
             verbatim += any(squash(citation["quote"]) in text for text in corpus_texts)
-        correct = (
-            not result["abstained"]
-            and all(contains(result["answer"], m) for m in case.must)
-            and any(contains(c["quote"], g) for c in result["citations"] for g in case.gold)
-        )
-        per_case.append(
-            {
-                "id": case.id,
-                "q": case.q,
-                "answerable": case.answerable,
-                "rank": rank,
-                "abstained": result["abstained"],
-                "correct": correct,
-            }
-        )
-    answerable = [c for c in per_case if c["answerable"]]
-    unanswerable = [c for c in per_case if not c["answerable"]]
+        per_case.append(score_case(case, answerable, result))
+    return summarise(per_case, latencies, retrieve_ms, answer_ms, quotes, verbatim)
+
+
+def summarise(per_case, latencies, retrieve_ms, answer_ms, quotes: int, verbatim: int) -> dict[str, Any]:
+    answerable = [c for c in per_case if c["answerable"] and not c["error"]]
+    unanswerable = [c for c in per_case if not c["answerable"] and not c["error"]]
 
     def share(items: list[dict], test) -> float:
         return round(sum(1 for c in items if test(c)) / len(items), 4) if items else 0.0
 
     return {
-        "questions": len(cases),
+        "questions": len(per_case),
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "recall@1": share(answerable, lambda c: c["rank"] == 1),
@@ -115,6 +170,8 @@ def run_eval(engine, cases: list[Case], k: int = 10) -> dict[str, Any]:
         "answer_accuracy": share(answerable, lambda c: c["correct"]),
         "abstention_accuracy": share(unanswerable, lambda c: c["abstained"]),
         "false_abstentions": sum(1 for c in answerable if c["abstained"]),
+        "false_abstention_rate": share(answerable, lambda c: c["abstained"]),
+        "crashes": sum(1 for c in per_case if c["error"]),
         "verbatim_quotes": round(verbatim / quotes, 4) if quotes else 1.0,
         "latency_ms": {
             "p50": round(percentile(latencies, 0.5), 1),

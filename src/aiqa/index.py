@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,7 @@ from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, UnreadableDocument
 from aiqa.ingest import READERS_VERSION, Document, file_sha256, is_supported, read_document, scan
 
-FORMAT_VERSION = 2
-# Vectors per chunk, stored in consecutive rows (chunk i: rows VIEWS*i ...): see Chunk.views.
-VIEWS = 2
+FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 REBUILD_HINT = "run `aiqa index` to rebuild it"
 
@@ -54,11 +53,26 @@ class LoadedIndex:
     manifest: dict[str, Any]
     chunks: list[Chunk]
     documents: dict[str, StoredDocument]
-    vectors: Any  # faiss.Index
+    vectors: Any  # faiss.Index: each chunk's views (see Chunk.views) in consecutive rows, chunk by chunk
 
     @property
     def model(self) -> str:
         return str(self.manifest["model"])
+
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """Row of each chunk's first vector; offsets[i + 1] - offsets[i] is its number of views."""
+        return view_offsets(self.chunks)
+
+    @cached_property
+    def owners(self) -> np.ndarray:
+        """The chunk each vector row belongs to."""
+        return np.repeat(np.arange(len(self.chunks)), np.diff(self.offsets))
+
+
+def view_offsets(chunks: list[Chunk]) -> np.ndarray:
+    """Cumulative vector rows of chunks laid out view by view (one more entry than chunks)."""
+    return np.concatenate([[0], np.cumsum([len(c.views) for c in chunks], dtype=np.int64)])
 
 
 @dataclass
@@ -147,7 +161,7 @@ def load_index(settings: Settings) -> LoadedIndex:
         for src, d in _read_json(folder / "documents.json").items()
     }
     vectors = faiss.read_index(str(folder / "vectors.faiss"))
-    if vectors.ntotal != VIEWS * len(chunks) or vectors.d != manifest["dim"]:
+    if vectors.ntotal != view_offsets(chunks)[-1] or vectors.d != manifest["dim"]:
         raise IndexMismatch(f"{folder}/ holds {vectors.ntotal} vectors for {len(chunks)} chunks: {REBUILD_HINT}")
     return LoadedIndex(folder, version, manifest, chunks, documents, vectors)
 
@@ -155,6 +169,7 @@ def load_index(settings: Settings) -> LoadedIndex:
 def _chunk_from_json(item: dict[str, Any]) -> Chunk:
     item = dict(item)
     item["cells"] = tuple(tuple(pair) for pair in item.get("cells", ()))
+    item["statements"] = tuple(tuple(span) for span in item.get("statements", ()))
     return Chunk(**item)
 
 
@@ -267,7 +282,8 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
         wanted = set(keep)
         kept = [i for i, c in enumerate(old.chunks) if c.source in wanted]
         chunks.extend(old.chunks[i] for i in kept)
-        vectors.append(old_vectors[[VIEWS * i + v for i in kept for v in range(VIEWS)]])
+        rows = old.offsets
+        vectors.append(old_vectors[np.concatenate([np.arange(rows[i], rows[i + 1]) for i in kept] or [[]]).astype(int)])
         for src in keep:
             d = old.documents[src]
             documents[src] = {"sha256": d.sha256, "text": d.text, "pages": list(d.pages)}

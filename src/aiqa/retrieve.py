@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from aiqa.chunk import Chunk
-from aiqa.index import VIEWS, LoadedIndex
-from aiqa.lang.ko import LatinNames, tokens
+from aiqa.index import LoadedIndex
+from aiqa.lang.ko import Analysis, LatinNames, analyse
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
 # and BM25 scores; the keyword side gets the rest of the weight, scaled in `fuse`.
@@ -25,6 +27,40 @@ class Hit:
     dense: float  # cosine similarity of question and chunk
     keyword: float  # BM25 score, normalised to the best keyword score of this question (0..1)
     rank: int
+    statement_dense: tuple[float, ...] = ()  # cosine of the question and each of the chunk's statements
+
+
+class CorpusStats:
+    """What the answer layer may know of the corpus: its words, how rare each is, and its names.
+
+    Built once per index from the chunks' keyword tokens; read through these methods only.
+    """
+
+    def __init__(self, chunk_tokens: list[list[str]]):
+        self.chunk_terms = [frozenset(t for t in toks if "_" not in t) for toks in chunk_tokens]
+        self.vocabulary = {t for toks in chunk_tokens for t in toks}
+        df = Counter(t for terms in self.chunk_terms for t in terms)
+        n = max(1, len(chunk_tokens))
+        # BM25's idf, kept positive: a word in every chunk still weighs a little.
+        self.idf = {t: math.log((n - c + 0.5) / (c + 0.5) + 1) for t, c in df.items()}
+        self.unseen_idf = math.log((n + 0.5) / 0.5 + 1)  # as rare as a word can be
+        self.latin_names = LatinNames(self.vocabulary)
+
+    def weight(self, term: str) -> float:
+        return max(self.idf.get(term, self.unseen_idf), 0.05)
+
+    def known(self, term: str) -> bool:
+        """Whether the corpus uses a word, in any spelling (화웨이 counts where it says Huawei)."""
+        return term in self.vocabulary or self.latin_names.match(term) is not None
+
+    def coverage(self, terms: set[str] | frozenset[str], evidence: set[str] | frozenset[str]) -> float:
+        """IDF-weighted share of `terms` found in `evidence` (0.0 for no terms)."""
+        total = sum(self.weight(t) for t in terms)
+        return sum(self.weight(t) for t in terms if t in evidence) / total if total else 0.0
+
+    def normalize(self, terms):
+        """Terms with each Hangul spelling of one of the corpus's Latin words replaced by that word."""
+        return self.latin_names.normalize(list(terms))
 
 
 class Retriever:
@@ -37,9 +73,8 @@ class Retriever:
         self.embedder = embedder
         self.dense_weight = dense_weight
         self.chunks = index.chunks
-        corpus_tokens = [tokens(c.context, phrases=True) for c in self.chunks]
-        self.vocabulary = {t for toks in corpus_tokens for t in toks}
-        self.latin_names = LatinNames(self.vocabulary)
+        corpus_tokens = [list(analyse(c.context).tokens) for c in self.chunks]
+        self.stats = CorpusStats(corpus_tokens)
         # BM25+ rather than Okapi: Okapi's idf turns zero or negative for terms in half the chunks
         # or more, which in a small corpus (a few documents, a few chunks) is most terms.
         self.bm25 = BM25Plus([toks or ["<empty>"] for toks in corpus_tokens])
@@ -47,31 +82,37 @@ class Retriever:
     def encode(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]
 
-    def signals(self, question: str, depth: int = 100, query_vector: np.ndarray | None = None):
+    def signals(self, question: Analysis, depth: int = 100, query_vector: np.ndarray | None = None):
         """Score every chunk for a question: dense cosines, normalised BM25, and how known its words are.
 
         Returns (dense, keyword, known) where `known` is the share of the question's words that
         occur in the corpus at all.
         """
         n = len(self.chunks)
-        vector = self.encode(question) if query_vector is None else query_vector
+        vector = self.encode(question.text) if query_vector is None else query_vector
         dense = np.full(n, np.nan, dtype=np.float32)
-        # Each chunk has VIEWS vectors (see Chunk.views); its dense score is the best of them.
+        # Each chunk has several vectors (see Chunk.views); its dense score is the best of them.
         total = self.index.vectors.ntotal
-        scores, ids = self.index.vectors.search(vector.reshape(1, -1).astype(np.float32), min(total, VIEWS * depth))
-        np.fmax.at(dense, ids[0] // VIEWS, scores[0])
-        terms = self.latin_names.normalize(tokens(question, phrases=True))
+        views = total / max(1, n)
+        scores, ids = self.index.vectors.search(
+            vector.reshape(1, -1).astype(np.float32), min(total, int(views * depth))
+        )
+        found = ids[0] >= 0
+        np.fmax.at(dense, self.index.owners[ids[0][found]], scores[0][found])
+        terms = self.stats.normalize(question.tokens)
         keyword = np.asarray(self.bm25.get_scores(terms), dtype=np.float32)
         keyword = keyword / keyword.max() if keyword.max() > 0 else np.zeros(n, dtype=np.float32)
         unigrams = [t for t in terms if "_" not in t]
-        known = sum(1 for t in unigrams if t in self.vocabulary) / len(unigrams) if unigrams else 0.0
+        known = sum(1 for t in unigrams if t in self.stats.vocabulary) / len(unigrams) if unigrams else 0.0
         return dense, keyword, known
 
-    def search(self, question: str, k: int = 5, *, query_vector: np.ndarray | None = None) -> list[Hit]:
-        """Return the k best chunks for a question, best first."""
+    def search(self, question: str | Analysis, k: int = 5, *, query_vector: np.ndarray | None = None) -> list[Hit]:
+        """Return the k best chunks for a question (text or its Analysis), best first."""
         if not self.chunks:
             return []
-        dense, keyword, known = self.signals(question, max(100, 4 * k), query_vector)
+        analysis = analyse(question) if isinstance(question, str) else question
+        vector = self.encode(analysis.text) if query_vector is None else query_vector
+        dense, keyword, known = self.signals(analysis, max(100, 4 * k), vector)
         fused = fuse(dense, keyword, known, self.dense_weight)
         order = np.argsort(-fused, kind="stable")[:k]
         return [
@@ -82,9 +123,19 @@ class Retriever:
                 float(np.nan_to_num(dense[i], nan=-1.0)),
                 float(keyword[i]),
                 rank,
+                self.statement_dense(int(i), vector),
             )
             for rank, i in enumerate(order, start=1)
         ]
+
+    def statement_dense(self, chunk_id: int, vector: np.ndarray) -> tuple[float, ...]:
+        """Cosines of the question and each statement of a chunk (its views after the context)."""
+        n = len(self.chunks[chunk_id].statements)
+        if not n:
+            return ()
+        first = int(self.index.offsets[chunk_id]) + 1
+        rows = self.index.vectors.reconstruct_n(first, n)
+        return tuple(float(x) for x in rows @ vector.astype(np.float32))
 
 
 def fuse(dense: np.ndarray, keyword: np.ndarray, known: float, dense_weight: float = DENSE_WEIGHT) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 
 import regex
@@ -13,6 +14,7 @@ _CONTENT_TAGS = {"NNG", "NNP", "NR", "SL", "SN", "SH", "VV", "VA", "XR"}
 # Latin/number tokens kept whole, so "GPT-3.5", "A100" and "910B" match as written.
 _LATIN = regex.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 _HANGUL = regex.compile(r"\p{Hangul}")
+_SYLLABLES = regex.compile(r"[\uac00-\ud7a3]{2,}")
 _LOCK = threading.Lock()
 
 # English function words: they carry no topic, so they count neither for BM25 nor coverage.
@@ -69,45 +71,76 @@ def language(text: str) -> str:
     return "en" if english >= 1 and len(words) >= 3 else "ko"
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the pipeline needs of one text, from a single Kiwi pass."""
+
+    text: str
+    tokens: tuple[str, ...]  # keyword tokens, phrase pairs included (what BM25 scores)
+    terms: frozenset[str]  # distinct keyword tokens without phrase pairs (what coverage counts)
+    names: frozenset[str]  # Korean proper nouns (NNP), lowercase
+    latin: frozenset[str]  # Latin words and codes (singular, lowercase), stop words left out
+    korean: bool
+    language: str  # "ko" or "en": the language to answer in
+
+
+def analyse(text: str) -> Analysis:
+    """Analyse a text once: its keyword tokens, content terms, names and language."""
+    morphemes = _analyse(text)
+    out: list[str] = []
+    run: list[str] = []
+    for tok in morphemes:
+        tag = tok.tag.split("-")[0]  # "VV-R", "VA-I": regular and irregular stems are stems too
+        if tag in _CONTENT_TAGS and tag not in ("SL", "SN"):
+            form = tok.form.lower()
+            out.append(form)
+            if run:
+                out.append(f"{run[-1]}_{form}")
+            run.append(form)
+        elif tag.startswith("S"):
+            run = []  # punctuation, symbols and foreign words break a phrase
+    latin = []
+    for word in _LATIN.findall(text):
+        low = _singular(word.lower())
+        if low not in ENGLISH_STOPWORDS:
+            out.append(low)
+            if regex.search(r"[a-z]", low):
+                latin.append(low)
+            # Also the alphabetic and numeric parts, so "A100" matches "A-100" and "a100" alike.
+            parts = regex.findall(r"[a-z]+|[0-9]+(?:\.[0-9]+)?", low)
+            if len(parts) > 1:
+                out.extend(p for p in parts if p not in ENGLISH_STOPWORDS and len(p) > 1)
+    korean = is_korean(text)
+    return Analysis(
+        text=text,
+        tokens=tuple(out),
+        terms=frozenset(t for t in out if "_" not in t),
+        names=frozenset(tok.form.lower() for tok in morphemes if tok.tag == "NNP"),
+        latin=frozenset(latin),
+        korean=korean,
+        language=language(text),
+    )
+
+
 def tokens(text: str, *, phrases: bool = False) -> list[str]:
     """Return lowercase keyword tokens: Korean content morphemes and whole Latin/number words.
 
     With `phrases`, also pairs of neighbouring Korean content morphemes ("자원_확보"), so a
     keyword index rewards a question that uses the document's own phrase.
     """
-    out: list[str] = []
-    run: list[str] = []
-    for tok in _analyse(text):
-        if tok.tag in _CONTENT_TAGS and tok.tag not in ("SL", "SN"):
-            form = tok.form.lower()
-            out.append(form)
-            if phrases and run:
-                out.append(f"{run[-1]}_{form}")
-            run.append(form)
-        elif tok.tag.startswith("S") or tok.tag in ("SL", "SN"):
-            run = []  # punctuation, symbols and foreign words break a phrase
-    for word in _LATIN.findall(text):
-        low = _singular(word.lower())
-        if low not in ENGLISH_STOPWORDS:
-            out.append(low)
-            # Also the alphabetic and numeric parts, so "A100" matches "A-100" and "a100" alike.
-            parts = regex.findall(r"[a-z]+|[0-9]+(?:\.[0-9]+)?", low)
-            if len(parts) > 1:
-                out.extend(p for p in parts if p not in ENGLISH_STOPWORDS and len(p) > 1)
-    return out
+    found = analyse(text).tokens
+    return list(found) if phrases else [t for t in found if "_" not in t]
 
 
 def content_terms(text: str) -> set[str]:
     """The distinct keyword tokens of a text: what "covering the question" is measured on."""
-    return set(tokens(text))
+    return set(analyse(text).terms)
 
 
 def names(text: str, *, latin: bool = True) -> set[str]:
     """Proper nouns (and, with `latin`, Latin words) of a text, lowercase: what a question is about."""
-    found = {tok.form.lower() for tok in _analyse(text) if tok.tag == "NNP"}
-    if latin:
-        found |= {_singular(w.lower()) for w in _LATIN.findall(text) if regex.search(r"[A-Za-z]", w)}
-    return found - ENGLISH_STOPWORDS
+    a = analyse(text)
+    return set(a.names | a.latin) - ENGLISH_STOPWORDS if latin else set(a.names) - ENGLISH_STOPWORDS
 
 
 def _sound_key(latin: str) -> str:
@@ -160,7 +193,9 @@ class LatinNames:
         if word in self._cache:
             return self._cache[word]
         found = None
-        if _HANGUL.search(word) and self.by_key:
+        # Only whole words of Hangul syllables sound like a name: Kiwi may hand over a phrase pair
+        # ("많_김정남") or a bare jamo ("ᆭ"), which the romaniser cannot read.
+        if _SYLLABLES.fullmatch(word) and self.by_key:
             import difflib
 
             close = difflib.get_close_matches(hangul_sound_key(word), self.by_key, n=1, cutoff=self.cutoff)
@@ -171,3 +206,23 @@ class LatinNames:
     def normalize(self, terms: list[str]) -> list[str]:
         """Terms with each unknown Hangul spelling of a corpus's Latin word replaced by that word."""
         return [t if t in self.vocabulary else (self.match(t) or t) for t in terms]
+
+
+# Question cues: general facts of Korean and English question words, read as soft features of
+# the answer decision (never as vetoes on their own).
+ASKS_NUMBER = regex.compile(
+    # "얼마나" asks an amount only before a word of size or count ("얼마나 많은", "얼마나 되나"); before
+    # a verb it asks how badly or how well ("얼마나 타격을 받나").
+    r"얼마(?!나)|얼마나\s*(?:많|적|되|늘|줄|크|큰|높|낮|비싸|걸리|차이)|몇|규모|비율|비중|점유율|금액|액수|가격|"
+    r"수치|건수|개수|인원|\S\s수(?:는|가|를|도)?\s*[?？]?\s*$|[률율](?=[은는이가을를의]?\s*[?？]?\s*$)|"
+    r"how\s+(?:much|many)|what\s+(?:percent|share|price|number)|\bprice\b|\bshare\b|\bpercentage\b|\bamount\b",
+    regex.I,
+)
+ASKS_TIME = regex.compile(r"언제|몇\s*년도?|몇\s*월|며칠|\bwhen\b|\bwhat\s+year\b|\bwhich\s+year\b", regex.I)
+ASKS_WHO = regex.compile(r"누구|누가|\bwho\b|\bwhom\b", regex.I)
+ASKS_WHERE = regex.compile(r"어디|\bwhere\b", regex.I)
+# An amount: a number with a unit, currency or percent; a code such as "H100" or "7nm" is a name.
+QUANTITY = regex.compile(
+    r"(?<![A-Za-z\d.\-])\d[\d,.]*(?![\dA-Za-z])|[$€£¥₩]\s?\d|[일이삼사오육칠팔구십백천만억조]+\s?(?:명|개|원|달러|배)"
+)
+DATE = regex.compile(r"(?<!\d)(?:1[0-9]|20)\d{2}(?!\d)|\d{1,2}\s*월|\d{1,2}\s*일|작년|올해|내년|지난해|분기|세기|년대")

@@ -1,0 +1,182 @@
+"""Candidate statements inside the retrieved passages, with the features that pick the answer.
+
+A statement is one sentence, bullet or table row of a chunk. Each candidate is described by
+general features (how well the passage ranked, how much of the question the statement and its
+surroundings cover, weighted by how rare each word is, whether it holds the kind of thing asked
+for); a small fitted model (decision.py) turns them into the chance that it holds the answer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import regex
+
+from aiqa.chunk import Chunk
+from aiqa.lang.ko import ASKS_NUMBER, ASKS_TIME, ASKS_WHO, DATE, QUANTITY, Analysis, analyse
+from aiqa.retrieve import CorpusStats, Hit
+
+_ENGLISH_NAME = regex.compile(r"(?<=\w[^.?!]*\s)[A-Z][\w\-.]*|\b[A-Z]{2,}\w*|\b\w*\d\w*\b")
+# How many of the best passages are searched for the answering statement.
+DEPTH = 5
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the answer layer reads it: its analysis, in the corpus's spellings, and its cues."""
+
+    analysis: Analysis
+    terms: frozenset[str]  # content terms, Hangul spellings of the corpus's Latin words replaced
+    phrases: frozenset[str]  # neighbouring-morpheme pairs ("자원_확보")
+    names: frozenset[str]  # proper nouns and Latin names, in the corpus's spelling
+    number: bool  # asks for an amount
+    time: bool  # asks for a date
+    who: bool  # asks for a person or organisation
+
+    @classmethod
+    def read(cls, analysis: Analysis, stats: CorpusStats) -> Question:
+        text = analysis.text
+        # In a Korean question a Latin word is a name or a code (Huawei, GPT-4); in an English one only
+        # capitalised words past the first, acronyms and codes are.
+        latin = analysis.latin if analysis.korean else {w.lower() for w in _ENGLISH_NAME.findall(text)}
+        return cls(
+            analysis=analysis,
+            terms=frozenset(stats.normalize(sorted(analysis.terms))),
+            phrases=frozenset(t for t in analysis.tokens if "_" in t),
+            names=frozenset(stats.normalize(sorted(analysis.names | (latin & analysis.latin)))),
+            number=bool(ASKS_NUMBER.search(text)),
+            time=bool(ASKS_TIME.search(text)),
+            who=bool(ASKS_WHO.search(text)),
+        )
+
+
+@dataclass(frozen=True)
+class Statement:
+    start: int  # span in the document text
+    end: int
+    terms: frozenset[str]
+    tokens: frozenset[str]  # terms and phrase pairs
+    names: frozenset[str]
+    quantity: bool
+    date: bool
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One statement of a retrieved chunk, with its features and (once scored) its chance to answer."""
+
+    hit: Hit
+    statement: Statement
+    quote: str
+    features: dict[str, float]
+    score: float = 0.0
+
+    @property
+    def start(self) -> int:
+        return self.statement.start
+
+    @property
+    def end(self) -> int:
+        return self.statement.end
+
+
+class Statements:
+    """The citable statements of each chunk, analysed once and memoised."""
+
+    def __init__(self, chunks: list[Chunk], texts: dict[str, str], stats: CorpusStats):
+        self.chunks = chunks
+        self.texts = texts
+        self.stats = stats
+        self._memo: dict[int, tuple[list[Statement], frozenset[str]]] = {}
+
+    def of(self, chunk_id: int) -> tuple[list[Statement], frozenset[str]]:
+        """The statements of a chunk (see Chunk.statements) and the terms of its labels (section, headers)."""
+        cached = self._memo.get(chunk_id)
+        if cached is not None:
+            return cached
+        chunk = self.chunks[chunk_id]
+        text = self.texts[chunk.source]
+        label_terms = self.stats.chunk_terms[chunk_id] - analyse(chunk.text).terms
+        out = []
+        for a, b in chunk.statements:
+            piece = text[a:b]
+            analysis = analyse(piece)
+            out.append(
+                Statement(
+                    a,
+                    b,
+                    analysis.terms,
+                    frozenset(analysis.tokens),
+                    frozenset(self.stats.normalize(sorted(analysis.names | analysis.latin))),
+                    bool(QUANTITY.search(piece)),
+                    bool(DATE.search(piece)),
+                )
+            )
+        self._memo[chunk_id] = (out, label_terms)
+        return out, label_terms
+
+
+SELECTION_FEATURES = (
+    "relative_score",  # the passage's fused score over the best passage's
+    "dense",  # cosine of question and passage
+    "statement_dense",  # cosine of question and the statement itself
+    "statement_dense_gap",  # how far below the best statement's cosine among the candidates
+    "inverse_rank",
+    "coverage",  # IDF-weighted share of the question's terms in the statement
+    "coverage_context",  # ... in the statement, its neighbours and its labels
+    "coverage_before",  # ... in the statement before it (a question often words the lead-in)
+    "coverage_after",  # ... in the statement after it
+    "coverage_chunk",  # ... anywhere in the passage
+    "phrases",  # share of the question's morpheme pairs in the statement
+    "novelty",  # IDF-weighted share of the statement's terms the question does not have
+    "names",  # share of the question's names in the statement or its labels
+    "type_match",  # asks for an amount/date/person and the statement has one
+    "type_miss",  # asks for one and the statement has none
+    "length",  # log of the statement's number of terms
+)
+
+
+def candidates(question: Question, hits: list[Hit], statements: Statements) -> list[Candidate]:
+    """Every statement of the best passages, with its selection features."""
+    stats = statements.stats
+    out: list[Candidate] = []
+    if not hits:
+        return out
+    best = hits[0].score if hits[0].score > 0 else 1.0
+    q = question.terms
+    best_statement = max((d for h in hits[:DEPTH] for d in h.statement_dense), default=0.0)
+    for hit in hits[:DEPTH]:
+        found, label_terms = statements.of(hit.id)
+        chunk_cover = stats.coverage(q, stats.chunk_terms[hit.id])
+        text = statements.texts[hit.chunk.source]
+        for i, s in enumerate(found):
+            before = found[i - 1].terms if i > 0 else frozenset()
+            after = found[i + 1].terms if i + 1 < len(found) else frozenset()
+            around = s.terms | label_terms | before | after
+            own_weight = sum(stats.weight(t) for t in s.terms)
+            new_weight = sum(stats.weight(t) for t in s.terms - q)
+            asks = question.number or question.time or question.who
+            new_names = bool(s.names - question.names)  # "who" is answered by a name the question lacks
+            has = (question.number and s.quantity) or (question.time and s.date) or (question.who and new_names)
+            own_dense = hit.statement_dense[i] if i < len(hit.statement_dense) else hit.dense
+            features = {
+                "relative_score": hit.score / best,
+                "dense": hit.dense,
+                "statement_dense": own_dense,
+                "statement_dense_gap": best_statement - own_dense,
+                "inverse_rank": 1.0 / hit.rank,
+                "coverage": stats.coverage(q, s.terms),
+                "coverage_context": stats.coverage(q, around),
+                "coverage_before": stats.coverage(q, before),
+                "coverage_after": stats.coverage(q, after),
+                "coverage_chunk": chunk_cover,
+                "phrases": len(question.phrases & s.tokens) / len(question.phrases) if question.phrases else 0.0,
+                "novelty": new_weight / own_weight if own_weight else 0.0,
+                "names": stats.coverage(question.names, s.terms | label_terms | s.names) if question.names else 1.0,
+                "type_match": float(bool(asks and has)),
+                "type_miss": float(bool(asks and not has)),
+                "length": math.log1p(len(s.terms)),
+            }
+            out.append(Candidate(hit, s, text[s.start : s.end], features))
+    return out

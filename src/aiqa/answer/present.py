@@ -1,0 +1,113 @@
+"""Answer presentation: statements with their [n] markers, table rows as a table, and citations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import regex
+
+from aiqa.answer.candidates import Candidate, Question
+from aiqa.chunk import Chunk, quote_span
+from aiqa.index import StoredDocument
+from aiqa.lang.ko import content_terms
+from aiqa.layout import locate, plain
+
+# A comparison across columns (e.g. US vs China) is best shown as table rows ...
+_COMPARES = regex.compile(r"비교|차이|대비|\bvs\.?\b|\bversus\b|\bcompar|\bdiffer", regex.I)
+# ... and a request for a whole table as that table. ("모두" alone is not one: "A와 B 모두" is
+# about two names, not about every row.)
+_WHOLE_TABLE = regex.compile(r"표로|표를|항목별|전체\s*(?:표|항목)|정리|\btable\b|\boverview\b", regex.I)
+ABSTAIN = {"ko": "문서에서 답을 찾을 수 없습니다.", "en": "The documents do not answer this."}
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    source: str
+    section: str
+    locator: str
+    quote: str
+    start: int  # span of the quote in the document text
+    end: int
+    passage: str  # the whole chunk the quote sits in, for showing it in context
+
+    def as_json(self) -> dict:
+        return {
+            "n": self.n,
+            "source": self.source,
+            "section": self.section,
+            "locator": self.locator,
+            "quote": self.quote,
+            "passage": self.passage,
+        }
+
+
+def cite(n: int, chunk: Chunk, doc: StoredDocument, start: int, end: int) -> Citation:
+    """A citation whose locator points at the quote itself (its lines and page), not the whole chunk."""
+    locator = chunk.locator if chunk.kind == "table_row" else locate(doc.text, doc.pages, start, end)
+    return Citation(n, chunk.source, chunk.section, locator, doc.text[start:end], start, end, chunk.text)
+
+
+def table_rows(chosen: list[Candidate], question: Question, tables: dict[tuple[str, int], list[Chunk]]) -> list[Chunk]:
+    """Rows to show as a table: all of the best row's table when the question asks for it,
+    the chosen rows when it compares columns (names two headers, or says so); else none."""
+    first = chosen[0].hit.chunk
+    if first.kind != "table_row":
+        return []
+    text = question.analysis.text
+    if _WHOLE_TABLE.search(text):
+        return tables[(first.source, first.table)]
+    headers = [h for h, _ in first.cells]
+    named = sum(1 for h in headers if content_terms(h) and content_terms(h) <= question.terms)
+    if named < 2 and not _COMPARES.search(text):
+        return []
+    return [c.hit.chunk for c in chosen if (c.hit.chunk.source, c.hit.chunk.table) == (first.source, first.table)]
+
+
+def frame(candidate: Candidate, question: Question) -> str:
+    """One statement for a candidate; a table row reads as its header: cell pairs, the asked-about
+    column first (after "미국의 AI 반도체는?" → "중국은?", China's cell leads)."""
+    c = candidate.hit.chunk
+    if c.kind != "table_row" or not c.cells:
+        return plain(candidate.quote)
+    (first_h, first_v), rest = c.cells[0], list(c.cells[1:])
+    rest.sort(key=lambda hv: not (content_terms(hv[0]) and content_terms(hv[0]) <= question.terms))
+    return f"**{first_v}** ({first_h}) — " + "; ".join(f"{h}: {v}" for h, v in rest)
+
+
+def table_text(rows: list[Chunk], korean: bool) -> str:
+    """A compact Markdown table of rows from one table, each row with its citation marker."""
+    headers = [h for h, _ in rows[0].cells]
+    lines = [
+        "| " + " | ".join([*headers, "출처" if korean else "Source"]) + " |",
+        "|" + "---|" * (len(headers) + 1),
+    ]
+    for n, row in enumerate(rows, start=1):
+        cells = dict(row.cells)
+        lines.append("| " + " | ".join([*(cells.get(h, "").replace("|", "/") for h in headers), f"[{n}]"]) + " |")
+    return "\n".join(lines)
+
+
+def present(
+    chosen: list[Candidate],
+    question: Question,
+    documents: dict[str, StoredDocument],
+    tables: dict[tuple[str, int], list[Chunk]],
+) -> tuple[str, tuple[Citation, ...]]:
+    """The answer text with [n] markers and its citations, framed in the question's language."""
+    korean = question.analysis.language == "ko"
+    rows = table_rows(chosen, question, tables)
+    if rows:
+        citations = tuple(
+            cite(n, c, documents[c.source], *quote_span(documents[c.source].text, c.start, c.end))
+            for n, c in enumerate(rows, start=1)
+        )
+        text = table_text(rows, korean)
+    else:
+        citations = tuple(
+            cite(n, c.hit.chunk, documents[c.hit.chunk.source], c.start, c.end) for n, c in enumerate(chosen, start=1)
+        )
+        text = "\n".join(f"{frame(c, question)} [{n}]" for n, c in enumerate(chosen, start=1))
+    if not korean:
+        text = "From the documents (quoted in their own language):\n\n" + text
+    return text, citations
