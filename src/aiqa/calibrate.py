@@ -84,7 +84,7 @@ def fit(examples: list[Example], target: float = TARGET_FALSE_ABSTENTIONS, about
     selection = fit_model(rows, labels, SELECTION_FEATURES, weights=weights)
     draft = Decision(selection, selection)  # the answer model is not needed to pick candidates
     usable = [(ex, b) for ex, b in zip(examples, best_candidates(examples, draft), strict=True) if b is not None]
-    answer_rows = [answer_features(ex.question, b, ex.hits, ex.stats) for ex, b in usable]
+    answer_rows = [answer_features(ex.question, b, ex.hits, ex.stats, ex.candidates) for ex, b in usable]
     answer = fit_model(
         answer_rows, [int(ex.answerable) for ex, _ in usable], ANSWER_FEATURES, weights=[ex.weight for ex, _ in usable]
     )
@@ -98,7 +98,8 @@ def measure(examples: list[Example], decision: Decision) -> dict[str, Any]:
     answerable = [0, 0, 0, 0]  # questions, answered with a gold string shown, refused, best holds gold
     unanswerable = [0, 0]  # questions, refused
     for ex, best in zip(examples, best_candidates(examples, decision), strict=True):
-        p = decision.answer.probability(answer_features(ex.question, best, ex.hits, ex.stats)) if best else 0.0
+        features = answer_features(ex.question, best, ex.hits, ex.stats, ex.candidates) if best else None
+        p = decision.answer.probability(features) if features else 0.0
         refused = p < decision.answer.threshold
         if ex.answerable:
             holds = best is not None and any(contains(best.quote, g) for g in ex.case.gold)

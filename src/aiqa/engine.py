@@ -184,4 +184,5 @@ class Engine:
             "passages": [_passage(h) for h in hits],
             "related": [_passage(h) for h in answer.related],
             "timings_ms": {name: round(ms, 2) for name, ms in timings.items()},
+            "confidence": answer.signals.get("probability", 0.0),
         }

@@ -57,7 +57,7 @@ class Composer:
         ranked = self.ranked(question, hits)
         if not ranked:
             return ranked, {}, 0.0
-        features = answer_features(question, ranked[0], hits, self.stats)
+        features = answer_features(question, ranked[0], hits, self.stats, ranked)
         return ranked, features, self.decision.answer.probability(features)
 
     def compose(self, question: str, hits: list[Hit], resolved: str | Analysis | None = None) -> Answer:

@@ -32,6 +32,7 @@ ANSWER_FEATURES = (
     "names",
     "novelty",
     "type_miss",
+    "type_absent",  # asks for an amount/date/person and no candidate statement holds one
     "dense_top",  # best cosine of question and passage
     "dense_spread",  # how far the best passage stands out from the next ones
     "known",  # IDF-weighted share of the question's terms the corpus uses at all
@@ -103,8 +104,10 @@ def load_decision(path: Path | None = None) -> Decision:
     return Decision(selection, answer, about)
 
 
-def answer_features(question: Question, best: Candidate, hits: list[Hit], stats: CorpusStats) -> dict[str, float]:
-    """The question-level features of the answer model, given the best candidate."""
+def answer_features(
+    question: Question, best: Candidate, hits: list[Hit], stats: CorpusStats, ranked: list[Candidate] | None = None
+) -> dict[str, float]:
+    """The question-level features of the answer model, given the best candidate (and all of them)."""
     from aiqa.answer.candidates import DEPTH
 
     dense = [h.dense for h in hits[:DEPTH]]
@@ -116,6 +119,7 @@ def answer_features(question: Question, best: Candidate, hits: list[Hit], stats:
             k: best.features[k]
             for k in ("coverage_context", "coverage_chunk", "phrases", "names", "novelty", "type_miss")
         },
+        "type_absent": float(all(c.features["type_miss"] for c in ranked or [best])),
         "dense_top": max(dense),
         "dense_spread": max(dense) - (sum(rest) / len(rest) if rest else max(dense)),
         "known": stats.coverage(q, {t for t in q if stats.known(t)}),
