@@ -39,6 +39,8 @@ ANSWER_FEATURES = (
     "names_known",  # share of the question's names the corpus mentions, in any spelling
     "unknown_names",  # IDF-weighted share of the whole question made of names the corpus never mentions
     "korean",  # the question is in Korean (an English one shares no words with Korean text)
+    "dense_foreign",  # dense_top again for a question not in Korean (0 otherwise): there it is the main signal
+    "statement_foreign",  # the best statement's own cosine, likewise
     "terms",  # log of the number of the question's terms
 )
 
@@ -128,6 +130,8 @@ def answer_features(
         else 1.0,
         "unknown_names": stats.coverage(q | question.names, {n for n in question.names if not stats.known(n)}),
         "korean": float(question.analysis.korean),
+        "dense_foreign": 0.0 if question.analysis.korean else max(dense),
+        "statement_foreign": 0.0 if question.analysis.korean else best.features["statement_dense"],
         "terms": math.log1p(len(q)),
     }
 
