@@ -33,3 +33,7 @@ class ModelUnavailable(AiqaError):
 
 class BadRequest(AiqaError):
     """A question or request is malformed (empty, too long, wrong type)."""
+
+
+class IndexReadOnly(AiqaError):
+    """The index folder cannot be written (a read-only volume): it can be served, not rebuilt."""
