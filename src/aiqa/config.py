@@ -73,9 +73,7 @@ class Settings:
     # A header the company's reverse proxy / SSO sets to the signed-in user, honoured only from
     # the proxy addresses below.
     trusted_user_header: str | None = field(default_factory=lambda: _env_str("AIQA_TRUSTED_USER_HEADER"))
-    trusted_proxies: tuple[str, ...] = field(
-        default_factory=lambda: _env_list("AIQA_TRUSTED_PROXIES", "127.0.0.1,::1")
-    )
+    trusted_proxies: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_TRUSTED_PROXIES", "127.0.0.1,::1"))
     # Per client address ("N/second|minute|hour", the `limits` notation): questions and uploads;
     # wrong tokens and logins before the client must wait.
     rate_limit: str = field(default_factory=lambda: _env_str("AIQA_RATE_LIMIT", "60/minute") or "")

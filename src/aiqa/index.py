@@ -27,10 +27,12 @@ import numpy as np
 
 from aiqa.chunk import CHUNKER_VERSION, Chunk, chunk_document
 from aiqa.config import Settings
-from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, IndexReadOnly, UnreadableDocument
+from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, IndexReadOnly
 from aiqa.ingest import READERS_VERSION, Document, file_sha256
 from aiqa.ingest.collect import collect
 from aiqa.versions import CURRENT, current_version, make_live, prune, tidy
+
+__all__ = ["CURRENT", "BuildReport", "LoadedIndex", "build_index", "current_version", "load_index", "read_manifest"]
 
 FORMAT_VERSION = 2
 # Vectors per chunk, stored in consecutive rows (chunk i: rows VIEWS*i ...): see Chunk.views.

@@ -29,12 +29,15 @@ def _complete(folder: Path) -> bool:
 
 
 def written_version(index_dir: Path) -> str | None:
-    """What CURRENT says, if it names a complete version folder; None when it is missing or damaged."""
+    """What CURRENT says, if it names a version folder; None when it is missing or damaged.
+
+    The folder's files are not checked here: a damaged file there is load_index's to report.
+    """
     try:
         name = (index_dir / CURRENT).read_bytes().decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
-    return name if _NAME.fullmatch(name) and _complete(index_dir / name) else None
+    return name if _NAME.fullmatch(name) and (index_dir / name).is_dir() else None
 
 
 def newest_complete(index_dir: Path, before: str | None = None) -> str | None:

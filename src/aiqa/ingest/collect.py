@@ -148,7 +148,9 @@ def collect(settings: Settings, old_docs: dict[str, Any], old_skips: dict[str, A
                 continue
             size = path.stat().st_size
             if size > max_bytes:
-                reason = f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)"
+                reason = (
+                    f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)"
+                )
                 out.skipped[source] = {"reason": reason, "sha256": ""}
                 continue
             data = path.read_bytes()

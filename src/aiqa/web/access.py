@@ -17,7 +17,9 @@ Requests without an Origin (curl, scripts, gradio_client) are not browsers and p
 
 Before any of that, the Host header must name this server (AIQA_ALLOWED_HOSTS; by default the
 bind address, localhost, 127.0.0.1, ::1 and the hosts of AIQA_ALLOWED_ORIGINS): a page on an
-attacker's domain that re-points its DNS name at this server (DNS rebinding) is refused. Every response gets nosniff and a Referrer-Policy; HTML gets
+attacker's domain that re-points its DNS name at this server (DNS rebinding) is refused.
+
+Every response gets nosniff and a Referrer-Policy; HTML gets
 `Content-Security-Policy: frame-ancestors 'self' <allowed origins>` unless it sets its own.
 """
 

@@ -2,8 +2,11 @@
 
 A name is refused unless it is a plain file name (no path separators, no `..`, not hidden, no
 control characters) with a supported extension; a file is refused over settings.max_file_mb.
-Every file of a batch is first written to a hidden temporary name inside the corpus folder (the
-indexer skips hidden files) and only renamed into place once the whole batch is accepted.
+Two files of one batch with the same name (also in another Unicode normal form: NFC "한" and
+NFD "한" look the same) are refused, as is a name whose other form already exists in the corpus,
+so no file is overwritten silently. Every file of a batch is first written to a hidden temporary
+name inside the corpus folder (the indexer skips hidden files) and only renamed into place once
+the whole batch is accepted. A corpus folder that cannot be written gets a message, not a 500.
 """
 
 from __future__ import annotations
@@ -65,8 +68,27 @@ def save_uploads(settings: Settings, files: Iterable[tuple[str, BinaryIO]]) -> l
     if len(files) > MAX_FILES:
         raise UploadRejected(f"{len(files)} files in one upload: send at most {MAX_FILES} at a time", status=413)
     names = [check_name(name) for name, _ in files]
+    if len(set(names)) < len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise UploadRejected(f"two files are named '{twice}' (perhaps in different Unicode forms): rename one")
     root = settings.corpus_dir.resolve()
+    try:
+        return _write_batch(settings, root, files, names)
+    except OSError as exc:  # a read-only volume or a folder this user may not write
+        raise UploadRejected(
+            f"cannot write to the corpus folder ({exc.strerror}): make {settings.corpus_dir}/ writable",
+            status=503,
+        ) from None
+
+
+def _write_batch(settings: Settings, root: Path, files: list[tuple[str, BinaryIO]], names: list[str]) -> list[str]:
     root.mkdir(parents=True, exist_ok=True)
+    existing = {unicodedata.normalize("NFC", p.name): p.name for p in root.iterdir()}
+    for name in names:
+        if existing.get(name, name) != name:
+            raise UploadRejected(
+                f"the corpus already holds '{name}' under another Unicode form of the name: rename the upload"
+            )
     targets = []
     for name in names:
         target = (root / name).resolve()
