@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.conftest import REPO, REPORT
-from tests.test_server import TOKEN, ThreadedServer, free_port
+from tests.test_server import ADMIN, TOKEN, ThreadedServer, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -70,6 +70,7 @@ def site(report_settings, embedder, tmp_path_factory):
         index_dir=root / "index",
         allowed_origins=(portal_origin,),
         api_token=TOKEN,
+        admin_token=ADMIN,
     )
     build_index(settings, embedder_factory=lambda: embedder)
     engine = Engine(settings)
@@ -107,8 +108,9 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, site):
     context = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 900})
+    context.request.post(f"{site.url}/login", form={"username": "tester", "password": TOKEN})  # the chat's login
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
@@ -283,13 +285,13 @@ def test_admin_tab_uploads_and_rebuilds_with_the_token(page, site, tmp_path):
     bad.write_bytes(b"MZ")
     page.goto(f"{site.url}/")
     page.get_by_role("tab", name="문서 관리").click()
-    token = page.get_by_label("관리 토큰 (AIQA_API_TOKEN)")
+    token = page.get_by_label("관리 토큰 (AIQA_ADMIN_TOKEN)")
     run = page.get_by_role("button", name="올리고 색인 갱신")
     token.fill("wrong")
     run.click()
     expect(page.locator(".aiqa-error")).to_contain_text("관리 토큰이 맞지 않습니다")
 
-    token.fill(TOKEN)
+    token.fill(ADMIN)
     files = page.locator("#aiqa-files input[type=file]")
     files.set_input_files(str(bad))
     expect(page.locator("#aiqa-files")).to_contain_text("tool.exe")

@@ -12,7 +12,6 @@ the server's interpreter, and one that takes longer than AIQA_READ_TIMEOUT is st
 from __future__ import annotations
 
 import errno
-import multiprocessing
 import os
 import stat
 from collections.abc import Iterator
@@ -22,7 +21,8 @@ from typing import Any
 
 from aiqa.config import Settings
 from aiqa.errors import UnreadableDocument
-from aiqa.ingest import Document, file_sha256, is_supported, read_document
+from aiqa.ingest import Document, file_sha256, is_supported
+from aiqa.ingest.worker import Worker
 
 
 @dataclass
@@ -96,37 +96,6 @@ def _link_problem(path: Path, real_root: str, follow: bool) -> str | None:
     return None
 
 
-def _read(path: Path, root: Path, data: bytes, caps: dict[str, int]) -> Document:
-    return read_document(path, root, data=data, **caps)
-
-
-class _Worker:
-    """One worker process for parsing, started on first use and replaced after a timeout."""
-
-    def __init__(self, timeout: float):
-        self.timeout = timeout
-        self.pool: Any = None
-
-    def read(self, *args: Any) -> Document:
-        if self.pool is None:
-            # spawn, not fork: the parent may hold torch's threads and locks.
-            self.pool = multiprocessing.get_context("spawn").Pool(1)
-        job = self.pool.apply_async(_read, args)
-        try:
-            return job.get(self.timeout)
-        except multiprocessing.TimeoutError:
-            self.close()
-            raise UnreadableDocument(
-                f"took longer than {self.timeout:g} s to read: stopped (raise AIQA_READ_TIMEOUT)"
-            ) from None
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-            self.pool = None
-
-
 def collect(settings: Settings, old_docs: dict[str, Any], old_skips: dict[str, Any]) -> Collected:
     """Walk the corpus; reuse what `old_docs` / `old_skips` already hold for unchanged bytes."""
     corpus = settings.corpus_dir
@@ -137,7 +106,7 @@ def collect(settings: Settings, old_docs: dict[str, Any], old_skips: dict[str, A
         "max_unzipped_bytes": settings.max_unzipped_mb * 1_000_000,
         "max_zip_entries": settings.max_zip_entries,
     }
-    worker = _Worker(settings.read_timeout_s)
+    worker = Worker(settings.read_timeout_s)
     try:
         for source, path, reason in walk(corpus, settings.follow_symlinks):
             if path is None:

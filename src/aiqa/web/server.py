@@ -273,7 +273,7 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str = "12
     _add_ask_routes(app, engine, access)
     _add_admin_routes(app, settings, engine, access)
     _add_pages(app, settings)
-    mount_ui(app, engine, users, throttle)
+    mount_ui(app, engine, settings, users, throttle)
     # The last one added runs first: Host and Origin, then sign-in and rate limits.
     app.add_middleware(Guard, settings=settings, throttle=throttle, chat_user=users)
     app.add_middleware(AccessControl, settings=settings, bind=host)

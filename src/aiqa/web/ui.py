@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError
 from aiqa.web.guard import ChatUsers, Throttle, same_secret
@@ -69,8 +70,9 @@ def recent_questions(history: list[dict[str, Any]], max_items: int, max_chars: i
 def uploaded_files(paths: list[str] | None) -> list[Path]:
     """Keep the admin tab to files Gradio received: each must be a regular file in its upload folder.
 
-    Gradio's file component trusts the `path` a client sends; without this check any file on
-    the server (e.g. /etc/passwd) could be copied into the corpus and quoted in answers.
+    A second line behind Gradio's own check (see mount_ui): a file component trusts the `path`
+    a client sends, and any file on the server (e.g. /etc/passwd) that reached the corpus would
+    be quoted in answers.
     """
     from gradio.utils import get_upload_folder
 
@@ -90,9 +92,9 @@ def uploaded_files(paths: list[str] | None) -> list[Path]:
 class _Handlers:
     """The chat's and the admin tab's event handlers over one Engine."""
 
-    def __init__(self, engine: Engine, throttle: Throttle):
+    def __init__(self, engine: Engine, settings: Settings, throttle: Throttle):
         self.engine = engine
-        self.settings = engine.settings
+        self.settings = settings
         self.throttle = throttle
 
     def respond(self, message: str, history: list[dict[str, Any]], lang: str) -> str:
@@ -195,12 +197,13 @@ def _admin_tab(gr, handlers: _Handlers, lang):
     return tab, intro, [token, files, run]
 
 
-def create_ui(engine: Engine, throttle: Throttle | None = None):
+def create_ui(engine: Engine, settings: Settings | None = None, throttle: Throttle | None = None):
     """Build the chat (tab 1) and the token-protected admin tab (tab 2) over one Engine."""
     import gradio as gr
 
-    handlers = _Handlers(engine, throttle or Throttle(engine.settings))
-    admin_on = engine.settings.admin_token is not None
+    settings = settings or engine.settings
+    handlers = _Handlers(engine, settings, throttle or Throttle(settings))
+    admin_on = settings.admin_token is not None
     ko = LABELS["ko"]
     # delete_cache: admin uploads land in Gradio's temp folder first; drop them after an hour.
     with gr.Blocks(title=ko["title"], analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
@@ -250,16 +253,23 @@ def create_ui(engine: Engine, throttle: Throttle | None = None):
         )
         lang.input(relabel, lang, outputs, api_visibility="private", queue=False)
     # max_size: a flood of questions is told "queue full" instead of making real users wait minutes.
-    demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=engine.settings.queue_size)
+    demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=settings.queue_size)
     return demo
 
 
-def mount_ui(app, engine: Engine, users: ChatUsers | None = None, throttle: Throttle | None = None, path: str = "/"):
+def mount_ui(
+    app,
+    engine: Engine,
+    settings: Settings | None = None,
+    users: ChatUsers | None = None,
+    throttle: Throttle | None = None,
+    path: str = "/",
+):
     """Mount the chat on a FastAPI app behind the sign-in of guard.py; serves no file but Gradio's own assets."""
     import gradio as gr
     from starlette.routing import Mount
 
-    settings = engine.settings
+    settings = settings or engine.settings
     throttle = throttle or Throttle(settings)
     users = users or ChatUsers(settings, throttle)
     theme = gr.themes.Soft(
@@ -282,9 +292,14 @@ def mount_ui(app, engine: Engine, users: ChatUsers | None = None, throttle: Thro
         else:
             sign_in["auth"] = users.login
             sign_in["auth_message"] = LABELS["ko"]["login"]
+    demo = create_ui(engine, settings, throttle)
+    # Gradio checks that a file named in a request is one it received (its upload folder) only
+    # once `launch()` has run, which a mounted app never calls: without this, a client could
+    # name any file on the server and have it copied into the cache and handed to a handler.
+    demo.has_launched = True
     gr.mount_gradio_app(
         app,
-        create_ui(engine, throttle),
+        demo,
         path=path,
         theme=theme,
         css=(STATIC / "chat.css").read_text(encoding="utf-8"),
