@@ -71,6 +71,7 @@ def site(report_settings, embedder, tmp_path_factory):
         allowed_origins=(portal_origin,),
         api_token=TOKEN,
         admin_token=ADMIN,
+        rate_limit="",  # every test's page loads come from one address within a minute
     )
     build_index(settings, embedder_factory=lambda: embedder)
     engine = Engine(settings)
@@ -172,6 +173,7 @@ def test_chat_follows_the_browser_language_and_the_toggle(browser, site):
 
     placeholder = "p => (document.querySelector('#aiqa-input textarea') || {placeholder: ''}).placeholder.startsWith(p)"
     context = browser.new_context(locale="en-US")
+    context.request.post(f"{site.url}/login", form={"username": "tester", "password": TOKEN})
     page = context.new_page()
     page.goto(f"{site.url}/")
     page.wait_for_function(placeholder, arg="Ask")

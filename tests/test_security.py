@@ -237,8 +237,7 @@ def test_rate_limit_answers_429_with_retry_after_per_client(report_settings, eng
     settings = replace(report_settings, api_token=READ, rate_limit="3/minute")
     with ThreadedServer(settings, engine) as server:
         codes = [
-            httpx.post(f"{server.url}/api/ask", json=Q, headers=bearer(READ), timeout=60).status_code
-            for _ in range(4)
+            httpx.post(f"{server.url}/api/ask", json=Q, headers=bearer(READ), timeout=60).status_code for _ in range(4)
         ]
         assert codes == [200, 200, 200, 429]
         r = httpx.post(f"{server.url}/api/ask", json=Q, headers=bearer(READ))

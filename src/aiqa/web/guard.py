@@ -20,6 +20,7 @@ trusted proxy puts last in X-Forwarded-For.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import secrets
 import time
@@ -31,6 +32,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiqa.config import Settings
 from aiqa.web.access import reply
+
+log = logging.getLogger("aiqa.web.guard")
 
 # Gradio paths anyone may GET: the page shell (it shows the login form), assets and login itself.
 PUBLIC_EXACT = {"/", "/favicon.ico", "/robots.txt", "/theme.css", "/gradio_api/theme.css", "/login", "/logout"}
@@ -155,6 +158,7 @@ class Guard:
         key = self.throttle.client(scope)
         headers = Headers(scope=scope)
         if _credentials(scope, headers) and (wait := self.throttle.blocked(key)):
+            log.warning("wrong tokens: %s on %s, told to wait %d s", key, path, wait)
             message = f"too many wrong tokens or logins from {key}: wait {wait} s"
             await reply(send, 429, {"error": message}, {"retry-after": str(wait)})
             return
@@ -166,6 +170,7 @@ class Guard:
             await reply(send, 401, {"error": message}, {"www-authenticate": "Bearer"})
             return
         if scope.get("method") == "POST" and (wait := self.throttle.hit(key)):
+            log.warning("rate limit: %s on %s, told to wait %d s", key, path, wait)
             message = f"too many requests from {key} (limit {self.settings.rate_limit}, AIQA_RATE_LIMIT): wait {wait} s"
             await reply(send, 429, {"error": message}, {"retry-after": str(wait)})
             return

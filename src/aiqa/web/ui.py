@@ -142,9 +142,11 @@ class _Handlers:
 
 
 def _chat_tab(gr, handlers: _Handlers):
+    from aiqa.web.chatbot import EscapingChatbot
+
     ko = LABELS["ko"]
     with gr.Tab(ko["tab_chat"], id="chat") as tab:
-        chatbot = gr.Chatbot(
+        chatbot = EscapingChatbot(
             elem_id="aiqa-chat",
             show_label=False,
             height="calc(100vh - 250px)",
@@ -154,9 +156,7 @@ def _chat_tab(gr, handlers: _Handlers):
             feedback_options=None,
             buttons=["copy"],
             placeholder=ko["placeholder_chat"],
-            # Replies are HTML that render.py escaped; the user's own words must not become
-            # Markdown either ("[x](javascript:...)" would be a live link).
-            render_markdown=False,
+            render_markdown=False,  # replies are HTML already; no Markdown links from user text
         )
         textbox = gr.Textbox(
             placeholder=ko["placeholder"],
