@@ -156,8 +156,7 @@ def test_the_admin_tab_takes_no_file_that_was_not_uploaded(guarded):
 
 
 def test_uploaded_files_must_come_from_gradios_upload_folder(tmp_path, monkeypatch):
-    from aiqa.web.ui import uploaded_files
-    from aiqa.web.uploads import UploadRejected
+    from aiqa.web.uploads import UploadRejected, uploaded_files
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     received = tmp_path / "gradio" / "abc123" / "memo.md"
@@ -293,3 +292,15 @@ def test_duplicate_upload_names_are_refused(guarded):
         r = httpx.post(f"{guarded.url}/api/documents", files=files, headers=bearer(ADMIN), timeout=60)
         assert r.status_code == 400 and "rename" in r.json()["error"], r.text
     assert not list((guarded.root / "corpus").glob("*.md"))
+
+
+def test_the_api_answers_busy_when_its_waiting_line_is_full(report_settings):
+    import anyio
+    from starlette.exceptions import HTTPException
+
+    from aiqa.web.guard import ApiAccess
+
+    assert anyio.run(ApiAccess(report_settings, 1).run, lambda: 42) == 42
+    with pytest.raises(HTTPException) as refused:
+        anyio.run(ApiAccess(report_settings, 0).run, lambda: 42)
+    assert refused.value.status_code == 503 and refused.value.headers["Retry-After"]

@@ -14,26 +14,40 @@ run, upload, file, info, config...) needs one of
 Every POST counts against the client's AIQA_RATE_LIMIT (429 with Retry-After past it); answers
 that refuse a token or a login count against AIQA_BAD_TOKEN_LIMIT, and past that the client's
 further attempts get 429 until the window frees. A client is its address, or the address a
-trusted proxy puts last in X-Forwarded-For.
+trusted proxy puts last in X-Forwarded-For. ApiAccess holds the token checks of the JSON API
+(the read token asks, only the admin token rebuilds or uploads) and bounds its waiting line.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
 import secrets
 import time
 from collections.abc import Callable
+from typing import Annotated
 
+import anyio
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import parse, storage, strategies
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiqa.config import Settings
 from aiqa.web.access import reply
 
 log = logging.getLogger("aiqa.web.guard")
+
+# Engine calls over HTTP at once; with the chat's queue (ui.py) at most 4 run on the 2-core box.
+API_CONCURRENCY = 2
+# Largest /api/ask body: a question of 1,000 characters and a capped history fit many times over.
+MAX_ASK_BYTES = 256_000
+_BEARER = HTTPBearer(auto_error=False, description="AIQA_API_TOKEN to ask, AIQA_ADMIN_TOKEN to change the index")
+_Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 # Gradio paths anyone may GET: the page shell (it shows the login form), assets and login itself.
 PUBLIC_EXACT = {"/", "/favicon.ico", "/robots.txt", "/theme.css", "/gradio_api/theme.css", "/login", "/logout"}
@@ -126,7 +140,7 @@ class ChatUsers:
 
 
 def _credentials(scope: Scope, headers: Headers) -> bool:
-    return "authorization" in headers or (scope["method"] == "POST" and scope["path"].rstrip("/") == "/login")
+    return "authorization" in headers or (scope.get("method") == "POST" and scope["path"].rstrip("/") == "/login")
 
 
 class Guard:
@@ -183,3 +197,49 @@ class Guard:
             await send(message)
 
         await self.app(scope, receive, watch)
+
+
+class ApiAccess:
+    """The API's FastAPI dependencies that check tokens, and its bounded thread pool for engine calls."""
+
+    def __init__(self, settings: Settings, queue_size: int):
+        self.settings = settings
+        self.queue_size = queue_size
+        self.limiter = functools.cache(lambda: anyio.CapacityLimiter(API_CONCURRENCY))  # made in the event loop
+        self.waiting = 0
+
+    def read(self, creds: _Creds) -> None:
+        s = self.settings
+        if s.api_token is None:
+            return
+        given = creds.credentials if creds else None
+        if not (same_secret(given, s.api_token) or same_secret(given, s.admin_token)):
+            message = "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>"
+            raise HTTPException(401, message, {"WWW-Authenticate": "Bearer"})
+
+    def admin(self, creds: _Creds) -> None:
+        s = self.settings
+        if s.admin_token is None:
+            message = "changing the index over HTTP is off: set AIQA_ADMIN_TOKEN on the server to enable it"
+            raise HTTPException(403, message)
+        if not same_secret(creds.credentials if creds else None, s.admin_token):
+            message = (
+                "missing or wrong admin token: send Authorization: Bearer <AIQA_ADMIN_TOKEN> "
+                "(the read token does not open this route)"
+            )
+            raise HTTPException(401, message, {"WWW-Authenticate": "Bearer"})
+
+    @staticmethod
+    def small_body(request: Request) -> None:
+        if int(request.headers.get("content-length") or 0) > MAX_ASK_BYTES:
+            raise HTTPException(413, f"request body is over {MAX_ASK_BYTES // 1000} KB: send a shorter history")
+
+    async def run(self, fn, *args):
+        """Run an engine call in a worker thread; refuse with 503 when too many already wait."""
+        if self.waiting >= self.queue_size:
+            raise HTTPException(503, "the server is busy: try again in a few seconds", {"Retry-After": "5"})
+        self.waiting += 1
+        try:
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=self.limiter())
+        finally:
+            self.waiting -= 1

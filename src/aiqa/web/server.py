@@ -12,17 +12,15 @@ The read token never opens an admin route.
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 
@@ -38,16 +36,12 @@ from aiqa.errors import (
     IndexNotFound,
     IndexReadOnly,
 )
-from aiqa.web.access import AccessControl, frame_ancestors
-from aiqa.web.guard import ChatUsers, Guard, Throttle, same_secret
+from aiqa.web.access import AccessControl, allowed_hosts, frame_ancestors
+from aiqa.web.guard import ApiAccess, ChatUsers, Guard, Throttle
 from aiqa.web.uploads import MAX_FILES, UploadRejected, rebuild, upload_and_rebuild
 
 log = logging.getLogger("aiqa.web.server")
 STATIC = Path(__file__).with_name("static")
-# Engine calls over HTTP at once; with the chat's queue (ui.py) at most 4 run on the 2-core box.
-API_CONCURRENCY = 2
-# Largest /api/ask body: a question of 1,000 characters and a capped history fit many times over.
-MAX_ASK_BYTES = 256_000
 _STATUS = {
     BadRequest: 400,
     IndexBusy: 409,
@@ -56,8 +50,6 @@ _STATUS = {
     IndexNotFound: 503,
     IndexMismatch: 503,
 }
-_BEARER = HTTPBearer(auto_error=False, description="AIQA_API_TOKEN to ask, AIQA_ADMIN_TOKEN to change the index")
-_Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 
 class AskRequest(BaseModel):
@@ -113,52 +105,6 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(500, "internal error: the server log has the details")
 
 
-class _Access:
-    """The FastAPI dependencies that check tokens, and the bounded thread pool for engine calls."""
-
-    def __init__(self, settings: Settings, queue_size: int):
-        self.settings = settings
-        self.queue_size = queue_size
-        self.limiter = functools.cache(lambda: anyio.CapacityLimiter(API_CONCURRENCY))  # made in the event loop
-        self.waiting = 0
-
-    def read(self, creds: _Creds) -> None:
-        s = self.settings
-        if s.api_token is None:
-            return
-        given = creds.credentials if creds else None
-        if not (same_secret(given, s.api_token) or same_secret(given, s.admin_token)):
-            message = "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>"
-            raise HTTPException(401, message, {"WWW-Authenticate": "Bearer"})
-
-    def admin(self, creds: _Creds) -> None:
-        s = self.settings
-        if s.admin_token is None:
-            message = "changing the index over HTTP is off: set AIQA_ADMIN_TOKEN on the server to enable it"
-            raise HTTPException(403, message)
-        if not same_secret(creds.credentials if creds else None, s.admin_token):
-            message = (
-                "missing or wrong admin token: send Authorization: Bearer <AIQA_ADMIN_TOKEN> "
-                "(the read token does not open this route)"
-            )
-            raise HTTPException(401, message, {"WWW-Authenticate": "Bearer"})
-
-    @staticmethod
-    def small_body(request: Request) -> None:
-        if int(request.headers.get("content-length") or 0) > MAX_ASK_BYTES:
-            raise HTTPException(413, f"request body is over {MAX_ASK_BYTES // 1000} KB: send a shorter history")
-
-    async def run(self, fn, *args):
-        """Run an engine call in a worker thread; refuse with 503 when too many already wait."""
-        if self.waiting >= self.queue_size:
-            raise HTTPException(503, "the server is busy: try again in a few seconds", {"Retry-After": "5"})
-        self.waiting += 1
-        try:
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=self.limiter())
-        finally:
-            self.waiting -= 1
-
-
 def _new_app() -> FastAPI:
     return FastAPI(
         title="aiqa",
@@ -169,7 +115,7 @@ def _new_app() -> FastAPI:
     )
 
 
-def _add_ask_routes(app: FastAPI, engine: Engine, access: _Access) -> None:
+def _add_ask_routes(app: FastAPI, engine: Engine, access: ApiAccess) -> None:
     @app.post("/api/ask", dependencies=[Depends(access.small_body), Depends(access.read)], tags=["ask"])
     async def ask(body: AskRequest) -> dict[str, Any]:
         """Answer a question from the documents, with numbered citations (the `aiqa ask --json` contract)."""
@@ -195,7 +141,7 @@ _UPLOAD_BODY = {
 }
 
 
-def _add_admin_routes(app: FastAPI, settings: Settings, engine: Engine, access: _Access) -> None:
+def _add_admin_routes(app: FastAPI, settings: Settings, engine: Engine, access: ApiAccess) -> None:
     @app.post("/api/index", dependencies=[Depends(access.admin)], tags=["admin"])
     async def index() -> dict[str, Any]:
         """Rebuild the index from the corpus folder (only new and changed files are embedded)."""
@@ -266,7 +212,7 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str = "12
     engine = engine or Engine(settings)
     app = _new_app()
     app.state.engine = engine
-    access = _Access(settings, settings.queue_size)
+    access = ApiAccess(settings, settings.queue_size)
     throttle = Throttle(settings)
     users = ChatUsers(settings, throttle)
     _install_handlers(app)
@@ -303,4 +249,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     shown = "localhost" if host in {"0.0.0.0", "::", ""} else host
     url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
     print(f"aiqa: chat at {url}/  API docs {url}/docs  widget {url}/widget.js", file=sys.stderr, flush=True)
+    hosts = allowed_hosts(settings, host)
+    if hosts is not None and host in {"0.0.0.0", "::", ""}:
+        names = ", ".join(sorted(hosts))
+        print(f"aiqa: answering to hosts {names} only: list others in AIQA_ALLOWED_HOSTS", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")

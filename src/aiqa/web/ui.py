@@ -12,8 +12,6 @@ token) opens the chat; otherwise, once AIQA_API_TOKEN is set, Gradio's login for
 from __future__ import annotations
 
 import contextlib
-import os
-from pathlib import Path
 from typing import Any
 
 from aiqa.config import Settings
@@ -67,28 +65,6 @@ def recent_questions(history: list[dict[str, Any]], max_items: int, max_chars: i
     return kept
 
 
-def uploaded_files(paths: list[str] | None) -> list[Path]:
-    """Keep the admin tab to files Gradio received: each must be a regular file in its upload folder.
-
-    A second line behind Gradio's own check (see mount_ui): a file component trusts the `path`
-    a client sends, and any file on the server (e.g. /etc/passwd) that reached the corpus would
-    be quoted in answers.
-    """
-    from gradio.utils import get_upload_folder
-
-    from aiqa.web.uploads import UploadRejected
-
-    folder = os.path.realpath(get_upload_folder())
-    out = []
-    for raw in paths or []:
-        path = Path(raw)
-        real = os.path.realpath(path)
-        if path.is_symlink() or os.path.commonpath([folder, real]) != folder or not path.is_file():
-            raise UploadRejected(f"'{path.name}' was not uploaded through this page: upload the file again")
-        out.append(path)
-    return out
-
-
 class _Handlers:
     """The chat's and the admin tab's event handlers over one Engine."""
 
@@ -119,7 +95,7 @@ class _Handlers:
 
     def admin(self, token: str, files: list[str] | None, lang: str, request: Any = None) -> str:
         """Check the admin token (slowing down a client that guesses), then upload and rebuild."""
-        from aiqa.web.uploads import rebuild, upload_and_rebuild
+        from aiqa.web.uploads import rebuild, upload_and_rebuild, uploaded_files
 
         t = LABELS.get(lang, LABELS["ko"])
         client = self.throttle.client(request.request.scope) if request is not None else "local"

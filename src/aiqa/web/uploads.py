@@ -123,6 +123,26 @@ def _write_batch(settings: Settings, root: Path, files: list[tuple[str, BinaryIO
     return names
 
 
+def uploaded_files(paths: list[str] | None) -> list[Path]:
+    """Keep the admin tab to files Gradio received: each must be a regular file in its upload folder.
+
+    A second line behind Gradio's own check (see mount_ui): a file component trusts the `path`
+    a client sends, and any file on the server (e.g. /etc/passwd) that reached the corpus would
+    be quoted in answers.
+    """
+    from gradio.utils import get_upload_folder
+
+    folder = os.path.realpath(get_upload_folder())
+    out = []
+    for raw in paths or []:
+        path = Path(raw)
+        real = os.path.realpath(path)
+        if path.is_symlink() or os.path.commonpath([folder, real]) != folder or not path.is_file():
+            raise UploadRejected(f"'{path.name}' was not uploaded through this page: upload the file again")
+        out.append(path)
+    return out
+
+
 def rebuild(settings: Settings, embedder_factory: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Bring the index up to date with the corpus; return the BuildReport as JSON."""
     from aiqa.index import build_index
