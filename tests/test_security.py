@@ -304,3 +304,13 @@ def test_the_api_answers_busy_when_its_waiting_line_is_full(report_settings):
     with pytest.raises(HTTPException) as refused:
         anyio.run(ApiAccess(report_settings, 0).run, lambda: 42)
     assert refused.value.status_code == 503 and refused.value.headers["Retry-After"]
+
+
+def test_a_bad_rate_setting_is_one_line_that_names_it():
+    from aiqa.config import Settings
+    from aiqa.errors import AiqaError
+    from aiqa.web.guard import Throttle
+
+    with pytest.raises(AiqaError, match="AIQA_RATE_LIMIT='lots' is not a rate"):
+        Throttle(Settings(rate_limit="lots"))
+    assert Throttle(Settings(rate_limit="", bad_token_limit="")).hit("10.0.0.1") == 0

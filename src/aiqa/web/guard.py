@@ -38,6 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiqa.config import Settings
+from aiqa.errors import AiqaError
 from aiqa.web.access import reply
 
 log = logging.getLogger("aiqa.web.guard")
@@ -63,14 +64,24 @@ def same_secret(given: str | None, expected: str | None) -> bool:
     return expected is not None and given is not None and secrets.compare_digest(given.encode(), expected.encode())
 
 
+def _rate(value: str, name: str):
+    """Parse a rate such as "60/minute"; an empty value turns the limit off."""
+    if not value:
+        return None
+    try:
+        return parse(value)
+    except ValueError:
+        raise AiqaError(f"{name}={value!r} is not a rate: write it like 60/minute or 5/second") from None
+
+
 class Throttle:
     """Per-client windows for requests and for refused tokens (the `limits` library, in memory)."""
 
     def __init__(self, settings: Settings):
         self.store = storage.MemoryStorage()
         self.window = strategies.MovingWindowRateLimiter(self.store)
-        self.requests = parse(settings.rate_limit) if settings.rate_limit else None
-        self.bad = parse(settings.bad_token_limit) if settings.bad_token_limit else None
+        self.requests = _rate(settings.rate_limit, "AIQA_RATE_LIMIT")
+        self.bad = _rate(settings.bad_token_limit, "AIQA_BAD_TOKEN_LIMIT")
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
 
     def trusted(self, address: str) -> bool:
