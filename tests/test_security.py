@@ -314,3 +314,13 @@ def test_a_bad_rate_setting_is_one_line_that_names_it():
     with pytest.raises(AiqaError, match="AIQA_RATE_LIMIT='lots' is not a rate"):
         Throttle(Settings(rate_limit="lots"))
     assert Throttle(Settings(rate_limit="", bad_token_limit="")).hit("10.0.0.1") == 0
+
+
+def test_the_chat_sends_only_the_latest_questions_that_fit_the_caps():
+    from aiqa.web.ui import recent_questions
+
+    history = []
+    for i in range(30):
+        history += [{"role": "user", "content": f"질문 {i}"}, {"role": "assistant", "content": "<div>답</div>" * 50}]
+    assert recent_questions(history, 20, 8000) == [f"질문 {i}" for i in range(10, 30)]
+    assert recent_questions(history, 20, 12) == ["질문 28", "질문 29"]
