@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.conftest import REPO, REPORT
-from tests.test_server import TOKEN, ThreadedServer, free_port
+from tests.test_server import ADMIN, TOKEN, ThreadedServer, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -70,6 +70,8 @@ def site(report_settings, embedder, tmp_path_factory):
         index_dir=root / "index",
         allowed_origins=(portal_origin,),
         api_token=TOKEN,
+        admin_token=ADMIN,
+        rate_limit="",  # every test's page loads come from one address within a minute
     )
     build_index(settings, embedder_factory=lambda: embedder)
     engine = Engine(settings)
@@ -107,8 +109,9 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, site):
     context = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 900})
+    context.request.post(f"{site.url}/login", form={"username": "tester", "password": TOKEN})  # the chat's login
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
@@ -170,6 +173,7 @@ def test_chat_follows_the_browser_language_and_the_toggle(browser, site):
 
     placeholder = "p => (document.querySelector('#aiqa-input textarea') || {placeholder: ''}).placeholder.startsWith(p)"
     context = browser.new_context(locale="en-US")
+    context.request.post(f"{site.url}/login", form={"username": "tester", "password": TOKEN})
     page = context.new_page()
     page.goto(f"{site.url}/")
     page.wait_for_function(placeholder, arg="Ask")
@@ -283,13 +287,13 @@ def test_admin_tab_uploads_and_rebuilds_with_the_token(page, site, tmp_path):
     bad.write_bytes(b"MZ")
     page.goto(f"{site.url}/")
     page.get_by_role("tab", name="문서 관리").click()
-    token = page.get_by_label("관리 토큰 (AIQA_API_TOKEN)")
+    token = page.get_by_label("관리 토큰 (AIQA_ADMIN_TOKEN)")
     run = page.get_by_role("button", name="올리고 색인 갱신")
     token.fill("wrong")
     run.click()
     expect(page.locator(".aiqa-error")).to_contain_text("관리 토큰이 맞지 않습니다")
 
-    token.fill(TOKEN)
+    token.fill(ADMIN)
     files = page.locator("#aiqa-files input[type=file]")
     files.set_input_files(str(bad))
     expect(page.locator("#aiqa-files")).to_contain_text("tool.exe")

@@ -19,6 +19,8 @@ from tests.conftest import REPORT
 TOKEN = "s3cret-token"
 PORTAL = "http://portal.test:8080"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ADMIN = "adm1n-token"
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
 
 
 def free_port() -> int:
@@ -78,6 +80,7 @@ def site(report_settings, tmp_path_factory):
         "AIQA_INDEX": str(root / "index"),
         "AIQA_CACHE_DIR": str(report_settings.cache_dir),
         "AIQA_API_TOKEN": TOKEN,
+        "AIQA_ADMIN_TOKEN": ADMIN,
         "AIQA_ALLOWED_ORIGINS": PORTAL,
         "AIQA_MAX_FILE_MB": "1",
     }
@@ -215,7 +218,7 @@ def test_only_allowed_origins_get_cors(site):
 def test_the_chat_serves_no_file_of_its_own_folder(site):
     for path in ("/gradio_api/file=pyproject.toml", "/gradio_api/file=/etc/passwd", f"/gradio_api/file={REPORT}"):
         r = httpx.get(f"{site['url']}{path}")
-        assert r.status_code in (403, 404), path
+        assert r.status_code in (401, 403, 404), path
         assert "root:" not in r.text and "NVIDIA" not in r.text
 
 
@@ -231,14 +234,14 @@ def test_pages_carry_frame_ancestors(site):
 def test_gradio_client_calls_the_chat_with_history(site):
     from gradio_client import Client
 
-    client = Client(site["url"], verbose=False)
+    client = Client(site["url"], auth=("tester", TOKEN), verbose=False)
     first = client.predict("미국의 AI 반도체는?", api_name="/ask")
     assert "NVIDIA" in first and "aiqa-source" in first
     follow = client.predict("중국은?", api_name="/ask")
     assert "Huawei" in follow
 
 
-def _upload(site, files, headers=AUTH) -> httpx.Response:
+def _upload(site, files, headers=ADMIN_AUTH) -> httpx.Response:
     return httpx.post(f"{site['url']}/api/documents", files=files, headers=headers, timeout=120)
 
 
@@ -258,7 +261,7 @@ def test_uploads_are_refused_when_unsafe(site):
     r = httpx.post(
         f"{site['url']}/api/documents",
         content=raw,
-        headers={**AUTH, "Content-Type": "multipart/form-data; boundary=b0undary"},
+        headers={**ADMIN_AUTH, "Content-Type": "multipart/form-data; boundary=b0undary"},
     )
     assert r.status_code == 400 and "control characters" in r.json()["error"]
     r = _upload(site, [("files", ("big.txt", b"x" * 1_100_000))])
@@ -277,7 +280,7 @@ def test_an_uploaded_document_becomes_answerable(site):
     assert r.status_code == 200, r.text
     assert r.json()["saved"] == ["remote-work.md"] and r.json()["report"]["added"] == 1
     assert (site["corpus"] / "remote-work.md").read_text(encoding="utf-8") == text
-    again = httpx.post(f"{site['url']}/api/index", headers=AUTH, timeout=120)
+    again = httpx.post(f"{site['url']}/api/index", headers=ADMIN_AUTH, timeout=120)
     assert again.status_code == 200 and again.json()["unchanged"] == 2 and again.json()["added"] == 0
     data = ask(site["url"], {"question": "재택근무에 필요한 승인은?"}).json()
     assert not data["abstained"] and data["citations"][0]["source"] == "remote-work.md"
@@ -287,7 +290,7 @@ def test_an_uploaded_document_becomes_answerable(site):
 def test_without_a_token_writes_are_off_and_localhost_pages_may_ask(open_site):
     for path in ("/api/index", "/api/documents"):
         r = httpx.post(f"{open_site}{path}")
-        assert r.status_code == 403 and "AIQA_API_TOKEN" in r.json()["error"]
+        assert r.status_code == 403 and "AIQA_ADMIN_TOKEN" in r.json()["error"]
     q = {"question": "미국의 AI 반도체는?"}
     r = httpx.post(f"{open_site}/api/ask", json=q, headers={"Origin": "http://localhost:8080"}, timeout=60)
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://localhost:8080"

@@ -8,6 +8,7 @@ keyword-indexed; the span is what citations quote.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -25,6 +26,7 @@ from aiqa.layout import (
     heading_level,
     is_numbered_heading,
     line_kind,
+    line_starts,
     locate,
     paragraph_end,
     plain,
@@ -38,6 +40,9 @@ TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
 CHUNKER_VERSION = 5
 _OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
+# Above this many characters a document takes minutes to chunk and embed: say so in the log.
+LARGE_DOCUMENT_CHARS = 5_000_000
+log = logging.getLogger("aiqa.chunk")
 
 
 @dataclass(frozen=True)
@@ -136,9 +141,10 @@ class _Builder:
         self.path: list[tuple[int, str]] = []  # (level, heading) from the outermost in
         self.chunks: list[Chunk] = []
         self.tables = 0
+        self.starts = line_starts(doc.text)
 
     def locator(self, start: int, end: int, extra: str = "") -> str:
-        return locate(self.doc.text, self.doc.pages, start, end, extra)
+        return locate(self.doc.text, self.doc.pages, start, end, extra, self.starts)
 
     def emit(self, kind: str, start: int, end: int, context: str, extra: str = "", cells=()) -> None:
         """Add a chunk; a unit over the token budget is cut at sentence ends instead."""
@@ -321,4 +327,6 @@ class _Builder:
 
 def chunk_document(doc: Document, count_tokens: TokenCounter, max_tokens: int = 256) -> list[Chunk]:
     """Split a document into structure-aware chunks whose spans cover all of its non-blank text."""
+    if len(doc.text) > LARGE_DOCUMENT_CHARS:
+        log.warning("%s has %d characters: chunking and embedding it takes a while", doc.source, len(doc.text))
     return _Builder(doc, count_tokens, max_tokens).run()

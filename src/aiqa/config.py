@@ -18,9 +18,17 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw and raw.strip() else default
 
 
-def _env_list(name: str) -> tuple[str, ...]:
-    raw = os.environ.get(name, "")
+def _env_list(name: str, default: str = "") -> tuple[str, ...]:
+    raw = os.environ.get(name, default)
     return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+
+
+def _env_str(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name, "").strip() or default
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _default_cache() -> Path:
@@ -46,8 +54,36 @@ class Settings:
     decision_file: Path | None = field(
         default_factory=lambda: _env_path("AIQA_DECISION", "") if os.environ.get("AIQA_DECISION") else None
     )
+    # Symlinks that leave the corpus folder are skipped unless this is set.
+    follow_symlinks: bool = field(default_factory=lambda: _env_flag("AIQA_FOLLOW_SYMLINKS"))
+    # Zip-based files (.docx): total unpacked size and entry count; a "zip bomb" is skipped.
+    max_unzipped_mb: int = field(default_factory=lambda: _env_int("AIQA_MAX_UNZIPPED_MB", 200))
+    max_zip_entries: int = field(default_factory=lambda: _env_int("AIQA_MAX_ZIP_ENTRIES", 2000))
+    # A document that makes more chunks than this is skipped (split it or raise the cap).
+    max_chunks_per_document: int = field(default_factory=lambda: _env_int("AIQA_MAX_CHUNKS", 20000))
+    # Seconds one file may take to read; the reader runs in a worker process that is stopped then.
+    read_timeout_s: int = field(default_factory=lambda: _env_int("AIQA_READ_TIMEOUT", 120))
+    # Earlier questions one request may carry, and their total characters.
+    max_history_items: int = field(default_factory=lambda: _env_int("AIQA_MAX_HISTORY", 20))
+    max_history_chars: int = field(default_factory=lambda: _env_int("AIQA_MAX_HISTORY_CHARS", 8000))
+
+    # Access (see docs/SECURITY.md).
     allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_ALLOWED_ORIGINS"))
-    api_token: str | None = field(default_factory=lambda: os.environ.get("AIQA_API_TOKEN") or None)
+    # Host header values the server answers to (DNS rebinding); empty means the defaults of access.py.
+    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_ALLOWED_HOSTS"))
+    # Read token: asking over the API and the chat. Admin token: rebuilds, uploads, the admin tab.
+    api_token: str | None = field(default_factory=lambda: _env_str("AIQA_API_TOKEN"))
+    admin_token: str | None = field(default_factory=lambda: _env_str("AIQA_ADMIN_TOKEN"))
+    # A header the company's reverse proxy / SSO sets to the signed-in user, honoured only from
+    # the proxy addresses below.
+    trusted_user_header: str | None = field(default_factory=lambda: _env_str("AIQA_TRUSTED_USER_HEADER"))
+    trusted_proxies: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_TRUSTED_PROXIES", "127.0.0.1,::1"))
+    # Per client address ("N/second|minute|hour", the `limits` notation): questions and uploads;
+    # wrong tokens and logins before the client must wait.
+    rate_limit: str = field(default_factory=lambda: _env_str("AIQA_RATE_LIMIT", "60/minute") or "")
+    bad_token_limit: str = field(default_factory=lambda: _env_str("AIQA_BAD_TOKEN_LIMIT", "10/minute") or "")
+    # Chat questions waiting in Gradio's queue; more get "queue full".
+    queue_size: int = field(default_factory=lambda: _env_int("AIQA_QUEUE_SIZE", 64))
 
     def with_paths(self, corpus: str | Path | None = None, index: str | Path | None = None) -> Settings:
         """Return a copy with the corpus or index folder replaced where given."""

@@ -2,44 +2,78 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import unicodedata
 from typing import Any
 
 import regex
 
 from aiqa.config import Settings
-from aiqa.errors import BadRequest
+from aiqa.errors import AiqaError, BadRequest
 from aiqa.index import current_version, load_index
 from aiqa.lang.ko import analyse, content_terms, language, names, tokens
 
+log = logging.getLogger("aiqa.engine")
 # Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
 _FOLLOW_UP = regex.compile(r"^\s*(?:그럼|그러면|그렇다면|그리고|또|반면|and|what about|how about)\b", regex.I)
 
 
-def history_questions(history: Any) -> list[str]:
+def check_text(text: str, what: str = "question") -> None:
+    """Refuse text that cannot be processed: lone surrogates, control characters."""
+    for i, ch in enumerate(text):
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            raise BadRequest(
+                f"{what} holds an invalid character at position {i} (a lone UTF-16 surrogate, "
+                f"U+{ord(ch):04X}): send valid Unicode text"
+            )
+        if category == "Cc" and ch not in "\t\n\r":
+            raise BadRequest(f"{what} holds a control character at position {i} (U+{ord(ch):04X}): remove it")
+
+
+def has_content(text: str) -> bool:
+    """Tell whether text has a letter or a digit: "???", "..." or "🙂" ask nothing."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+def history_questions(history: Any, max_items: int = 20, max_chars: int = 8000) -> list[str]:
     """Return the user's earlier questions from a history list; raise BadRequest on a bad shape.
 
     Accepts plain strings, {"role": "user", "content": "..."} messages (assistant turns are
-    skipped), or {"question": "..."} objects.
+    skipped), or {"question": "..."} objects; at most `max_items` entries of `max_chars` in all.
     """
     if history is None:
         return []
     if not isinstance(history, list):
         raise BadRequest("history must be a list of earlier questions or {role, content} messages")
-    out = []
+    if len(history) > max_items:
+        raise BadRequest(
+            f"history has {len(history)} entries, over the cap of {max_items} (AIQA_MAX_HISTORY): "
+            "send only the latest ones"
+        )
+    out, total = [], 0
     for item in history:
         if isinstance(item, str):
-            out.append(item)
+            text, role = item, "user"
         elif isinstance(item, dict):
             role = item.get("role", "user")
             text = item.get("content", item.get("question"))
             if not isinstance(text, str):
                 raise BadRequest("each history message needs a text 'content' (or 'question') field")
-            if role == "user":
-                out.append(text)
         else:
             raise BadRequest("history items must be strings or {role, content} objects")
+        total += len(text)
+        if role == "user":
+            out.append(text)
+    if total > max_chars:
+        raise BadRequest(
+            f"history holds {total} characters, over the cap of {max_chars} (AIQA_MAX_HISTORY_CHARS): "
+            "send fewer or shorter earlier messages"
+        )
+    for q in out:
+        check_text(q, "a history question")
     return [q for q in out if q.strip()]
 
 
@@ -87,6 +121,7 @@ class Engine:
         self._lock = threading.Lock()
         self._embedder = None
         self._state: tuple[str, Any, Any] | None = None  # (version, retriever, composer)
+        self._failed: tuple[str, str] | None = None  # (version, why) of a new version that did not load
 
     @property
     def embedder(self):
@@ -100,22 +135,29 @@ class Engine:
         """The live (version, retriever, composer), reloaded when CURRENT names a new version."""
         version = current_version(self.settings.index_dir)
         state = self._state
-        if state is not None and state[0] == version:
-            return state
+        if state is not None and version in (state[0], (self._failed or ("",))[0]):
+            return state  # the live one, or a damaged new one already tried: keep the good one
         with self._lock:
             if self._state is None or self._state[0] != current_version(self.settings.index_dir):
-                from aiqa.answer import Composer
-                from aiqa.answer.decision import load_decision
-                from aiqa.retrieve import Retriever
-
-                index = load_index(self.settings)
-                retriever = Retriever(index, self.embedder)
-                self._state = (
-                    index.version,
-                    retriever,
-                    Composer(retriever, load_decision(self.settings.decision_file)),
-                )
+                try:
+                    self._state = self._load()
+                    self._failed = None
+                except AiqaError as exc:
+                    if self._state is None:
+                        raise
+                    # A damaged new version must not take down a good one already in memory.
+                    self._failed = (version or "", str(exc))
+                    log.error("%s; still serving index %s", exc, self._state[0])
             return self._state
+
+    def _load(self) -> tuple[str, Any, Any]:
+        from aiqa.answer import Composer
+        from aiqa.answer.decision import load_decision
+        from aiqa.retrieve import Retriever
+
+        index = load_index(self.settings)
+        retriever = Retriever(index, self.embedder)
+        return index.version, retriever, Composer(retriever, load_decision(self.settings.decision_file))
 
     def load(self) -> Engine:
         """Load everything now instead of on the first question, and warm the model up."""
@@ -134,8 +176,11 @@ class Engine:
 
     def health(self) -> dict[str, Any]:
         index = self.current_index()
+        failed = self._failed
+        warning = {"warning": f"{failed[1]}; serving the previous index {index.version}"} if failed else {}
         return {
-            "status": "ok",
+            "status": "degraded" if failed else "ok",
+            **warning,
             "index_version": index.version,
             "format_version": index.manifest["format_version"],
             "built_at": index.manifest["built_at"],
@@ -154,6 +199,9 @@ class Engine:
             raise BadRequest("question is empty: ask something about the documents")
         if len(question) > self.settings.max_question_chars:
             raise BadRequest(f"question is over {self.settings.max_question_chars} characters: shorten it")
+        check_text(question)
+        if not has_content(question):
+            raise BadRequest("question has no words or numbers: ask something about the documents")
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.settings.max_k:
             raise BadRequest(f"k must be a whole number from 1 to {self.settings.max_k}")
         return question, k
@@ -161,7 +209,7 @@ class Engine:
     def ask(self, question: Any, k: Any = 5, history: Any = None):
         """Answer one question; return the Answer and the timings in milliseconds."""
         question, k = self.check(question, k)
-        earlier = history_questions(history)
+        earlier = history_questions(history, self.settings.max_history_items, self.settings.max_history_chars)
         _, retriever, composer = self.state()
         t0 = time.perf_counter()
         resolved = analyse(resolve_follow_up(question, earlier))  # the one analysis of the question

@@ -37,3 +37,7 @@ class BadRequest(AiqaError):
 
 class BadSetting(AiqaError):
     """A setting (environment variable or file it names) is not usable; the message names it."""
+
+
+class IndexReadOnly(AiqaError):
+    """The index folder cannot be written (a read-only volume): it can be served, not rebuilt."""

@@ -8,14 +8,14 @@ Layout of the index folder:
       v-<id>/            one complete version: manifest.json, chunks.json, documents.json, vectors.faiss
 
 A build writes a new version folder beside the live one and then swaps CURRENT with an atomic
-rename, so a reader always sees a complete version and a killed build leaves the old one live.
+rename, so a reader always sees a complete version and a killed build leaves the old one live
+(versions.py). An index folder on a read-only volume is served as it is and never written.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -28,11 +28,14 @@ import numpy as np
 
 from aiqa.chunk import CHUNKER_VERSION, Chunk, chunk_document
 from aiqa.config import Settings
-from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, UnreadableDocument
-from aiqa.ingest import READERS_VERSION, Document, file_sha256, is_supported, read_document, scan
+from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, IndexReadOnly
+from aiqa.ingest import READERS_VERSION, Document, file_sha256
+from aiqa.ingest.collect import collect
+from aiqa.versions import CURRENT, current_version, make_live, prune, tidy
+
+__all__ = ["CURRENT", "BuildReport", "LoadedIndex", "build_index", "current_version", "load_index", "read_manifest"]
 
 FORMAT_VERSION = 3
-CURRENT = "CURRENT"
 REBUILD_HINT = "run `aiqa index` to rebuild it"
 
 
@@ -95,15 +98,6 @@ class BuildReport:
         return data
 
 
-def current_version(index_dir: Path) -> str | None:
-    """Return the live version name, or None when the folder holds no index."""
-    try:
-        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    return name or None
-
-
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -123,6 +117,9 @@ def read_manifest(index_dir: Path, version: str | None = None) -> dict[str, Any]
         manifest = None
     if not isinstance(manifest, dict):
         raise IndexMismatch(f"{index_dir / version}/manifest.json is damaged: {REBUILD_HINT}")
+    for key, kind in (("files", dict), ("documents", dict), ("skipped", dict), ("dim", int)):
+        if not isinstance(manifest.get(key), kind):
+            raise IndexMismatch(f"{index_dir / version}/manifest.json is damaged (bad '{key}'): {REBUILD_HINT}")
     return manifest
 
 
@@ -207,12 +204,17 @@ def build_index(
     corpus, index_dir = settings.corpus_dir, settings.index_dir
     if not corpus.is_dir():
         raise EmptyCorpus(f"corpus folder {corpus}/ does not exist: create it and add documents, or pass --corpus")
-    index_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(index_dir / ".lock"))
     try:
+        index_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
     except Timeout:
         raise IndexBusy(f"another `aiqa index` is building {index_dir}/ right now: wait for it to finish") from None
+    except OSError as exc:  # a read-only volume (EROFS) or a folder this user may not write (EACCES)
+        raise IndexReadOnly(
+            f"cannot write to {index_dir}/ ({exc.strerror}): make it writable to rebuild, "
+            "or serve the index in it as it is"
+        ) from None
     try:
         return _build_locked(settings, embedder_factory, progress, started)
     finally:
@@ -228,35 +230,9 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
     old_docs: dict[str, dict[str, Any]] = (old_manifest or {}).get("documents", {})
     old_skips: dict[str, dict[str, str]] = (old_manifest or {}).get("skipped", {})
 
-    keep: list[str] = []  # unchanged documents
-    fresh: list[Document] = []  # new or changed documents, parsed
-    skipped: dict[str, dict[str, str]] = {}
-    seen: set[str] = set()
-    max_bytes = settings.max_file_mb * 1_000_000
-    for path in scan(corpus):
-        source = path.relative_to(corpus).as_posix()
-        if not is_supported(path):
-            skipped[source] = {"reason": f"unsupported file type '{path.suffix or path.name}'", "sha256": ""}
-            continue
-        size = path.stat().st_size
-        if size > max_bytes:
-            reason = f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)"
-            skipped[source] = {"reason": reason, "sha256": ""}
-            continue
-        data = path.read_bytes()
-        digest = file_sha256(data)
-        seen.add(source)
-        if old is not None and old_docs.get(source, {}).get("sha256") == digest:
-            keep.append(source)
-            continue
-        if old is not None and old_skips.get(source, {}).get("sha256") == digest:
-            skipped[source] = old_skips[source]
-            continue
-        try:
-            fresh.append(read_document(path, corpus, max_bytes=max_bytes, data=data))
-        except UnreadableDocument as exc:
-            skipped[source] = {"reason": str(exc), "sha256": digest}
-
+    found = collect(settings, old_docs if old is not None else {}, old_skips if old is not None else {})
+    keep, skipped = found.keep, found.skipped
+    fresh, new_chunks = _chunk_fresh(settings, found.fresh, skipped, count_tokens)
     report.unchanged = len(keep)
     report.added = sum(1 for d in fresh if d.source not in old_docs)
     report.updated = len(fresh) - report.added
@@ -268,6 +244,7 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
             f"no readable document in {corpus}/ (supported: .txt .md .html .pdf .docx): add documents and run again"
         )
     if old is not None and not fresh and report.removed == 0 and set(skipped) == set(old_skips):
+        tidy(settings.index_dir, old.version)
         report.chunks = len(old.chunks)
         report.index_version = old.version
         report.seconds = time.perf_counter() - started
@@ -287,7 +264,6 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
         for src in keep:
             d = old.documents[src]
             documents[src] = {"sha256": d.sha256, "text": d.text, "pages": list(d.pages)}
-    new_chunks = [c for doc in fresh for c in chunk_document(doc, count_tokens, settings.chunk_tokens)]
     for doc in fresh:
         documents[doc.source] = {"sha256": doc.sha256, "text": doc.text, "pages": list(doc.pages)}
     if new_chunks:
@@ -300,6 +276,21 @@ def _build_locked(settings: Settings, embedder_factory, progress: bool, started:
     report.index_version = _write_version(settings, chunks, documents, skipped, matrix)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _chunk_fresh(settings: Settings, docs: list[Document], skipped: dict[str, dict[str, str]], count_tokens):
+    """Chunk the new and changed documents; one over the chunk cap is skipped with a reason."""
+    fresh, chunks = [], []
+    cap = settings.max_chunks_per_document
+    for doc in docs:
+        made = chunk_document(doc, count_tokens, settings.chunk_tokens)
+        if len(made) > cap:
+            reason = f"makes {len(made)} chunks, over the cap of {cap} (split the file or raise AIQA_MAX_CHUNKS)"
+            skipped[doc.source] = {"reason": reason, "sha256": doc.sha256}
+            continue
+        fresh.append(doc)
+        chunks.extend(made)
+    return fresh, chunks
 
 
 def _default_embedder(settings: Settings):
@@ -347,14 +338,10 @@ def _write_version(
     }
     _write_json(tmp / "manifest.json", manifest)
     _fsync_tree(tmp)
-    os.replace(tmp, index_dir / version)
-    pointer = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:8]}"
-    pointer.write_text(version, encoding="utf-8")
-    with open(pointer, "rb+") as fh:
-        os.fsync(fh.fileno())
     previous = current_version(index_dir)
-    os.replace(pointer, index_dir / CURRENT)
-    _prune(index_dir, keep={version, previous} - {None})
+    os.replace(tmp, index_dir / version)
+    make_live(index_dir, version)
+    prune(index_dir, keep={version, previous} - {None})
     return version
 
 
@@ -362,15 +349,3 @@ def _fsync_tree(folder: Path) -> None:
     for path in folder.iterdir():
         with open(path, "rb") as fh:
             os.fsync(fh.fileno())
-
-
-def _prune(index_dir: Path, keep: set[str]) -> None:
-    """Remove every version folder but `keep`, and what killed builds left behind.
-
-    `keep` holds the new version and the one live until now: a process that loaded that one a
-    moment ago may still be reading its files. A version folder that a killed build wrote but
-    never made live goes, even when its name sorts last.
-    """
-    versions = [p for p in index_dir.glob("v-*") if p.is_dir() and p.name not in keep]
-    for path in versions + list(index_dir.glob(".tmp-v-*")) + list(index_dir.glob(f".{CURRENT}.*")):
-        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,22 +51,43 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in _EXT_TO_MODULE
 
 
-def scan(root: Path) -> list[Path]:
-    """List every non-hidden file under `root`, sorted, supported or not (the caller reports skips)."""
-    files = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        files.append(path)
-    return files
-
-
 def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_document(path: Path, root: Path, *, max_bytes: int, data: bytes | None = None) -> Document:
+def check_archive(data: bytes, max_unzipped_bytes: int, max_entries: int) -> None:
+    """Refuse a zip-based file (.docx) that would unpack to more than the caps: a "zip bomb".
+
+    The sizes in the zip's directory bound what reading can produce: zipfile stops each entry
+    at its declared size.
+    """
+    if not data.startswith(b"PK") or not zipfile.is_zipfile(io.BytesIO(data)):
+        return
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # the format's reader says what is wrong with it
+    if len(entries) > max_entries:
+        raise UnreadableDocument(
+            f"archive holds {len(entries)} entries, over the cap of {max_entries} (raise AIQA_MAX_ZIP_ENTRIES)"
+        )
+    unpacked = sum(e.file_size for e in entries)
+    if unpacked > max_unzipped_bytes:
+        raise UnreadableDocument(
+            f"archive unpacks to {unpacked / 1e6:.0f} MB, over the cap of {max_unzipped_bytes / 1e6:.0f} MB "
+            "(raise AIQA_MAX_UNZIPPED_MB)"
+        )
+
+
+def read_document(
+    path: Path,
+    root: Path,
+    *,
+    max_bytes: int,
+    data: bytes | None = None,
+    max_unzipped_bytes: int = 200_000_000,
+    max_zip_entries: int = 2000,
+) -> Document:
     """Read one corpus file into a Document; raise UnreadableDocument with a one-line reason."""
     module_name = _EXT_TO_MODULE.get(path.suffix.lower())
     if module_name is None:
@@ -80,6 +103,7 @@ def read_document(path: Path, root: Path, *, max_bytes: int, data: bytes | None 
         data = path.read_bytes()
     if not data.strip():
         raise UnreadableDocument("empty file")
+    check_archive(data, max_unzipped_bytes, max_zip_entries)
     reader = importlib.import_module(module_name)
     try:
         parsed = reader.read(data)

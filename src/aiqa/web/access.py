@@ -12,8 +12,14 @@ and on every POST):
 - anything else, "null" (file:// pages, sandboxed frames) included: 403 on /api/* and on the
   chat's own /gradio_api/*.
 
-Requests without an Origin (curl, scripts, gradio_client) are not browsers and pass; the token
-(server.py) is what guards them. Every response gets nosniff and a Referrer-Policy; HTML gets
+Requests without an Origin (curl, scripts, gradio_client) are not browsers and pass; the tokens
+(guard.py, server.py) are what guard them.
+
+Before any of that, the Host header must name this server (AIQA_ALLOWED_HOSTS; by default the
+bind address, localhost, 127.0.0.1, ::1 and the hosts of AIQA_ALLOWED_ORIGINS): a page on an
+attacker's domain that re-points its DNS name at this server (DNS rebinding) is refused.
+
+Every response gets nosniff and a Referrer-Policy; HTML gets
 `Content-Security-Policy: frame-ancestors 'self' <allowed origins>` unless it sets its own.
 """
 
@@ -42,14 +48,42 @@ def frame_ancestors(settings: Settings) -> str:
 
 
 def _hostname(netloc: str) -> str:
-    return (urlsplit(f"//{netloc}").hostname or "").lower()
+    try:
+        return (urlsplit(f"//{netloc}").hostname or "").lower()
+    except ValueError:  # a malformed Host such as "[::1"
+        return ""
+
+
+def allowed_hosts(settings: Settings, bind: str) -> set[str] | None:
+    """Host names the server answers to, or None for any ("*")."""
+    if "*" in settings.allowed_hosts:
+        return None
+    if settings.allowed_hosts:
+        return {h.lower().strip("[]") for h in settings.allowed_hosts}
+    hosts = {"localhost", "127.0.0.1", "::1", *(_hostname(urlsplit(o).netloc) for o in settings.allowed_origins)}
+    if bind not in ("", "0.0.0.0", "::"):
+        hosts.add(bind.lower().strip("[]"))
+    return hosts - {""}
+
+
+async def reply(send: Send, status: int, body: dict | None, extra: dict[str, str] | None = None) -> None:
+    """Answer a request directly from a middleware, as JSON."""
+    data = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
+    headers = {**_SECURITY, **(extra or {}), "vary": "Origin"}
+    if body is not None:
+        headers["content-type"] = "application/json"
+    headers["content-length"] = str(len(data))
+    raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": data})
 
 
 class AccessControl:
     """Pure ASGI middleware (streaming responses of the chat pass through untouched)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings):
+    def __init__(self, app: ASGIApp, settings: Settings, bind: str = "127.0.0.1"):
         self.app = app
+        self.hosts = allowed_hosts(settings, bind)
         self.allowed = {o.lower() for o in settings.allowed_origins}
         self.csp = frame_ancestors(settings)
 
@@ -65,11 +99,23 @@ class AccessControl:
         return local, True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
         headers = Headers(scope=scope)
+        host = _hostname(headers.get("host", ""))
+        if self.hosts is not None and host not in self.hosts:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            shown = headers.get("host", "(none)").encode("unicode_escape").decode("ascii")[:100]
+            message = f"this server does not answer to host {shown}: add it to AIQA_ALLOWED_HOSTS"
+            await reply(send, 421, {"error": message})
+            return
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
         origin = headers.get("origin")
         api = path.startswith("/api/")
         cors_origin = None
@@ -81,7 +127,7 @@ class AccessControl:
             allowed, cross = self.origin_allowed(origin, hosts)
             if not allowed:
                 shown = origin if origin != "null" else "null (a file:// page or a sandboxed frame)"
-                await self._reply(
+                await reply(
                     send,
                     403,
                     {"error": f"origin {shown} may not call this API: add it to AIQA_ALLOWED_ORIGINS"},
@@ -90,7 +136,7 @@ class AccessControl:
             if api and cross:
                 cors_origin = origin
                 if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-                    await self._reply(send, 204, None, {**_PREFLIGHT, "access-control-allow-origin": origin})
+                    await reply(send, 204, None, {**_PREFLIGHT, "access-control-allow-origin": origin})
                     return
 
         async def send_with_headers(message: Message) -> None:
@@ -107,13 +153,3 @@ class AccessControl:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-    async def _reply(self, send: Send, status: int, body: dict | None, extra: dict[str, str] | None = None) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
-        headers = {**_SECURITY, **(extra or {}), "vary": "Origin"}
-        if body is not None:
-            headers["content-type"] = "application/json"
-        headers["content-length"] = str(len(data))
-        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": data})

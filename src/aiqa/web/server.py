@@ -3,43 +3,53 @@
 Routes: POST /api/ask, GET /api/health, POST /api/index, POST /api/documents, GET /widget.js,
 GET /widget, GET /docs (API reference from /openapi.json), and the Gradio chat at /.
 
-Access control (see access.py): browsers may call /api/* only from this server's own origin or
-an origin in AIQA_ALLOWED_ORIGINS (others get 403); with no allow-list, pages served from
-localhost may call a server that is itself reached as localhost. AIQA_API_TOKEN, when set, is
-required as `Authorization: Bearer <token>` by /api/ask, /api/index and /api/documents; the two
-write routes are refused outright while no token is configured.
+Access control (docs/SECURITY.md): access.py checks the Host and the browser's Origin, guard.py
+signs in the chat and limits the rate per client; here, AIQA_API_TOKEN (the read token), when
+set, is required as `Authorization: Bearer <token>` by /api/ask, and AIQA_ADMIN_TOKEN by
+/api/index and /api/documents, which are refused outright while no admin token is configured.
+The read token never opens an admin route.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import secrets
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 
 from aiqa import __version__
 from aiqa.config import Settings
 from aiqa.engine import Engine
-from aiqa.errors import AiqaError, BadRequest, EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound
-from aiqa.web.access import AccessControl, frame_ancestors
+from aiqa.errors import (
+    AiqaError,
+    BadRequest,
+    EmptyCorpus,
+    IndexBusy,
+    IndexMismatch,
+    IndexNotFound,
+    IndexReadOnly,
+)
+from aiqa.web.access import AccessControl, allowed_hosts, frame_ancestors
+from aiqa.web.guard import ApiAccess, ChatUsers, Guard, Throttle
 from aiqa.web.uploads import MAX_FILES, UploadRejected, rebuild, upload_and_rebuild
 
 log = logging.getLogger("aiqa.web.server")
 STATIC = Path(__file__).with_name("static")
-# Engine calls over HTTP at once; with the chat's queue (ui.py) at most 4 run on the 2-core box.
-API_CONCURRENCY = 2
-_STATUS = {BadRequest: 400, IndexBusy: 409, EmptyCorpus: 409, IndexNotFound: 503, IndexMismatch: 503}
-_BEARER = HTTPBearer(auto_error=False, description="the server's AIQA_API_TOKEN")
+_STATUS = {
+    BadRequest: 400,
+    IndexBusy: 409,
+    EmptyCorpus: 409,
+    IndexReadOnly: 409,
+    IndexNotFound: 503,
+    IndexMismatch: 503,
+}
 
 
 class AskRequest(BaseModel):
@@ -95,68 +105,53 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(500, "internal error: the server log has the details")
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """Build the FastAPI app: JSON API, widget, docs and the Gradio chat mounted at /."""
-    engine = engine or Engine(settings)
-    app = FastAPI(
+def _new_app() -> FastAPI:
+    return FastAPI(
         title="aiqa",
         version=__version__,
         description="Ask questions about the company's documents; every answer cites its sources.",
         docs_url=None,  # the stock page loads Swagger UI from a CDN, which an offline box cannot reach
         redoc_url=None,
     )
-    app.state.engine = engine
-    limiter = functools.cache(lambda: anyio.CapacityLimiter(API_CONCURRENCY))  # made inside the event loop
-    _install_handlers(app)
 
-    def token(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
-        expected = settings.api_token
-        if expected is None:
-            return
-        if creds is None or not secrets.compare_digest(creds.credentials.encode(), expected.encode()):
-            message = "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>"
-            raise HTTPException(401, message, {"WWW-Authenticate": "Bearer"})
 
-    def admin() -> None:
-        if settings.api_token is None:
-            message = "changing the index over HTTP is off: set AIQA_API_TOKEN on the server to enable it"
-            raise HTTPException(403, message)
-
-    async def in_thread(fn, *args):
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter())
-
-    @app.post("/api/ask", dependencies=[Depends(token)], tags=["ask"])
+def _add_ask_routes(app: FastAPI, engine: Engine, access: ApiAccess) -> None:
+    @app.post("/api/ask", dependencies=[Depends(access.small_body), Depends(access.read)], tags=["ask"])
     async def ask(body: AskRequest) -> dict[str, Any]:
         """Answer a question from the documents, with numbered citations (the `aiqa ask --json` contract)."""
-        return await in_thread(engine.ask_json, body.question, body.k, body.history)
+        return await access.run(engine.ask_json, body.question, body.k, body.history)
 
     @app.get("/api/health", tags=["ask"])
     async def health() -> dict[str, Any]:
-        """Report the live index: version, documents, chunks and model."""
-        return await in_thread(engine.health)
+        """Report the live index: version, documents, chunks and model; "degraded" with a warning when a
+        newer version on disk is damaged and the previous one is still served."""
+        return await access.run(engine.health)
 
-    @app.post("/api/index", dependencies=[Depends(admin), Depends(token)], tags=["admin"])
+
+_UPLOAD_BODY = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+            }
+        }
+    }
+}
+
+
+def _add_admin_routes(app: FastAPI, settings: Settings, engine: Engine, access: ApiAccess) -> None:
+    @app.post("/api/index", dependencies=[Depends(access.admin)], tags=["admin"])
     async def index() -> dict[str, Any]:
         """Rebuild the index from the corpus folder (only new and changed files are embedded)."""
         return await anyio.to_thread.run_sync(rebuild, settings, lambda: engine.embedder)
 
-    upload_body = {
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["files"],
-                    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
-                }
-            }
-        }
-    }
-
     @app.post(
         "/api/documents",
-        dependencies=[Depends(admin), Depends(token)],
+        dependencies=[Depends(access.admin)],
         tags=["admin"],
-        openapi_extra={"requestBody": upload_body},
+        openapi_extra={"requestBody": _UPLOAD_BODY},
     )
     async def documents(request: Request) -> dict[str, Any]:
         """Upload documents (multipart field `files`) into the corpus folder, then rebuild the index."""
@@ -185,6 +180,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             raise HTTPException(405, f"use {allow} for /api/{rest}: see /docs", {"Allow": allow})
         raise HTTPException(404, f"no API route /api/{rest}: see /docs")
 
+
+def _add_pages(app: FastAPI, settings: Settings) -> None:
     @app.get("/widget.js", include_in_schema=False)
     async def widget_js() -> FileResponse:
         no_cache = {"Cache-Control": "no-cache"}
@@ -204,10 +201,28 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         """The API reference, drawn in the browser from /openapi.json with no CDN."""
         return FileResponse(STATIC / "docs.html", media_type="text/html")
 
+
+def create_app(settings: Settings, engine: Engine | None = None, host: str = "127.0.0.1") -> FastAPI:
+    """Build the FastAPI app: JSON API, widget, docs and the Gradio chat mounted at /.
+
+    `host` is the address the server binds to: one of the Host names it answers to by default.
+    """
     from aiqa.web.ui import mount_ui
 
-    mount_ui(app, engine)
-    app.add_middleware(AccessControl, settings=settings)
+    engine = engine or Engine(settings)
+    app = _new_app()
+    app.state.engine = engine
+    access = ApiAccess(settings, settings.queue_size)
+    throttle = Throttle(settings)
+    users = ChatUsers(settings, throttle)
+    _install_handlers(app)
+    _add_ask_routes(app, engine, access)
+    _add_admin_routes(app, settings, engine, access)
+    _add_pages(app, settings)
+    mount_ui(app, engine, settings, users, throttle)
+    # The last one added runs first: Host and Origin, then sign-in and rate limits.
+    app.add_middleware(Guard, settings=settings, throttle=throttle, chat_user=users)
+    app.add_middleware(AccessControl, settings=settings, bind=host)
     return app
 
 
@@ -225,13 +240,17 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         what = what if changed else "up to date"
         skipped = f"; {len(r['skipped'])} skipped (run `aiqa index` to see why)" if r["skipped"] else ""
         print(f"aiqa: index {r['index_version']} {what}: {r['chunks']} chunks{skipped}", file=sys.stderr)
-    except (EmptyCorpus, IndexBusy) as exc:
+    except (EmptyCorpus, IndexBusy, IndexReadOnly) as exc:
         if current_version(settings.index_dir) is None:
             raise
         print(f"aiqa: {exc}; serving the existing index", file=sys.stderr)
     engine.load()
-    app = create_app(settings, engine)
+    app = create_app(settings, engine, host)
     shown = "localhost" if host in {"0.0.0.0", "::", ""} else host
     url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
     print(f"aiqa: chat at {url}/  API docs {url}/docs  widget {url}/widget.js", file=sys.stderr, flush=True)
+    hosts = allowed_hosts(settings, host)
+    if hosts is not None and host in {"0.0.0.0", "::", ""}:
+        names = ", ".join(sorted(hosts))
+        print(f"aiqa: answering to hosts {names} only: list others in AIQA_ALLOWED_HOSTS", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")

@@ -2,18 +2,22 @@
 
 The chat's API endpoint is named "ask" (gradio_client: `Client(url).predict(q, api_name="/ask")`);
 its history carries follow-ups ("중국은?" after "미국의 AI 반도체는?"). The admin tab uploads and
-rebuilds with the same functions as the HTTP API (uploads.py), behind AIQA_API_TOKEN.
+rebuilds with the same functions as the HTTP API (uploads.py), behind AIQA_ADMIN_TOKEN, and
+takes only files that Gradio itself received (its upload folder), never a path on the server.
+
+Signing in (guard.py): with AIQA_TRUSTED_USER_HEADER set, the proxy's user header (or a bearer
+token) opens the chat; otherwise, once AIQA_API_TOKEN is set, Gradio's login form asks for it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import secrets
-from pathlib import Path
 from typing import Any
 
+from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError
+from aiqa.web.guard import ChatUsers, Throttle, same_secret
 from aiqa.web.render import LABELS, STATIC, esc, notice_html, render_result, report_html
 
 EXAMPLES = [
@@ -46,25 +50,41 @@ def _text(message: dict[str, Any]) -> str:
     return ""
 
 
-def create_ui(engine: Engine):
-    """Build the chat (tab 1) and the token-protected admin tab (tab 2) over one Engine."""
-    import gradio as gr
+def recent_questions(history: list[dict[str, Any]], max_items: int, max_chars: int) -> list[str]:
+    """The latest user questions of a chat history that fit the history caps, oldest first."""
+    kept: list[str] = []
+    total = 0
+    for message in reversed(history):
+        if message.get("role") != "user":
+            continue
+        text = _text(message)
+        if len(kept) == max_items or total + len(text) > max_chars:
+            break
+        kept.insert(0, text)
+        total += len(text)
+    return kept
 
-    from aiqa.web.uploads import rebuild, upload_and_rebuild
 
-    settings = engine.settings
+class _Handlers:
+    """The chat's and the admin tab's event handlers over one Engine."""
 
-    def respond(message: str, history: list[dict[str, Any]], lang: str) -> str:
-        earlier = [_text(m) for m in history if m.get("role") == "user"]
+    def __init__(self, engine: Engine, settings: Settings, throttle: Throttle):
+        self.engine = engine
+        self.settings = settings
+        self.throttle = throttle
+
+    def respond(self, message: str, history: list[dict[str, Any]], lang: str) -> str:
+        s = self.settings
+        earlier = recent_questions(history, s.max_history_items, s.max_history_chars)
         try:
-            return render_result(engine.ask_json(message, 5, earlier), lang)
+            return render_result(self.engine.ask_json(message, 5, earlier), lang)
         except AiqaError as exc:
             return notice_html(str(exc), lang)
 
-    def header(lang: str, stats: bool = True) -> str:
+    def header(self, lang: str, stats: bool = True) -> str:
         t = LABELS.get(lang, LABELS["ko"])
         try:
-            h = engine.health() if stats else None
+            h = self.engine.health() if stats else None
             counts = t["stats"].format(documents=h["documents"], chunks=h["chunks"]) if h else ""
         except AiqaError as exc:
             counts = esc(exc)
@@ -73,26 +93,98 @@ def create_ui(engine: Engine):
             f'<div class="aiqa-subtitle">{t["subtitle"]} <span class="aiqa-stats">{counts}</span></div></div>'
         )
 
-    def admin(token: str, files: list[str] | None, lang: str) -> str:
-        expected = settings.api_token
-        if expected is None or not secrets.compare_digest((token or "").encode(), expected.encode()):
-            return notice_html(LABELS.get(lang, LABELS["ko"])["bad_token"], lang)
+    def admin(self, token: str, files: list[str] | None, lang: str, request: Any = None) -> str:
+        """Check the admin token (slowing down a client that guesses), then upload and rebuild."""
+        from aiqa.web.uploads import rebuild, upload_and_rebuild, uploaded_files
+
+        t = LABELS.get(lang, LABELS["ko"])
+        client = self.throttle.client(request.request.scope) if request is not None else "local"
+        if wait := self.throttle.blocked(client):
+            return notice_html(t["slow_down"].format(seconds=wait), lang)
+        if not same_secret(token or "", self.settings.admin_token):
+            self.throttle.refused(client)
+            return notice_html(t["bad_token"], lang)
+        embedder = lambda: self.engine.embedder  # noqa: E731
         try:
             with contextlib.ExitStack() as stack:
                 if files:
-                    opened = [(Path(f).name, stack.enter_context(open(f, "rb"))) for f in files]
-                    result = upload_and_rebuild(settings, opened, lambda: engine.embedder)
+                    opened = [(p.name, stack.enter_context(p.open("rb"))) for p in uploaded_files(files)]
+                    result = upload_and_rebuild(self.settings, opened, embedder)
                 else:
-                    result = {"saved": [], "report": rebuild(settings, lambda: engine.embedder)}
+                    result = {"saved": [], "report": rebuild(self.settings, embedder)}
         except AiqaError as exc:
             return notice_html(str(exc), lang)
         return report_html(result, lang)
 
+
+def _chat_tab(gr, handlers: _Handlers):
+    from aiqa.web.chatbot import EscapingChatbot
+
+    ko = LABELS["ko"]
+    with gr.Tab(ko["tab_chat"], id="chat") as tab:
+        chatbot = EscapingChatbot(
+            elem_id="aiqa-chat",
+            show_label=False,
+            height="calc(100vh - 250px)",
+            min_height=360,
+            layout="bubble",
+            latex_delimiters=[],
+            feedback_options=None,
+            buttons=["copy"],
+            placeholder=ko["placeholder_chat"],
+            render_markdown=False,  # replies are HTML already; no Markdown links from user text
+        )
+        textbox = gr.Textbox(
+            placeholder=ko["placeholder"],
+            show_label=False,
+            submit_btn=ko["send"],
+            max_lines=6,
+            elem_id="aiqa-input",
+        )
+    return tab, chatbot, textbox
+
+
+def _admin_tab(gr, handlers: _Handlers, lang):
+    """The admin tab; its inputs exist only while AIQA_ADMIN_TOKEN is set."""
+    ko = LABELS["ko"]
+    with gr.Tab(ko["tab_admin"], id="admin") as tab:
+        if handlers.settings.admin_token is None:
+            return tab, gr.Markdown(ko["admin_off"]), []
+        intro = gr.Markdown(ko["admin_on"])
+        token = gr.Textbox(label=ko["token"], type="password")
+        files = gr.File(label=ko["files"], file_count="multiple", type="filepath", elem_id="aiqa-files")
+        run = gr.Button(ko["run"], variant="primary")
+        out = gr.HTML()
+
+        def admin(token: str, files: list[str] | None, lang_: str, request) -> str:
+            return handlers.admin(token, files, lang_, request)
+
+        # Gradio passes the request to a parameter typed gr.Request; this module's annotations
+        # are strings that cannot name the lazily imported gradio, so the type is set here.
+        admin.__annotations__ = {"request": gr.Request}
+        run.click(
+            admin,
+            [token, files, lang],
+            out,
+            api_visibility="private",
+            concurrency_limit=1,
+            concurrency_id="admin",
+        )
+    return tab, intro, [token, files, run]
+
+
+def create_ui(engine: Engine, settings: Settings | None = None, throttle: Throttle | None = None):
+    """Build the chat (tab 1) and the token-protected admin tab (tab 2) over one Engine."""
+    import gradio as gr
+
+    settings = settings or engine.settings
+    handlers = _Handlers(engine, settings, throttle or Throttle(settings))
+    admin_on = settings.admin_token is not None
     ko = LABELS["ko"]
     # delete_cache: admin uploads land in Gradio's temp folder first; drop them after an hour.
     with gr.Blocks(title=ko["title"], analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         with gr.Row(elem_classes="aiqa-top"):
-            head = gr.HTML(header("ko", stats=False), elem_id="aiqa-header")
+            head = gr.HTML(handlers.header("ko", stats=False), elem_id="aiqa-header")
             lang = gr.Radio(
                 [("한국어", "ko"), ("English", "en")],
                 value="ko",
@@ -103,27 +195,10 @@ def create_ui(engine: Engine):
                 min_width=190,
             )
         with gr.Tabs():
-            with gr.Tab(ko["tab_chat"], id="chat") as chat_tab:
-                chatbot = gr.Chatbot(
-                    elem_id="aiqa-chat",
-                    show_label=False,
-                    height="calc(100vh - 250px)",
-                    min_height=360,
-                    layout="bubble",
-                    latex_delimiters=[],
-                    feedback_options=None,
-                    buttons=["copy"],
-                    placeholder=ko["placeholder_chat"],
-                )
-                textbox = gr.Textbox(
-                    placeholder=ko["placeholder"],
-                    show_label=False,
-                    submit_btn=ko["send"],
-                    max_lines=6,
-                    elem_id="aiqa-input",
-                )
+            chat_tab, chatbot, textbox = _chat_tab(gr, handlers)
+            with chat_tab:
                 gr.ChatInterface(
-                    respond,
+                    handlers.respond,
                     chatbot=chatbot,
                     textbox=textbox,
                     additional_inputs=[lang],
@@ -132,57 +207,47 @@ def create_ui(engine: Engine):
                     fill_height=False,
                     api_description="Answer a question from the documents; returns the reply as HTML.",
                 )
-            with gr.Tab(ko["tab_admin"], id="admin") as admin_tab:
-                if settings.api_token is None:
-                    admin_intro = gr.Markdown(ko["admin_off"])
-                    admin_out = token = files = run = None
-                else:
-                    admin_intro = gr.Markdown(ko["admin_on"])
-                    token = gr.Textbox(label=ko["token"], type="password")
-                    files = gr.File(label=ko["files"], file_count="multiple", type="filepath", elem_id="aiqa-files")
-                    run = gr.Button(ko["run"], variant="primary")
-                    admin_out = gr.HTML()
-                    run.click(
-                        admin,
-                        [token, files, lang],
-                        admin_out,
-                        api_visibility="private",
-                        concurrency_limit=1,
-                        concurrency_id="admin",
-                    )
+            admin_tab, admin_intro, admin_inputs = _admin_tab(gr, handlers, lang)
 
         def relabel(lang_: str):
             t = LABELS.get(lang_, LABELS["ko"])
             updates = [
-                header(lang_),
+                handlers.header(lang_),
                 gr.update(placeholder=t["placeholder"], submit_btn=t["send"]),
                 gr.update(placeholder=t["placeholder_chat"]),
                 gr.Tab(label=t["tab_chat"]),
                 gr.Tab(label=t["tab_admin"]),
-                t["admin_off" if settings.api_token is None else "admin_on"],
+                t["admin_on" if admin_on else "admin_off"],
             ]
-            if run is not None:
-                updates += [
-                    gr.update(label=t["token"]),
-                    gr.update(label=t["files"]),
-                    gr.update(value=t["run"]),
-                ]
+            if admin_inputs:
+                updates += [gr.update(label=t["token"]), gr.update(label=t["files"]), gr.update(value=t["run"])]
             return updates
 
-        outputs = [head, textbox, chatbot, chat_tab, admin_tab, admin_intro]
-        outputs += [c for c in (token, files, run) if c is not None]
+        outputs = [head, textbox, chatbot, chat_tab, admin_tab, admin_intro, *admin_inputs]
         demo.load(None, None, lang, js=LANG_JS, api_visibility="private").then(
             relabel, lang, outputs, api_visibility="private", queue=False
         )
         lang.input(relabel, lang, outputs, api_visibility="private", queue=False)
-    demo.queue(default_concurrency_limit=CHAT_CONCURRENCY)
+    # max_size: a flood of questions is told "queue full" instead of making real users wait minutes.
+    demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=settings.queue_size)
     return demo
 
 
-def mount_ui(app, engine: Engine, path: str = "/"):
-    """Mount the chat on a FastAPI app; serves no file but Gradio's own assets."""
+def mount_ui(
+    app,
+    engine: Engine,
+    settings: Settings | None = None,
+    users: ChatUsers | None = None,
+    throttle: Throttle | None = None,
+    path: str = "/",
+):
+    """Mount the chat on a FastAPI app behind the sign-in of guard.py; serves no file but Gradio's own assets."""
     import gradio as gr
+    from starlette.routing import Mount
 
+    settings = settings or engine.settings
+    throttle = throttle or Throttle(settings)
+    users = users or ChatUsers(settings, throttle)
     theme = gr.themes.Soft(
         primary_hue="blue",
         neutral_hue="slate",
@@ -196,9 +261,21 @@ def mount_ui(app, engine: Engine, path: str = "/"):
             "sans-serif",
         ],
     )
-    return gr.mount_gradio_app(
+    sign_in: dict[str, Any] = {}
+    if settings.api_token is not None:
+        if settings.trusted_user_header:
+            sign_in["auth_dependency"] = lambda request: users(request.scope)
+        else:
+            sign_in["auth"] = users.login
+            sign_in["auth_message"] = LABELS["ko"]["login"]
+    demo = create_ui(engine, settings, throttle)
+    # Gradio checks that a file named in a request is one it received (its upload folder) only
+    # once `launch()` has run, which a mounted app never calls: without this, a client could
+    # name any file on the server and have it copied into the cache and handed to a handler.
+    demo.has_launched = True
+    gr.mount_gradio_app(
         app,
-        create_ui(engine),
+        demo,
         path=path,
         theme=theme,
         css=(STATIC / "chat.css").read_text(encoding="utf-8"),
@@ -207,5 +284,9 @@ def mount_ui(app, engine: Engine, path: str = "/"):
         ssr_mode=False,
         mcp_server=False,
         pwa=False,
-        max_file_size=f"{engine.settings.max_file_mb}mb",
+        max_file_size=f"{settings.max_file_mb}mb",
+        **sign_in,
     )
+    gradio_app = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == path.rstrip("/"))
+    users.logins = lambda: gradio_app.tokens
+    return app

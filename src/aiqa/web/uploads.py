@@ -2,8 +2,11 @@
 
 A name is refused unless it is a plain file name (no path separators, no `..`, not hidden, no
 control characters) with a supported extension; a file is refused over settings.max_file_mb.
-Every file of a batch is first written to a hidden temporary name inside the corpus folder (the
-indexer skips hidden files) and only renamed into place once the whole batch is accepted.
+Two files of one batch with the same name (also in another Unicode normal form: NFC "한" and
+NFD "한" look the same) are refused, as is a name whose other form already exists in the corpus,
+so no file is overwritten silently. Every file of a batch is first written to a hidden temporary
+name inside the corpus folder (the indexer skips hidden files) and only renamed into place once
+the whole batch is accepted. A corpus folder that cannot be written gets a message, not a 500.
 """
 
 from __future__ import annotations
@@ -65,8 +68,27 @@ def save_uploads(settings: Settings, files: Iterable[tuple[str, BinaryIO]]) -> l
     if len(files) > MAX_FILES:
         raise UploadRejected(f"{len(files)} files in one upload: send at most {MAX_FILES} at a time", status=413)
     names = [check_name(name) for name, _ in files]
+    if len(set(names)) < len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise UploadRejected(f"two files are named '{twice}' (perhaps in different Unicode forms): rename one")
     root = settings.corpus_dir.resolve()
+    try:
+        return _write_batch(settings, root, files, names)
+    except OSError as exc:  # a read-only volume or a folder this user may not write
+        raise UploadRejected(
+            f"cannot write to the corpus folder ({exc.strerror}): make {settings.corpus_dir}/ writable",
+            status=503,
+        ) from None
+
+
+def _write_batch(settings: Settings, root: Path, files: list[tuple[str, BinaryIO]], names: list[str]) -> list[str]:
     root.mkdir(parents=True, exist_ok=True)
+    existing = {unicodedata.normalize("NFC", p.name): p.name for p in root.iterdir()}
+    for name in names:
+        if existing.get(name, name) != name:
+            raise UploadRejected(
+                f"the corpus already holds '{name}' under another Unicode form of the name: rename the upload"
+            )
     targets = []
     for name in names:
         target = (root / name).resolve()
@@ -99,6 +121,26 @@ def save_uploads(settings: Settings, files: Iterable[tuple[str, BinaryIO]]) -> l
         for tmp, _ in written:
             Path(tmp).unlink(missing_ok=True)
     return names
+
+
+def uploaded_files(paths: list[str] | None) -> list[Path]:
+    """Keep the admin tab to files Gradio received: each must be a regular file in its upload folder.
+
+    A second line behind Gradio's own check (see mount_ui): a file component trusts the `path`
+    a client sends, and any file on the server (e.g. /etc/passwd) that reached the corpus would
+    be quoted in answers.
+    """
+    from gradio.utils import get_upload_folder
+
+    folder = os.path.realpath(get_upload_folder())
+    out = []
+    for raw in paths or []:
+        path = Path(raw)
+        real = os.path.realpath(path)
+        if path.is_symlink() or os.path.commonpath([folder, real]) != folder or not path.is_file():
+            raise UploadRejected(f"'{path.name}' was not uploaded through this page: upload the file again")
+        out.append(path)
+    return out
 
 
 def rebuild(settings: Settings, embedder_factory: Callable[[], Any] | None = None) -> dict[str, Any]:
