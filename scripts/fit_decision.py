@@ -88,6 +88,12 @@ def main() -> None:
 
     engine, split = korquad_engine(args.korquad, args.work)
     cases = load_cases(args.korquad / "questions.jsonl")
+    # The held-out half as its own question file, for `aiqa eval` on the same index.
+    held_out = args.work / "korquad" / "report.jsonl"
+    with held_out.open("w", encoding="utf-8") as out:
+        for line in (args.korquad / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip() and split[json.loads(line)["file"]].startswith("report"):
+                out.write(line + "\n")
     vectors = query_vectors(engine, [c.q for c in cases], args.work)
     korquad = {
         g: collect(engine, [c for c in cases if split[c.file or ""].startswith(g)], vectors=vectors)
@@ -124,6 +130,7 @@ def main() -> None:
             f"{m['false_abstentions']:>12.3f}{m['refusals']:>9.3f}{m['selection']:>10.3f}"
         )
     print(f"threshold {decision.answer.threshold:.3f}; written to {args.out}")
+    print(f"held-out KorQuAD questions: {held_out} (aiqa eval {held_out} --index {engine.settings.index_dir})")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def check_cited(result: dict) -> None:
     ("question", "expected"),
     [
         ("미국 쪽 AI 칩으로는 무엇이 있나?", "NVIDIA A100"),
-        ("외국에 나간 과학자를 중국이 다시 불러들이는 제도는?", "천인계획"),
+        ("해외로 나간 인재를 중국이 귀국시키는 제도는?", "천인계획"),
         ("미국이 리쇼어링이 아니라 택해야 할 것은?", "혁신 기반 확대"),
         ("중국이 기술 이전을 요구하는 방식은?", "합작법인"),
     ],
@@ -52,7 +52,7 @@ def test_answers_cite_exact_source_text(engine, question, expected):
 
 
 def test_table_row_is_framed_with_its_headers(engine):
-    result = engine.ask_json("정책을 오래 끌고 가는 힘에서 중국이 앞서는 까닭은?")
+    result = engine.ask_json("장기 계획을 이어가는 힘에서 어느 나라가 유리한가?")
     check_cited(result)
     assert "**전략 일관성** (항목)" in result["answer"] and "중국: 장기 계획 지속 가능" in result["answer"]
     assert result["citations"][0]["locator"] == "line 34, table 3, row 4"
@@ -73,7 +73,7 @@ def test_whole_table_request_lists_every_row(engine):
 
 
 def test_english_question_gets_english_framing_and_korean_quotes(engine):
-    result = engine.ask_json("What did China do after the US limited exports of Nvidia GPUs?")
+    result = engine.ask_json("What chips did China develop after Nvidia GPU export limits?")
     check_cited(result)
     assert result["answer"].startswith("From the documents")
     assert any("국산 칩 개발에 집중" in c["quote"] for c in result["citations"])

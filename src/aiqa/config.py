@@ -50,6 +50,10 @@ class Settings:
     chunk_tokens: int = field(default_factory=lambda: _env_int("AIQA_CHUNK_TOKENS", 256))
     max_question_chars: int = 1000
     max_k: int = 50
+    # The chat's example questions, separated by "|"; unset: drawn from the indexed section titles.
+    examples: tuple[str, ...] = field(
+        default_factory=lambda: tuple(q.strip() for q in os.environ.get("AIQA_EXAMPLES", "").split("|") if q.strip())
+    )
     # The fitted answer decision (`aiqa calibrate` writes one); None: the bundled one.
     decision_file: Path | None = field(
         default_factory=lambda: _env_path("AIQA_DECISION", "") if os.environ.get("AIQA_DECISION") else None

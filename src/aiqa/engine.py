@@ -13,7 +13,8 @@ import regex
 from aiqa.config import Settings
 from aiqa.errors import AiqaError, BadRequest
 from aiqa.index import current_version, load_index
-from aiqa.lang.ko import analyse, content_terms, language, names, tokens
+from aiqa.lang.ko import analyse, content_terms, language, names, tokens, topic_particle
+from aiqa.layout import short_section
 
 log = logging.getLogger("aiqa.engine")
 # Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
@@ -173,6 +174,22 @@ class Engine:
     def current_index(self):
         """The live LoadedIndex (reloaded if a new version landed)."""
         return self.retriever.index
+
+    def examples(self, n: int = 4) -> list[str]:
+        """Example questions for the chat: AIQA_EXAMPLES, or one about each of the first short
+        section titles of the indexed documents ("현재 기술 수준" -> "현재 기술 수준은?")."""
+        if self.settings.examples:
+            return list(self.settings.examples[:n])
+        try:
+            chunks = self.current_index().chunks
+        except AiqaError:
+            return []
+        topics: list[str] = []
+        for chunk in chunks:
+            topic = short_section(chunk.section.split(" > ")[-1]).replace("_", " ") if chunk.section else ""
+            if 2 <= len(topic) <= 20 and topic not in topics:
+                topics.append(topic)
+        return [f"{t}{topic_particle(t)}?" for t in topics[:n]]
 
     def health(self) -> dict[str, Any]:
         index = self.current_index()

@@ -143,6 +143,12 @@ def names(text: str, *, latin: bool = True) -> set[str]:
     return set(a.names | a.latin) - ENGLISH_STOPWORDS if latin else set(a.names) - ENGLISH_STOPWORDS
 
 
+def topic_particle(word: str) -> str:
+    """The topic particle that follows a word: 은 after a final consonant, else 는."""
+    last = word.rstrip()[-1:] if word.strip() else ""
+    return "은" if "가" <= last <= "힣" and (ord(last) - 0xAC00) % 28 else "는"
+
+
 def _sound_key(latin: str) -> str:
     """A rough spelling-independent key of a Latin word, for matching Hangul transliterations."""
     key = latin.lower()

@@ -20,12 +20,6 @@ from aiqa.errors import AiqaError
 from aiqa.web.guard import ChatUsers, Throttle, same_secret
 from aiqa.web.render import LABELS, STATIC, esc, notice_html, render_result, report_html
 
-EXAMPLES = [
-    "미국의 AI 반도체는?",
-    "미국의 제재에 중국은 어떻게 대응하나요?",
-    "트럼프 2기 관세정책이 미국 기업에 미칠 영향은?",
-    "미국과 중국 AI 경쟁의 중장기 전망은?",
-]
 # Korean unless the page asks for English (?lang=en) or the browser's first language is English.
 LANG_JS = """() => {
   const asked = new URLSearchParams(location.search).get("lang");
@@ -202,7 +196,7 @@ def create_ui(engine: Engine, settings: Settings | None = None, throttle: Thrott
                     chatbot=chatbot,
                     textbox=textbox,
                     additional_inputs=[lang],
-                    examples=[[q, None] for q in EXAMPLES],
+                    examples=[[q, None] for q in engine.examples()] or None,
                     api_name="ask",
                     fill_height=False,
                     api_description="Answer a question from the documents; returns the reply as HTML.",
