@@ -82,7 +82,7 @@ def test_english_question_gets_english_framing_and_korean_quotes(engine):
 @pytest.mark.parametrize(
     ("question", "message"),
     [
-        ("그럼 대한민국은 어떻게 대응해야 하나?", "문서에서 답을 찾을 수 없습니다"),  # raised, never answered
+        ("그럼 대한민국은?", "문서에서 답을 찾을 수 없습니다"),  # raised, never answered
         ("NVIDIA H100의 가격은 얼마인가?", "문서에서 답을 찾을 수 없습니다"),  # a fact it does not state
         ("일본의 AI 반도체 전략은?", "문서에서 답을 찾을 수 없습니다"),  # a country it does not discuss
         ("김치찌개 끓이는 법을 알려줘", "문서에서 답을 찾을 수 없습니다"),  # off-topic

@@ -36,9 +36,13 @@ class CorpusStats:
     Built once per index from the chunks' keyword tokens; read through these methods only.
     """
 
-    def __init__(self, chunk_tokens: list[list[str]]):
+    def __init__(self, chunk_tokens: list[list[str]], stating: list[bool] | None = None):
         self.chunk_terms = [frozenset(t for t in toks if "_" not in t) for toks in chunk_tokens]
         self.vocabulary = {t for toks in chunk_tokens for t in toks}
+        # Words of the chunks that state something: a name that only stands in a heading or an open
+        # question ("그럼 대한민국은?") is mentioned, but nothing is said about it.
+        flags = stating if stating is not None else [True] * len(chunk_tokens)
+        self.stated = {t for terms, says in zip(self.chunk_terms, flags, strict=True) if says for t in terms}
         df = Counter(t for terms in self.chunk_terms for t in terms)
         n = max(1, len(chunk_tokens))
         # BM25's idf, kept positive: a word in every chunk still weighs a little.
@@ -52,6 +56,10 @@ class CorpusStats:
     def known(self, term: str) -> bool:
         """Whether the corpus uses a word, in any spelling (화웨이 counts where it says Huawei)."""
         return term in self.vocabulary or self.latin_names.match(term) is not None
+
+    def stated_about(self, term: str) -> bool:
+        """Whether some statement of the corpus uses a word, in any spelling."""
+        return term in self.stated or self.latin_names.match(term) in self.stated
 
     def coverage(self, terms: set[str] | frozenset[str], evidence: set[str] | frozenset[str]) -> float:
         """IDF-weighted share of `terms` found in `evidence` (0.0 for no terms)."""
@@ -74,7 +82,7 @@ class Retriever:
         self.dense_weight = dense_weight
         self.chunks = index.chunks
         corpus_tokens = [list(analyse(c.context).tokens) for c in self.chunks]
-        self.stats = CorpusStats(corpus_tokens)
+        self.stats = CorpusStats(corpus_tokens, [bool(c.statements) for c in self.chunks])
         # BM25+ rather than Okapi: Okapi's idf turns zero or negative for terms in half the chunks
         # or more, which in a small corpus (a few documents, a few chunks) is most terms.
         self.bm25 = BM25Plus([toks or ["<empty>"] for toks in corpus_tokens])

@@ -36,7 +36,7 @@ ANSWER_FEATURES = (
     "dense_top",  # best cosine of question and passage
     "dense_spread",  # how far the best passage stands out from the next ones
     "known",  # IDF-weighted share of the question's terms the corpus uses at all
-    "names_known",  # share of the question's names the corpus mentions, in any spelling
+    "names_known",  # share of the question's names some statement of the corpus uses, in any spelling
     "unknown_names",  # IDF-weighted share of the whole question made of names the corpus never mentions
     "korean",  # the question is in Korean (an English one shares no words with Korean text)
     "dense_foreign",  # dense_top again for a question not in Korean (0 otherwise): there it is the main signal
@@ -125,10 +125,10 @@ def answer_features(
         "dense_top": max(dense),
         "dense_spread": max(dense) - (sum(rest) / len(rest) if rest else max(dense)),
         "known": stats.coverage(q, {t for t in q if stats.known(t)}),
-        "names_known": stats.coverage(question.names, {n for n in question.names if stats.known(n)})
+        "names_known": stats.coverage(question.names, {n for n in question.names if stats.stated_about(n)})
         if question.names
         else 1.0,
-        "unknown_names": stats.coverage(q | question.names, {n for n in question.names if not stats.known(n)}),
+        "unknown_names": stats.coverage(q | question.names, {n for n in question.names if not stats.stated_about(n)}),
         "korean": float(question.analysis.korean),
         "dense_foreign": 0.0 if question.analysis.korean else max(dense),
         "statement_foreign": 0.0 if question.analysis.korean else best.features["statement_dense"],
