@@ -210,7 +210,7 @@ class Composer:
         self, question: str, q_terms: set[str], known: float, hits: list[Hit], units: list[Unit], wanted: set[str]
     ) -> dict:
         best = units[0] if units else None
-        novel = bool(best) and bool(
+        novel = best is not None and bool(
             best.terms - q_terms - self.chunk_terms[best.hit.id].difference(content_terms(best.quote))
         )
         return {
@@ -221,9 +221,9 @@ class Composer:
             "in_corpus": round(known, 4),
             "novel": novel,
             "asks_number": bool(_ASKS_NUMBER.search(question)),
-            "quantity_in_evidence": bool(best) and bool(_QUANTITY.search(best.quote)),
+            "quantity_in_evidence": best is not None and bool(_QUANTITY.search(best.quote)),
             "asks_time": bool(_ASKS_TIME.search(question)),
-            "date_in_evidence": bool(best) and bool(_DATE.search(best.quote)),
+            "date_in_evidence": best is not None and bool(_DATE.search(best.quote)),
             "unknown_names": sorted(self.unknown_names(question)),
             # Passages about other names ("중국" when the question is about "대한민국") do not answer.
             "names_in_evidence": round(self.name_coverage(wanted, best.terms), 4) if best else 0.0,

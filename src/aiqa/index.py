@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,10 @@ from aiqa.chunk import CHUNKER_VERSION, Chunk, chunk_document
 from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, UnreadableDocument
 from aiqa.ingest import READERS_VERSION, Document, file_sha256, is_supported, read_document, scan
+from aiqa.tokens import count_tokens
+
+if TYPE_CHECKING:
+    from aiqa.embed import Embedder
 
 FORMAT_VERSION = 2
 # Vectors per chunk, stored in consecutive rows (chunk i: rows VIEWS*i ...): see Chunk.views.
@@ -204,89 +208,108 @@ def build_index(
         lock.release()
 
 
-def _build_locked(settings: Settings, embedder_factory, progress: bool, started: float) -> BuildReport:
-    from aiqa.tokens import count_tokens
+@dataclass
+class _Plan:
+    """What a build does with each corpus file, decided by comparing it with the live index."""
 
-    corpus = settings.corpus_dir
-    report = BuildReport()
+    keep: list[str] = field(default_factory=list)  # unchanged documents: chunks and vectors are reused
+    fresh: list[Document] = field(default_factory=list)  # new or changed documents, parsed
+    skipped: dict[str, dict[str, str]] = field(default_factory=dict)  # source -> reason and sha256
+
+
+def _build_locked(
+    settings: Settings, embedder_factory: Callable[[], Embedder] | None, progress: bool, started: float
+) -> BuildReport:
     old_manifest, old = _previous(settings)
     old_docs: dict[str, dict[str, Any]] = (old_manifest or {}).get("documents", {})
     old_skips: dict[str, dict[str, str]] = (old_manifest or {}).get("skipped", {})
-
-    keep: list[str] = []  # unchanged documents
-    fresh: list[Document] = []  # new or changed documents, parsed
-    skipped: dict[str, dict[str, str]] = {}
-    seen: set[str] = set()
-    max_bytes = settings.max_file_mb * 1_000_000
-    for path in scan(corpus):
-        source = path.relative_to(corpus).as_posix()
-        if not is_supported(path):
-            skipped[source] = {"reason": f"unsupported file type '{path.suffix or path.name}'", "sha256": ""}
-            continue
-        size = path.stat().st_size
-        if size > max_bytes:
-            reason = f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)"
-            skipped[source] = {"reason": reason, "sha256": ""}
-            continue
-        data = path.read_bytes()
-        digest = file_sha256(data)
-        seen.add(source)
-        if old is not None and old_docs.get(source, {}).get("sha256") == digest:
-            keep.append(source)
-            continue
-        if old is not None and old_skips.get(source, {}).get("sha256") == digest:
-            skipped[source] = old_skips[source]
-            continue
-        try:
-            fresh.append(read_document(path, corpus, max_bytes=max_bytes, data=data))
-        except UnreadableDocument as exc:
-            skipped[source] = {"reason": str(exc), "sha256": digest}
-
-    report.unchanged = len(keep)
-    report.added = sum(1 for d in fresh if d.source not in old_docs)
-    report.updated = len(fresh) - report.added
-    report.removed = sum(1 for src in old_docs if src not in keep and src not in {d.source for d in fresh})
-    report.skipped = [{"path": src, "reason": s["reason"]} for src, s in sorted(skipped.items())]
-
-    if not keep and not fresh:
+    plan = _plan(settings, old_docs if old else {}, old_skips if old else {})
+    if not plan.keep and not plan.fresh:
         raise EmptyCorpus(
-            f"no readable document in {corpus}/ (supported: .txt .md .html .pdf .docx): add documents and run again"
+            f"no readable document in {settings.corpus_dir}/ (supported: .txt .md .html .pdf .docx): "
+            "add documents and run again"
         )
-    if old is not None and not fresh and report.removed == 0 and set(skipped) == set(old_skips):
-        report.chunks = len(old.chunks)
-        report.index_version = old.version
-        report.seconds = time.perf_counter() - started
-        return report
-
-    chunks: list[Chunk] = []
-    vectors: list[np.ndarray] = []
-    documents: dict[str, dict[str, Any]] = {}
-    if keep:
-        assert old is not None
-        old_vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
-        wanted = set(keep)
-        kept = [i for i, c in enumerate(old.chunks) if c.source in wanted]
-        chunks.extend(old.chunks[i] for i in kept)
-        vectors.append(old_vectors[[VIEWS * i + v for i in kept for v in range(VIEWS)]])
-        for src in keep:
-            d = old.documents[src]
-            documents[src] = {"sha256": d.sha256, "text": d.text, "pages": list(d.pages)}
-    new_chunks = [c for doc in fresh for c in chunk_document(doc, count_tokens, settings.chunk_tokens)]
-    for doc in fresh:
-        documents[doc.source] = {"sha256": doc.sha256, "text": doc.text, "pages": list(doc.pages)}
-    if new_chunks:
-        embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
-        vectors.append(embedder.embed_passages([v for c in new_chunks for v in c.views], progress=progress))
-        chunks.extend(new_chunks)
-        report.embedded_chunks = len(new_chunks)
-    matrix = np.ascontiguousarray(np.vstack(vectors).astype(np.float32))
-    report.chunks = len(chunks)
-    report.index_version = _write_version(settings, chunks, documents, skipped, matrix)
+    report = _tally(plan, old_docs)
+    if old is not None and not plan.fresh and report.removed == 0 and set(plan.skipped) == set(old_skips):
+        report.chunks, report.index_version = len(old.chunks), old.version  # nothing to write
+    else:
+        chunks, vectors, documents = _reuse(old, plan.keep) if old else ([], [], {})
+        new_chunks = [c for doc in plan.fresh for c in chunk_document(doc, count_tokens, settings.chunk_tokens)]
+        documents |= {doc.source: _document_json(doc) for doc in plan.fresh}
+        if new_chunks:
+            embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
+            vectors.append(embedder.embed_passages([v for c in new_chunks for v in c.views], progress=progress))
+            chunks.extend(new_chunks)
+        matrix = np.ascontiguousarray(np.vstack(vectors).astype(np.float32))
+        report.embedded_chunks, report.chunks = len(new_chunks), len(chunks)
+        report.index_version = _write_version(settings, chunks, documents, plan.skipped, matrix)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _default_embedder(settings: Settings):
+def _plan(settings: Settings, old_docs: dict[str, dict[str, Any]], old_skips: dict[str, dict[str, str]]) -> _Plan:
+    """Sort every corpus file into kept, fresh (read now) or skipped; only new or changed files are parsed."""
+    corpus, max_bytes = settings.corpus_dir, settings.max_file_mb * 1_000_000
+    plan = _Plan()
+    for path in scan(corpus):
+        source = path.relative_to(corpus).as_posix()
+        if reason := _refusal(path, settings):
+            plan.skipped[source] = {"reason": reason, "sha256": ""}
+            continue
+        data = path.read_bytes()
+        digest = file_sha256(data)
+        if old_docs.get(source, {}).get("sha256") == digest:
+            plan.keep.append(source)
+        elif old_skips.get(source, {}).get("sha256") == digest:
+            plan.skipped[source] = old_skips[source]  # refused before, unchanged since: not read again
+        else:
+            try:
+                plan.fresh.append(read_document(path, corpus, max_bytes=max_bytes, data=data))
+            except UnreadableDocument as exc:
+                plan.skipped[source] = {"reason": str(exc), "sha256": digest}
+    return plan
+
+
+def _refusal(path: Path, settings: Settings) -> str | None:
+    """Why a file is skipped without reading it (its type or its size), or None."""
+    if not is_supported(path):
+        return f"unsupported file type '{path.suffix or path.name}'"
+    size = path.stat().st_size
+    if size > settings.max_file_mb * 1_000_000:
+        return f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb} MB limit (raise AIQA_MAX_FILE_MB)"
+    return None
+
+
+def _tally(plan: _Plan, old_docs: dict[str, dict[str, Any]]) -> BuildReport:
+    """Count what the plan adds, updates, removes and keeps, against the live manifest's documents."""
+    fresh = {d.source for d in plan.fresh}
+    added = len(fresh - set(old_docs))
+    return BuildReport(
+        added=added,
+        updated=len(fresh) - added,
+        removed=len(set(old_docs) - set(plan.keep) - fresh),
+        unchanged=len(plan.keep),
+        skipped=[{"path": src, "reason": s["reason"]} for src, s in sorted(plan.skipped.items())],
+    )
+
+
+def _reuse(old: LoadedIndex, keep: list[str]) -> tuple[list[Chunk], list[np.ndarray], dict[str, dict[str, Any]]]:
+    """The chunks, vectors (all views, in chunk order) and stored texts of the unchanged documents."""
+    if not keep:
+        return [], [], {}
+    wanted = set(keep)
+    kept = [i for i, c in enumerate(old.chunks) if c.source in wanted]
+    matrix = old.vectors.reconstruct_n(0, old.vectors.ntotal)
+    rows = matrix[[VIEWS * i + v for i in kept for v in range(VIEWS)]]
+    documents = {src: _document_json(old.documents[src]) for src in keep}
+    return [old.chunks[i] for i in kept], [rows], documents
+
+
+def _document_json(doc: Document | StoredDocument) -> dict[str, Any]:
+    return {"sha256": doc.sha256, "text": doc.text, "pages": list(doc.pages)}
+
+
+def _default_embedder(settings: Settings) -> Embedder:
     from aiqa.embed import load_embedder
 
     return load_embedder(settings.embed_model, settings.cache_dir)
@@ -338,7 +361,7 @@ def _write_version(
         os.fsync(fh.fileno())
     previous = current_version(index_dir)
     os.replace(pointer, index_dir / CURRENT)
-    _prune(index_dir, keep={version, previous} - {None})
+    _prune(index_dir, keep={version, previous} if previous else {version})
     return version
 
 
