@@ -133,7 +133,7 @@ def make_corpus(corpus: Path) -> None:
 
 
 def aiqa_index(settings: Settings, *flags: str) -> subprocess.CompletedProcess:
-    """Run `aiqa index --json` as a user would, in its own process."""
+    """Run `aiqa index --json` as a user would, in its own process (the one real-process path here)."""
     env = {
         **os.environ,
         "AIQA_CACHE_DIR": str(settings.cache_dir),
@@ -148,6 +148,22 @@ def aiqa_index(settings: Settings, *flags: str) -> subprocess.CompletedProcess:
         env=env,
         timeout=600,
     )
+
+
+@pytest.fixture
+def index_here(capsys, monkeypatch):
+    """Run `aiqa index --json` in this process, as the console script runs `main`."""
+    from aiqa.cli import main
+
+    def run(settings: Settings, *flags: str) -> subprocess.CompletedProcess:
+        monkeypatch.setenv("AIQA_MAX_FILE_MB", "1")
+        args = ["index", "--json", "--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir), *flags]
+        capsys.readouterr()
+        code = main(args)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
 
 
 def assert_quiet(stderr: str) -> None:
@@ -243,8 +259,8 @@ def test_page_furniture_and_encodings_are_read_right(built):
     assert len(pdf.pages) == 2 and pdf.text[pdf.pages[1] :].startswith(PDF_FACT)
 
 
-def test_unchanged_reindex_embeds_nothing(built):
-    again = aiqa_index(built.settings)
+def test_unchanged_reindex_embeds_nothing(built, index_here):
+    again = index_here(built.settings)
     assert again.returncode == 0, again.stderr  # skips are fine without --strict
     assert_quiet(again.stderr)
     report = json.loads(again.stdout)
@@ -254,7 +270,7 @@ def test_unchanged_reindex_embeds_nothing(built):
     assert report["skipped"] == built.report["skipped"]
 
 
-def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp_path):
+def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp_path, index_here):
     from aiqa.engine import Engine
 
     # A copy of the built corpus and index, so the other tests keep theirs.
@@ -272,7 +288,7 @@ def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp
     (settings.corpus_dir / "aurora.docx").unlink()
     for name in SKIPPED:
         (settings.corpus_dir / name).unlink()
-    rebuilt = aiqa_index(settings, "--strict")
+    rebuilt = index_here(settings, "--strict")
     assert rebuilt.returncode == 0, rebuilt.stderr  # --strict and nothing skipped
     assert_quiet(rebuilt.stderr)
     report = json.loads(rebuilt.stdout)
