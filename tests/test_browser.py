@@ -17,8 +17,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import REPO, REPORT
-from tests.test_server import TOKEN, ThreadedServer, free_port
+from tests.conftest import REPO, REPORT, TOKEN, free_port
+from tests.test_server import ThreadedServer
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -53,18 +53,9 @@ def test_import_aiqa_stays_light():
     assert out == "", f"importing aiqa loaded {out}"
 
 
-def test_ask_as_a_user_runs_it_answers_cites_and_abstains(report_settings):
-    """The one real-process path: `aiqa ask - --json` loads the model and index itself."""
-    env = {**os.environ, "AIQA_CORPUS": str(report_settings.corpus_dir), "AIQA_INDEX": str(report_settings.index_dir)}
-    questions = "중국은 해외 인재를 어떻게 유치하나?\n김치찌개 끓이는 법을 알려줘\n"
-    result = subprocess.run(
-        [sys.executable, "-m", "aiqa.cli", "ask", "-", "--json"],
-        input=questions,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+def test_ask_as_a_user_runs_it_answers_cites_and_abstains(asking):
+    """The one real-process path: `aiqa ask - --json` loads the model and index itself (started early)."""
+    result = asking.result(stdin="중국은 해외 인재를 어떻게 유치하나?\n김치찌개 끓이는 법을 알려줘\n")
     assert result.returncode == 0, result.stderr
     talent, off_topic = (json.loads(line) for line in result.stdout.splitlines())
     report = " ".join(REPORT.read_text(encoding="utf-8").split())

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -15,24 +10,16 @@ import httpx
 import pytest
 
 from aiqa.errors import BadRequest
-from tests.conftest import REPORT
+from tests.conftest import PORTAL, REPORT, TOKEN, Background, free_port
 
-TOKEN = "s3cret-token"
-PORTAL = "http://portal.test:8080"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str, seconds: float = 180, proc: subprocess.Popen | None = None) -> None:
+def wait_until_up(url: str, seconds: float = 180, process: Background | None = None) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        if process is not None and process.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {process.proc.returncode}: {process.stderr()}")
         try:
             if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
                 return
@@ -67,39 +54,10 @@ class ThreadedServer:
 
 
 @pytest.fixture(scope="module")
-def site(report_settings, tmp_path_factory):
-    """`aiqa serve` in a subprocess, with a token, an allow-list and its own copy of corpus and index."""
-    root = tmp_path_factory.mktemp("served")
-    shutil.copytree(report_settings.corpus_dir, root / "corpus")
-    shutil.copytree(report_settings.index_dir, root / "index")
-    port = free_port()
-    env = {
-        **os.environ,
-        "AIQA_CORPUS": str(root / "corpus"),
-        "AIQA_INDEX": str(root / "index"),
-        "AIQA_CACHE_DIR": str(report_settings.cache_dir),
-        "AIQA_API_TOKEN": TOKEN,
-        "AIQA_ALLOWED_ORIGINS": PORTAL,
-        "AIQA_MAX_FILE_MB": "1",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aiqa.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, proc=proc)
-        yield {"url": url, "root": root, "corpus": root / "corpus"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:  # uvicorn waits for the chat's open event streams to end
-            proc.kill()
-            proc.wait(5)
+def site(served):
+    """`aiqa serve` in its own process (started early, conftest.py), once it answers."""
+    wait_until_up(served.url, process=served.process)
+    return {"url": served.url, "root": served.root, "corpus": served.corpus}
 
 
 @pytest.fixture(scope="module")
