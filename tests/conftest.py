@@ -16,13 +16,13 @@ import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 import aiqa
+from aiqa.config import Settings
 
 from .fakes import FakeEmbedder
 from .realfiles import make_corpus
@@ -133,26 +133,36 @@ def shared_model(monkeypatch, embedder):
     return embedder
 
 
-@pytest.fixture(scope="session")
-def report_settings(tmp_path_factory, cache_dir, embedder):
-    """Settings of an index built once from the bundled report."""
-    from aiqa.config import Settings
+def report_index(root: Path, cache_dir: Path, embedder) -> Settings:
+    """Copy the bundled corpus under `root` and index it with `embedder`; return the settings that read it."""
     from aiqa.index import build_index
 
-    root = tmp_path_factory.mktemp("report")
     shutil.copytree(CORPUS, root / "corpus")
-    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache_dir)
+    settings = Settings(
+        corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache_dir, embed_model=embedder.name
+    )
     build_index(settings, embedder_factory=lambda: embedder)
     return settings
 
 
-@pytest.fixture(scope="session")
-def engine(report_settings, embedder):
+def engine_over(settings: Settings, embedder):
+    """An Engine on `settings` that answers with the `embedder` already loaded, instead of loading its own."""
     from aiqa.engine import Engine
 
-    engine = Engine(report_settings)
+    engine = Engine(settings)
     engine._embedder = embedder
-    return engine.load()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def report_settings(tmp_path_factory, cache_dir, embedder) -> Settings:
+    """Settings of an index built once from the bundled report."""
+    return report_index(tmp_path_factory.mktemp("report"), cache_dir, embedder)
+
+
+@pytest.fixture(scope="session")
+def engine(report_settings, embedder):
+    return engine_over(report_settings, embedder).load()
 
 
 @pytest.fixture(scope="session")
@@ -161,33 +171,19 @@ def fake_embedder() -> FakeEmbedder:
 
 
 @pytest.fixture(scope="session")
-def fake_settings(tmp_path_factory, cache_dir, fake_embedder):
+def fake_settings(tmp_path_factory, cache_dir, fake_embedder) -> Settings:
     """Settings of an index of the bundled report built with the fake embedder (no model loaded)."""
-    from aiqa.config import Settings
-    from aiqa.index import build_index
-
-    root = tmp_path_factory.mktemp("fake-report")
-    shutil.copytree(CORPUS, root / "corpus")
-    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache_dir)
-    settings = replace(settings, embed_model=fake_embedder.name)
-    build_index(settings, embedder_factory=lambda: fake_embedder)
-    return settings
+    return report_index(tmp_path_factory.mktemp("fake-report"), cache_dir, fake_embedder)
 
 
 @pytest.fixture(scope="session")
 def fake_engine(fake_settings, fake_embedder):
-    from aiqa.engine import Engine
-
-    engine = Engine(fake_settings)
-    engine._embedder = fake_embedder
-    return engine.load()
+    return engine_over(fake_settings, fake_embedder).load()
 
 
 @pytest.fixture(scope="session")
 def first_index(tmp_path_factory, cache_dir):
     """`aiqa index --json --strict` on a corpus of real files of every format (tests/realfiles.py)."""
-    from aiqa.config import Settings
-
     root = tmp_path_factory.mktemp("rebuild")
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache_dir, max_file_mb=1)
     make_corpus(settings.corpus_dir)

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import REPO, REPORT, TOKEN, free_port
+from tests.conftest import REPO, REPORT, TOKEN, engine_over, free_port
 from tests.test_server import ThreadedServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -56,7 +56,6 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(report_settings, embedder, tmp_path_factory):
     """The app on 127.0.0.1 (report + a hostile document) and a portal page on localhost, another origin."""
-    from aiqa.engine import Engine
     from aiqa.index import build_index
 
     root = tmp_path_factory.mktemp("browser")
@@ -73,9 +72,7 @@ def site(report_settings, embedder, tmp_path_factory):
         api_token=TOKEN,
     )
     build_index(settings, embedder_factory=lambda: embedder)
-    engine = Engine(settings)
-    engine._embedder = embedder
-    engine.load()
+    engine = engine_over(settings, embedder).load()
 
     api = f"http://127.0.0.1:{api_port}"
     pages = root / "portal"

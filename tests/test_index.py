@@ -26,7 +26,7 @@ from aiqa.index import CURRENT, FORMAT_VERSION, VIEWS, build_index, current_vers
 from aiqa.ingest import READERS_VERSION, file_sha256, read_document
 from aiqa.tokens import count_tokens
 
-from .conftest import REPO, REPORT
+from .conftest import REPO, REPORT, engine_over
 
 SRC = Path(aiqa.__file__).resolve().parents[1]
 
@@ -366,7 +366,6 @@ def run_killed_build(settings: Settings, moment: str) -> subprocess.CompletedPro
 
 @pytest.mark.parametrize("moment", ["embedding", "files written", "before CURRENT swap"])
 def test_killed_build_leaves_the_previous_index_live(tmp_path, cache_dir, embedder, moment):
-    from aiqa.engine import Engine
 
     settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT)
     live = build(settings, embedder).index_version
@@ -391,8 +390,7 @@ def test_killed_build_leaves_the_previous_index_live(tmp_path, cache_dir, embedd
     assert current_version(index_dir) == live
     index = load_index(settings)
     assert index.version == live and index.chunks == before
-    engine = Engine(settings)
-    engine._embedder = embedder
+    engine = engine_over(settings, embedder)
     answer = engine.ask_json("프로젝트 한빛의 예산 책임자는 누구인가?")
     assert not answer["abstained"]
     assert any(c["source"] == "hanbit.md" and "김서연" in c["quote"] for c in answer["citations"])

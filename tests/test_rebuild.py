@@ -12,6 +12,7 @@ import pytest
 from aiqa.config import Settings
 from aiqa.index import VIEWS, load_index
 
+from .conftest import engine_over
 from .realfiles import (
     MEMO,
     NAV_TEXT,
@@ -66,11 +67,7 @@ def built(first_index) -> Built:
 
 @pytest.fixture(scope="module")
 def qa(built, embedder):
-    from aiqa.engine import Engine
-
-    engine = Engine(built.settings)
-    engine._embedder = embedder
-    return engine
+    return engine_over(built.settings, embedder)
 
 
 def test_index_json_reports_what_was_added_and_skipped(built):
@@ -146,7 +143,6 @@ def test_unchanged_reindex_embeds_nothing(built, index_here):
 
 
 def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp_path, index_here):
-    from aiqa.engine import Engine
 
     # A copy of the built corpus and index, so the other tests keep theirs.
     shutil.copytree(built.settings.corpus_dir, tmp_path / "corpus")
@@ -154,8 +150,7 @@ def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp
     settings = Settings(
         corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", cache_dir=built.settings.cache_dir
     )
-    engine = Engine(settings)
-    engine._embedder = embedder
+    engine = engine_over(settings, embedder)
     question = "What is the Aurora project's launch code?"
     before = engine.ask_json(question)
     assert any(c["source"] == "aurora.docx" for c in before["citations"])
@@ -181,15 +176,13 @@ def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp
 
 
 def test_fact_on_page_2_of_a_short_pdf_is_cited_on_page_2(tmp_path, cache_dir, embedder):
-    from aiqa.engine import Engine
     from aiqa.index import build_index
 
     settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", cache_dir=cache_dir)
     settings.corpus_dir.mkdir()
     make_pdf(settings.corpus_dir / "short.pdf", [[PDF_TITLE, PDF_PAGE_1[0]], [PDF_FACT]])
     build_index(settings, embedder_factory=lambda: embedder)
-    engine = Engine(settings)
-    engine._embedder = embedder
+    engine = engine_over(settings, embedder)
     result = engine.ask_json(PDF_QUESTION)
     cited = [c for c in result["citations"] if PDF_ANSWER in c["quote"]]
     assert cited and all("p. 2" in c["locator"] for c in cited), result["citations"]
