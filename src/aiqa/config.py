@@ -34,7 +34,7 @@ def _env_int(name: str, default: int, low: int, high: int | None = None) -> int:
     return value
 
 
-def _env_origins(name: str) -> tuple[str, ...]:
+def _env_list(name: str) -> tuple[str, ...]:
     """Read a comma-separated list of origins; raise BadSetting on one that is not scheme://host[:port]."""
     origins = tuple(part.strip().rstrip("/") for part in os.environ.get(name, "").split(",") if part.strip())
     for origin in origins:
@@ -64,7 +64,7 @@ class Settings:
     chunk_tokens: int = field(default_factory=lambda: _env_int("AIQA_CHUNK_TOKENS", 256, low=32, high=512))
     max_question_chars: int = 1000
     max_k: int = 50
-    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_origins("AIQA_ALLOWED_ORIGINS"))
+    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_ALLOWED_ORIGINS"))
     api_token: str | None = field(default_factory=lambda: os.environ.get("AIQA_API_TOKEN") or None)
 
     def with_paths(self, corpus: str | Path | None = None, index: str | Path | None = None) -> Settings:

@@ -7,10 +7,6 @@ class AiqaError(Exception):
     """Base of every error aiqa raises on purpose; the message is for the user."""
 
 
-class BadSetting(AiqaError):
-    """An AIQA_* environment variable holds a value aiqa cannot use; the message names it."""
-
-
 class IndexNotFound(AiqaError):
     """No index exists where one was expected."""
 
@@ -37,3 +33,7 @@ class ModelUnavailable(AiqaError):
 
 class BadRequest(AiqaError):
     """A question or request is malformed (empty, too long, wrong type)."""
+
+
+class BadSetting(AiqaError):
+    """A setting (environment variable or file it names) is not usable; the message names it."""

@@ -299,8 +299,9 @@ def _reuse(old: LoadedIndex, keep: list[str]) -> tuple[list[Chunk], list[np.ndar
         return [], [], {}
     wanted = set(keep)
     kept = [i for i, c in enumerate(old.chunks) if c.source in wanted]
+    starts = np.cumsum([0] + [len(c.views) for c in old.chunks])  # a chunk's views are consecutive rows
     matrix = old.vectors.reconstruct_n(0, old.vectors.ntotal)
-    rows = matrix[[VIEWS * i + v for i in kept for v in range(VIEWS)]]
+    rows = matrix[[row for i in kept for row in range(starts[i], starts[i + 1])]]
     documents = {src: _document_json(old.documents[src]) for src in keep}
     return [old.chunks[i] for i in kept], [rows], documents
 
