@@ -95,8 +95,8 @@ def cache_dir(request, tmp_path_factory) -> Path:
     """One model cache for the whole run; subprocesses inherit it through the environment."""
     if os.environ.get("AIQA_TEST_CACHE"):
         path = Path(os.environ["AIQA_TEST_CACHE"])
-    elif request.config.cache is not None:  # None with `-p no:cacheprovider`
-        path = request.config.cache.mkdir("aiqa-model-cache")
+    elif (cache := getattr(request.config, "cache", None)) is not None:  # none with `-p no:cacheprovider`
+        path = cache.mkdir("aiqa-model-cache")
     else:
         path = tmp_path_factory.mktemp("cache")
     os.environ["AIQA_CACHE_DIR"] = str(path)
