@@ -18,7 +18,7 @@ def _env_path(name: str, default: str | Path) -> Path:
     return Path(os.environ.get(name) or default).expanduser()
 
 
-def _env_int(name: str, default: int, low: int, high: int | None = None) -> int:
+def _env_int(name: str, default: int, low: int = 1, high: int | None = None) -> int:
     """Read a whole-number setting; raise BadSetting naming the variable when it is not one in range."""
     raw = (os.environ.get(name) or "").strip()
     if not raw:
@@ -34,9 +34,14 @@ def _env_int(name: str, default: int, low: int, high: int | None = None) -> int:
     return value
 
 
-def _env_list(name: str) -> tuple[str, ...]:
+def _env_list(name: str, default: str = "") -> tuple[str, ...]:
+    raw = os.environ.get(name, default)
+    return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+
+
+def _env_origins(name: str) -> tuple[str, ...]:
     """Read a comma-separated list of origins; raise BadSetting on one that is not scheme://host[:port]."""
-    origins = tuple(part.strip().rstrip("/") for part in os.environ.get(name, "").split(",") if part.strip())
+    origins = _env_list(name)
     for origin in origins:
         if not _ORIGIN.fullmatch(origin):
             raise BadSetting(
@@ -59,12 +64,12 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: _env_path("AIQA_CACHE_DIR", _default_cache()))
     embed_model: str = field(default_factory=lambda: os.environ.get("AIQA_EMBED_MODEL") or BUNDLED_MODEL)
     # Largest file the indexer reads; bigger ones are skipped with a reason.
-    max_file_mb: int = field(default_factory=lambda: _env_int("AIQA_MAX_FILE_MB", 50, low=1))
+    max_file_mb: int = field(default_factory=lambda: _env_int("AIQA_MAX_FILE_MB", 50))
     # tiktoken (cl100k_base) budget of one chunk; the embedding model's hard limit is 512.
     chunk_tokens: int = field(default_factory=lambda: _env_int("AIQA_CHUNK_TOKENS", 256, low=32, high=512))
     max_question_chars: int = 1000
     max_k: int = 50
-    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_ALLOWED_ORIGINS"))
+    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_origins("AIQA_ALLOWED_ORIGINS"))
     api_token: str | None = field(default_factory=lambda: os.environ.get("AIQA_API_TOKEN") or None)
 
     def with_paths(self, corpus: str | Path | None = None, index: str | Path | None = None) -> Settings:
