@@ -72,7 +72,7 @@ class Background:
     def stop(self) -> None:
         self.proc.terminate()
         try:
-            self.proc.wait(3)
+            self.proc.wait(1)
         except subprocess.TimeoutExpired:  # uvicorn waits for the chat's open event streams to end
             self.proc.kill()
             self.proc.wait(5)
