@@ -5,8 +5,9 @@ converting it is tested on its own in test_embed.py, and every other test only n
 The `fake_*` fixtures are the same pipeline over tests/fakes.FakeEmbedder, for fast unit tests.
 
 The real `aiqa` processes (`first_index`, `served`, `asking`) are started when the session begins,
-if a selected test reads them: each spends most of its life importing and loading the model, and
-started early that work runs beside the in-process tests instead of after them.
+if a selected test reads them, and the tests that read them run last: each process spends most of
+its life importing and loading the model, and this way that work runs beside the in-process tests
+instead of after them.
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ class Background:
 
     def _read(self) -> tuple[str, str]:
         return self._out.read_text(encoding="utf-8"), self._err.read_text(encoding="utf-8")
+
+
+def pytest_collection_modifyitems(items):
+    """Run the tests that read an early-started process last: by then its model is loaded."""
+    items.sort(key=lambda item: any(name in EARLY for name in item.fixturenames))
 
 
 @pytest.fixture(scope="session", autouse=True)
