@@ -7,11 +7,10 @@ Each row: whether the question is answerable, whether aiqa abstained, and the si
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from aiqa.config import Settings
 from aiqa.engine import Engine
-from aiqa.evaluate import load_cases
+from evalsets import question_files, read_cases
 
 COLUMNS = (
     "dense",
@@ -34,18 +33,18 @@ def _cell(value) -> str:
 
 
 def main() -> None:
+    cases = read_cases(question_files(sys.argv[1:]))
     engine = Engine(Settings()).load()
     print(f"{'id':<5} {'ans':<3} {'abst':<4} " + " ".join(f"{c[:9]:>9}" for c in COLUMNS) + "  question")
-    for path in sys.argv[1:] or ["../shared/eval/dev.jsonl"]:
-        for case in load_cases(Path(path)):
-            answer, _, _ = engine.ask(case.q, 6)
-            s = answer.signals
-            wrong = "!" if answer.abstained == case.answerable else " "
-            print(
-                f"{case.id:<5} {'yes' if case.answerable else 'no':<3} {str(answer.abstained)[0]:<3}{wrong} "
-                + " ".join(_cell(s.get(c)) for c in COLUMNS)
-                + f"  {case.q}"
-            )
+    for case in cases:
+        answer, _, _ = engine.ask(case.q, 6)
+        s = answer.signals
+        wrong = "!" if answer.abstained == case.answerable else " "
+        print(
+            f"{case.id:<5} {'yes' if case.answerable else 'no':<3} {str(answer.abstained)[0]:<3}{wrong} "
+            + " ".join(_cell(s.get(c)) for c in COLUMNS)
+            + f"  {case.q}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,19 +6,18 @@ Usage: .venv/bin/python bench/fusion.py [EVAL.jsonl]   (reads the index in index
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from aiqa.config import Settings
 from aiqa.engine import Engine
-from aiqa.evaluate import contains, load_cases
+from aiqa.evaluate import contains
 from aiqa.retrieve import fuse
+from evalsets import question_files, read_cases
 
 
 def main() -> None:
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/eval/dev.jsonl")
-    cases = [c for c in load_cases(path) if c.answerable]
+    cases = [c for c in read_cases(question_files(sys.argv[1:2])) if c.answerable]
     engine = Engine(Settings()).load()
     retriever = engine.retriever
     rows = []

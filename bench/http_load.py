@@ -14,11 +14,11 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 
-from aiqa.evaluate import load_cases, percentile
+from aiqa.evaluate import percentile
+from evalsets import DEV_SET, question_files, read_cases
 
 
 def free_port() -> int:
@@ -29,11 +29,11 @@ def free_port() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("file", nargs="?", default="../shared/eval/dev.jsonl")
+    parser.add_argument("file", nargs="?", help=f"questions (default {DEV_SET})")
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--requests", type=int, default=40)
     args = parser.parse_args()
-    questions = [c.q for c in load_cases(Path(args.file))]
+    questions = [c.q for c in read_cases(question_files([args.file] if args.file else []))]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(

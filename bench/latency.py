@@ -9,19 +9,19 @@ import argparse
 import resource
 import statistics
 import time
-from pathlib import Path
 
 from aiqa.config import Settings
 from aiqa.engine import Engine
-from aiqa.evaluate import load_cases, percentile
+from aiqa.evaluate import percentile
+from evalsets import DEV_SET, question_files, read_cases
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("file", nargs="?", default="../shared/eval/dev.jsonl")
+    parser.add_argument("file", nargs="?", help=f"questions (default {DEV_SET})")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    questions = [c.q for c in load_cases(Path(args.file))]
+    questions = [c.q for c in read_cases(question_files([args.file] if args.file else []))]
 
     t0 = time.perf_counter()
     engine = Engine(Settings()).load()

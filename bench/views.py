@@ -7,20 +7,20 @@ Each chunk is embedded in both views here, so the comparison does not depend on 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from aiqa.config import Settings
 from aiqa.engine import Engine
-from aiqa.evaluate import contains, load_cases
+from aiqa.evaluate import contains
 from aiqa.lang.ko import language
 from aiqa.retrieve import fuse
+from evalsets import BENCH_SET, DEV_SET, question_files, read_cases
 
 
 def main() -> None:
-    files = sys.argv[1:] or ["../shared/eval/dev.jsonl", "bench/questions.jsonl"]
-    cases = [c for f in files for c in load_cases(Path(f)) if c.answerable]
+    files = question_files(sys.argv[1:], defaults=(DEV_SET, BENCH_SET))
+    cases = [c for c in read_cases(files) if c.answerable]
     engine = Engine(Settings()).load()
     retriever = engine.retriever
     chunks = retriever.chunks

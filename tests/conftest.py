@@ -1,23 +1,111 @@
-"""Shared fixtures: every path points into temporary folders; the real model and index are built once."""
+"""Shared fixtures: every path points into temporary folders; the real model and index are built once.
+
+The converted embedding model is kept in pytest's cache folder (.pytest_cache/) between runs:
+converting it is tested on its own in test_embed.py, and every other test only needs it done.
+The `fake_*` fixtures are the same pipeline over tests/fakes.FakeEmbedder, for fast unit tests.
+
+The real `aiqa` processes (`first_index`, `served`, `asking`) are started when the session begins,
+if a selected test reads them, and the tests that read them run last: each process spends most of
+its life importing and loading the model, and this way that work runs beside the in-process tests
+instead of after them.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+import aiqa
+from aiqa.config import Settings
+
+from .fakes import FakeEmbedder
+from .realfiles import make_corpus
+
+SRC = Path(aiqa.__file__).resolve().parents[1]
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
 REPORT = CORPUS / "us-china-ai-race.txt"
-DEV_SET = Path(os.environ.get("AIQA_DEV_SET", REPO.parent / "shared" / "eval" / "dev.jsonl"))
+# Questions about the bundled report, with gold strings, written for the tests (tests/data/README.md).
+REPORT_QUESTIONS = REPO / "tests" / "data" / "report_questions.jsonl"
+TOKEN = "s3cret-token"
+ADMIN = "adm1n-token"
+PORTAL = "http://portal.test:8080"
+EARLY = ("first_index", "served", "asking")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Background:
+    """A real `aiqa` process, started now and read later; it prints into files in `folder`.
+
+    Its AIQA_* settings are `env` alone: none leaks in from the shell that runs the tests.
+    """
+
+    def __init__(self, folder: Path, *args: str, env: dict[str, str]):
+        env = {name: value for name, value in os.environ.items() if not name.startswith("AIQA_")} | env
+        env["PYTHONPATH"] = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+        self._out, self._err = folder / "stdout.txt", folder / "stderr.txt"
+        with self._out.open("w") as out, self._err.open("w") as err:  # the child keeps its own copies
+            command = [sys.executable, "-m", "aiqa.cli", *args]
+            self.proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=out, stderr=err, text=True)
+        self._result: subprocess.CompletedProcess | None = None
+
+    def result(self, stdin: str = "", timeout: float = 600) -> subprocess.CompletedProcess:
+        """Send `stdin`, wait for the exit, and return what the process printed."""
+        if self._result is None:
+            self.proc.communicate(stdin, timeout=timeout)
+            self._result = subprocess.CompletedProcess(self.proc.args, self.proc.returncode, *self._read())
+        return self._result
+
+    def stderr(self) -> str:
+        return self._read()[1]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(1)
+        except subprocess.TimeoutExpired:  # uvicorn waits for the chat's open event streams to end
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def _read(self) -> tuple[str, str]:
+        return self._out.read_text(encoding="utf-8"), self._err.read_text(encoding="utf-8")
+
+
+def pytest_collection_modifyitems(items):
+    """Run the tests that read an early-started process last: by then its model is loaded."""
+    items.sort(key=lambda item: any(name in EARLY for name in item.fixturenames))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _real_processes_start_early(request):
+    """Start the real processes that the selected tests read (see the module's docstring)."""
+    needed = {name for item in request.session.items for name in item.fixturenames}
+    for name in EARLY:
+        if name in needed:
+            request.getfixturevalue(name)
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
+def cache_dir(request, tmp_path_factory) -> Path:
     """One model cache for the whole run; subprocesses inherit it through the environment."""
-    path = Path(os.environ.get("AIQA_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+    if os.environ.get("AIQA_TEST_CACHE"):
+        path = Path(os.environ["AIQA_TEST_CACHE"])
+    elif (cache := getattr(request.config, "cache", None)) is not None:  # none with `-p no:cacheprovider`
+        path = cache.mkdir("aiqa-model-cache")
+    else:
+        path = tmp_path_factory.mktemp("cache")
     os.environ["AIQA_CACHE_DIR"] = str(path)
     return path
 
@@ -27,9 +115,18 @@ def _isolated_paths(monkeypatch, tmp_path, cache_dir):
     """No test reads or writes the repo's own corpus/ or index/ by accident."""
     monkeypatch.setenv("AIQA_CORPUS", str(tmp_path / "corpus"))
     monkeypatch.setenv("AIQA_INDEX", str(tmp_path / "index"))
-    monkeypatch.delenv("AIQA_API_TOKEN", raising=False)
-    monkeypatch.delenv("AIQA_ALLOWED_ORIGINS", raising=False)
-    monkeypatch.delenv("AIQA_EMBED_MODEL", raising=False)
+    for name in (
+        "AIQA_API_TOKEN",
+        "AIQA_ADMIN_TOKEN",
+        "AIQA_ALLOWED_ORIGINS",
+        "AIQA_ALLOWED_HOSTS",
+        "AIQA_EMBED_MODEL",
+        "AIQA_CHUNK_TOKENS",
+        "AIQA_MAX_FILE_MB",
+        "AIQA_DECISION",
+        "AIQA_EXAMPLES",
+    ):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -40,23 +137,109 @@ def embedder(cache_dir):
     return load_embedder(BUNDLED_MODEL, cache_dir)
 
 
-@pytest.fixture(scope="session")
-def report_settings(tmp_path_factory, cache_dir, embedder):
-    """Settings of an index built once from the bundled report."""
-    from aiqa.config import Settings
+@pytest.fixture
+def shared_model(monkeypatch, embedder):
+    """Code that loads the bundled model in this process (the CLI, Engine) gets the session's copy."""
+    import aiqa.embed
+    from aiqa.config import BUNDLED_MODEL
+
+    load = aiqa.embed.load_embedder
+    monkeypatch.setattr(
+        aiqa.embed, "load_embedder", lambda model, cache: embedder if model == BUNDLED_MODEL else load(model, cache)
+    )
+    return embedder
+
+
+def report_index(root: Path, cache_dir: Path, embedder) -> Settings:
+    """Copy the bundled corpus under `root` and index it with `embedder`; return the settings that read it."""
     from aiqa.index import build_index
 
-    root = tmp_path_factory.mktemp("report")
     shutil.copytree(CORPUS, root / "corpus")
-    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache_dir)
+    settings = Settings(
+        corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache_dir, embed_model=embedder.name
+    )
     build_index(settings, embedder_factory=lambda: embedder)
     return settings
 
 
-@pytest.fixture(scope="session")
-def engine(report_settings, embedder):
+def engine_over(settings: Settings, embedder):
+    """An Engine on `settings` that answers with the `embedder` already loaded, instead of loading its own."""
     from aiqa.engine import Engine
 
-    engine = Engine(report_settings)
+    engine = Engine(settings)
     engine._embedder = embedder
-    return engine.load()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def report_settings(tmp_path_factory, cache_dir, embedder) -> Settings:
+    """Settings of an index built once from the bundled report."""
+    return report_index(tmp_path_factory.mktemp("report"), cache_dir, embedder)
+
+
+@pytest.fixture(scope="session")
+def engine(report_settings, embedder):
+    return engine_over(report_settings, embedder).load()
+
+
+@pytest.fixture(scope="session")
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def fake_settings(tmp_path_factory, cache_dir, fake_embedder) -> Settings:
+    """Settings of an index of the bundled report built with the fake embedder (no model loaded)."""
+    return report_index(tmp_path_factory.mktemp("fake-report"), cache_dir, fake_embedder)
+
+
+@pytest.fixture(scope="session")
+def fake_engine(fake_settings, fake_embedder):
+    return engine_over(fake_settings, fake_embedder).load()
+
+
+@pytest.fixture(scope="session")
+def first_index(tmp_path_factory, cache_dir):
+    """`aiqa index --json --strict` on a corpus of real files of every format (tests/realfiles.py)."""
+    root = tmp_path_factory.mktemp("rebuild")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache_dir, max_file_mb=1)
+    make_corpus(settings.corpus_dir)
+    paths = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+    env = {"AIQA_CACHE_DIR": str(cache_dir), "AIQA_MAX_FILE_MB": "1"}
+    process = Background(root, "index", "--json", "--strict", *paths, env=env)
+    yield settings, process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def served(report_settings, tmp_path_factory):
+    """`aiqa serve` with a token, an allow-list and its own copy of the report's corpus and index."""
+    root = tmp_path_factory.mktemp("served")
+    shutil.copytree(report_settings.corpus_dir, root / "corpus")
+    shutil.copytree(report_settings.index_dir, root / "index")
+    port = free_port()
+    env = {
+        "AIQA_CACHE_DIR": str(report_settings.cache_dir),
+        "AIQA_CORPUS": str(root / "corpus"),
+        "AIQA_INDEX": str(root / "index"),
+        "AIQA_API_TOKEN": TOKEN,
+        "AIQA_ADMIN_TOKEN": ADMIN,
+        "AIQA_ALLOWED_ORIGINS": PORTAL,
+        "AIQA_MAX_FILE_MB": "1",
+    }
+    process = Background(root, "serve", "--port", str(port), env=env)
+    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", root=root, corpus=root / "corpus", process=process)
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def asking(report_settings, tmp_path_factory):
+    """`aiqa ask - --json` over the report's index, loading its model while it waits for questions."""
+    env = {
+        "AIQA_CACHE_DIR": str(report_settings.cache_dir),
+        "AIQA_CORPUS": str(report_settings.corpus_dir),
+        "AIQA_INDEX": str(report_settings.index_dir),
+    }
+    process = Background(tmp_path_factory.mktemp("asking"), "ask", "-", "--json", env=env)
+    yield process
+    process.stop()

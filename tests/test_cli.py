@@ -1,31 +1,50 @@
-"""The `aiqa` command as a user runs it: real subprocesses, real model, real index."""
+"""The `aiqa` command: its logic in-process on the real model and index, and once as a real subprocess."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
 
-from .conftest import DEV_SET, REPO
+from aiqa.cli import main
+
+from .conftest import REPO, REPORT, REPORT_QUESTIONS
 
 HEAVY = ("torch", "sentence_transformers", "faiss", "gradio", "transformers", "kiwipiepy")
 
 
-def run(*args: str, settings=None, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
-    if settings is not None:
-        full_env.update(AIQA_CORPUS=str(settings.corpus_dir), AIQA_INDEX=str(settings.index_dir))
-    return subprocess.run(
-        [sys.executable, "-m", "aiqa.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=600,
-    )
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run `aiqa ARGS` in this process, as `main` runs it for the console script; capture its output."""
+
+    def run(*args: str, settings=None, stdin: str | None = None, env: dict | None = None) -> Result:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        if settings is not None:
+            monkeypatch.setenv("AIQA_CORPUS", str(settings.corpus_dir))
+            monkeypatch.setenv("AIQA_INDEX", str(settings.index_dir))
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors and --help
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
 
 
 def test_import_aiqa_stays_light():
@@ -34,8 +53,20 @@ def test_import_aiqa_stays_light():
     assert out == "", f"importing aiqa loaded {out}"
 
 
-def test_ask_json_contract(report_settings):
-    result = run("ask", "중국의 대표 AI 모델은?", "--json", "-k", "5", settings=report_settings)
+def test_ask_as_a_user_runs_it_answers_cites_and_abstains(asking):
+    """The one real-process path: `aiqa ask - --json` loads the model and index itself (started early)."""
+    result = asking.result(stdin="중국은 해외 인재를 어떻게 유치하나?\n김치찌개 끓이는 법을 알려줘\n")
+    assert result.returncode == 0, result.stderr
+    talent, off_topic = (json.loads(line) for line in result.stdout.splitlines())
+    report = " ".join(REPORT.read_text(encoding="utf-8").split())
+    assert not talent["abstained"] and "천인계획" in talent["answer"]
+    assert talent["citations"] and all(" ".join(c["quote"].split()) in report for c in talent["citations"])
+    assert off_topic["abstained"] and off_topic["citations"] == [] and off_topic["related"]
+    assert "Traceback" not in result.stderr
+
+
+def test_ask_json_contract(cli, shared_model, report_settings):
+    result = cli("ask", "중국의 대표 AI 모델은?", "--json", "-k", "5", settings=report_settings)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) >= {"question", "answer", "abstained", "citations", "passages", "timings_ms"}
@@ -52,26 +83,26 @@ def test_ask_json_contract(report_settings):
     assert set(data["timings_ms"]) == {"retrieve", "answer"}
 
 
-def test_ask_reads_questions_from_stdin_and_answers_english(report_settings):
+def test_ask_reads_questions_from_stdin_and_answers_english(cli, shared_model, report_settings):
     questions = "CANN\nWhich software frameworks does the US lead with?\n\n"
-    result = run("ask", "-", "--json", settings=report_settings, stdin=questions)
+    result = cli("ask", "-", "--json", settings=report_settings, stdin=questions)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [d["question"] for d in lines] == ["CANN", "Which software frameworks does the US lead with?"]
     assert "PyTorch" in lines[1]["answer"] and lines[1]["answer"].startswith("From the documents")
 
 
-def test_ask_with_history_file(report_settings, tmp_path):
+def test_ask_with_history_file(cli, shared_model, report_settings, tmp_path):
     history = tmp_path / "history.json"
     history.write_text(json.dumps(["미국의 AI 반도체는?"], ensure_ascii=False), encoding="utf-8")
-    result = run("ask", "중국은?", "--history", str(history), "--json", settings=report_settings)
+    result = cli("ask", "중국은?", "--history", str(history), "--json", settings=report_settings)
     data = json.loads(result.stdout)
     assert "Huawei Ascend 910B" in data["answer"]
     assert data["answer"].index("중국:") < data["answer"].index("미국:")  # the asked-about column leads
 
 
-def test_plain_output_lists_sources(report_settings):
-    result = run("ask", "중국은 해외 인재를 어떻게 유치하나?", settings=report_settings)
+def test_plain_output_lists_sources(cli, shared_model, report_settings):
+    result = cli("ask", "중국은 해외 인재를 어떻게 유치하나?", settings=report_settings)
     assert result.returncode == 0
     assert "천인계획" in result.stdout and "[1] us-china-ai-race.txt" in result.stdout
 
@@ -85,10 +116,10 @@ def test_plain_output_lists_sources(report_settings):
         (("eval", "missing.jsonl"), "", 1),
     ],
 )
-def test_errors_are_one_clear_line(tmp_path, args, needle, code):
+def test_errors_are_one_clear_line(cli, tmp_path, args, needle, code):
     (tmp_path / "corpus").mkdir(exist_ok=True)
     (tmp_path / "corpus" / "empty.txt").write_text("", encoding="utf-8")
-    result = run(*args, env={"AIQA_CORPUS": str(tmp_path / "corpus"), "AIQA_INDEX": str(tmp_path / "index")})
+    result = cli(*args, env={"AIQA_CORPUS": str(tmp_path / "corpus"), "AIQA_INDEX": str(tmp_path / "index")})
     assert result.returncode == code
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("aiqa"), result.stderr
@@ -96,8 +127,48 @@ def test_errors_are_one_clear_line(tmp_path, args, needle, code):
     assert "Traceback" not in result.stderr
 
 
-def test_eval_on_the_dev_set_meets_the_bar(report_settings):
-    result = run("eval", str(DEV_SET), "--json", settings=report_settings)
+BAD_SETTINGS = {
+    "AIQA_CHUNK_TOKENS": ["abc", "0", "100000", "2.5"],
+    "AIQA_MAX_FILE_MB": ["-1", "lots"],
+    "AIQA_ALLOWED_ORIGINS": [
+        "portal.example.com",
+        "https://portal.example.com/wiki",
+        "https://a.example; script-src *",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "value"),
+    [
+        (command, name, value)
+        for name, values in BAD_SETTINGS.items()
+        for value in values
+        for command in ("index", "serve")
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable(cli, command, name, value):
+    result = cli(command, env={name: value})
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"aiqa: {name}"), result.stderr
+    assert name in lines[0] and repr(value) in lines[0]
+
+
+def test_the_web_app_refuses_a_bad_setting_at_start(tmp_path):
+    env = {**os.environ, "AIQA_CHUNK_TOKENS": "abc"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "app.py"), "--port", "1"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        == "aiqa: AIQA_CHUNK_TOKENS='abc' is not a whole number from 32 to 512: fix it, or unset it to use 256"
+    )
+
+
+def test_eval_on_the_bundled_question_set_meets_the_bar(cli, shared_model, report_settings):
+    result = cli("eval", str(REPORT_QUESTIONS), "--json", settings=report_settings)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["recall@5"] == 1.0

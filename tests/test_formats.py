@@ -5,8 +5,6 @@ from __future__ import annotations
 import codecs
 import io
 import random
-import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -21,6 +19,8 @@ from aiqa.errors import UnreadableDocument
 from aiqa.ingest import Document, read_document
 from aiqa.ingest import html as html_reader
 
+from .realfiles import korean_font
+
 MAX_BYTES = 10_000_000
 KOREAN = "연차 휴가는 입사 1년 후 15일이 주어지며, 사용하지 않은 휴가는 다음 해로 이월할 수 없습니다."
 
@@ -33,15 +33,6 @@ def refused(path: Path, max_bytes: int = MAX_BYTES) -> str:
     with pytest.raises(UnreadableDocument) as info:
         read(path, max_bytes)
     return str(info.value)
-
-
-def korean_font() -> Path | None:
-    """Return a TTF/OTF font with Hangul if this machine has one (fonts-nanum, fonts-noto-cjk...)."""
-    if not shutil.which("fc-list"):
-        return None
-    listing = subprocess.run(["fc-list", ":lang=ko", "file"], capture_output=True, text=True).stdout
-    fonts = [line.split(":")[0].strip() for line in listing.splitlines()]
-    return next((Path(f) for f in sorted(fonts) if f.lower().endswith((".ttf", ".otf"))), None)
 
 
 def make_pdf(path: Path, pages: list[str]) -> None:

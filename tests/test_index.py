@@ -26,7 +26,7 @@ from aiqa.index import CURRENT, FORMAT_VERSION, build_index, current_version, lo
 from aiqa.ingest import READERS_VERSION, file_sha256, read_document
 from aiqa.tokens import count_tokens
 
-from .conftest import REPORT
+from .conftest import REPO, REPORT, engine_over
 
 SRC = Path(aiqa.__file__).resolve().parents[1]
 
@@ -50,15 +50,17 @@ def no_model():
 
 
 class Recording:
-    """The real embedder, remembering which texts it was asked to embed."""
+    """The real embedder, remembering which texts it was asked to embed and what it returned."""
 
     def __init__(self, inner):
         self.inner = inner
         self.texts: list[str] = []
+        self.vectors: list[np.ndarray] = []
 
     def embed_passages(self, texts, **kwargs):
         self.texts.extend(texts)
-        return self.inner.embed_passages(texts, **kwargs)
+        self.vectors.append(self.inner.embed_passages(texts, **kwargs))
+        return self.vectors[-1]
 
 
 def make_settings(tmp_path: Path, cache_dir: Path, **docs: str) -> Settings:
@@ -107,7 +109,7 @@ def test_round_trip_of_the_bundled_report(tmp_path, cache_dir, embedder):
     # The stored vectors are exactly what the model returned, in chunk order, each chunk's views together.
     assert recording.texts == [view for c in expected for view in c.views]
     stored = index.vectors.reconstruct_n(0, index.vectors.ntotal)
-    assert np.array_equal(stored, embedder.embed_passages(recording.texts))
+    assert np.array_equal(stored, np.vstack(recording.vectors))
 
     manifest = index.manifest
     assert manifest["format_version"] == FORMAT_VERSION
@@ -314,18 +316,19 @@ def test_a_held_lock_makes_the_build_wait_its_turn(tmp_path, cache_dir, embedder
 
 # --- builds killed mid-way ---------------------------------------------------------------------
 
-# Runs one build in a child process that SIGKILLs itself at the moment named by argv[1].
+# Runs one build in a child process that SIGKILLs itself at the moment named by argv[1]. What is
+# under test is how the files are written and swapped, so the child embeds with the fake model.
 CHILD = r"""
 import os, signal, sys
 from pathlib import Path
 
 import aiqa.index as index
 from aiqa.config import Settings
-from aiqa.embed import load_embedder
+from tests.fakes import FakeEmbedder
 
 moment, corpus, index_dir = sys.argv[1:4]
 settings = Settings(corpus_dir=Path(corpus), index_dir=Path(index_dir))
-model = load_embedder(settings.embed_model, settings.cache_dir)
+model = FakeEmbedder(dim=384)
 
 
 def die(*args, **kwargs):
@@ -359,7 +362,7 @@ def run_killed_build(settings: Settings, moment: str) -> subprocess.CompletedPro
     env = {
         **os.environ,
         "AIQA_CACHE_DIR": str(settings.cache_dir),
-        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(SRC), str(REPO), os.environ.get("PYTHONPATH", "")]),
     }
     args = [sys.executable, "-c", CHILD, moment, str(settings.corpus_dir), str(settings.index_dir)]
     return subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
@@ -367,7 +370,6 @@ def run_killed_build(settings: Settings, moment: str) -> subprocess.CompletedPro
 
 @pytest.mark.parametrize("moment", ["embedding", "files written", "before CURRENT swap"])
 def test_killed_build_leaves_the_previous_index_live(tmp_path, cache_dir, embedder, moment):
-    from aiqa.engine import Engine
 
     settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT)
     live = build(settings, embedder).index_version
@@ -392,8 +394,7 @@ def test_killed_build_leaves_the_previous_index_live(tmp_path, cache_dir, embedd
     assert current_version(index_dir) == live
     index = load_index(settings)
     assert index.version == live and index.chunks == before
-    engine = Engine(settings)
-    engine._embedder = embedder
+    engine = engine_over(settings, embedder)
     answer = engine.ask_json("프로젝트 한빛의 예산 책임자는 누구인가?")
     assert not answer["abstained"]
     assert any(c["source"] == "hanbit.md" and "김서연" in c["quote"] for c in answer["citations"])

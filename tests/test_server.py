@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from aiqa.errors import BadRequest
-from tests.conftest import REPORT
+from tests.conftest import ADMIN, PORTAL, REPORT, TOKEN, Background, free_port
 
-TOKEN = "s3cret-token"
-PORTAL = "http://portal.test:8080"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-ADMIN = "adm1n-token"
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str, seconds: float = 180, proc: subprocess.Popen | None = None) -> None:
+def wait_until_up(url: str, seconds: float = 180, process: Background | None = None) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        if process is not None and process.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {process.proc.returncode}: {process.stderr()}")
         try:
             if httpx.get(f"{url}/api/health", timeout=5).status_code == 200:
                 return
@@ -68,36 +55,18 @@ class ThreadedServer:
 
 
 @pytest.fixture(scope="module")
-def site(report_settings, tmp_path_factory):
-    """`aiqa serve` in a subprocess, with a token, an allow-list and its own copy of corpus and index."""
-    root = tmp_path_factory.mktemp("served")
-    shutil.copytree(report_settings.corpus_dir, root / "corpus")
-    shutil.copytree(report_settings.index_dir, root / "index")
-    port = free_port()
-    env = {
-        **os.environ,
-        "AIQA_CORPUS": str(root / "corpus"),
-        "AIQA_INDEX": str(root / "index"),
-        "AIQA_CACHE_DIR": str(report_settings.cache_dir),
-        "AIQA_API_TOKEN": TOKEN,
-        "AIQA_ADMIN_TOKEN": ADMIN,
-        "AIQA_ALLOWED_ORIGINS": PORTAL,
-        "AIQA_MAX_FILE_MB": "1",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aiqa.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, proc=proc)
-        yield {"url": url, "root": root, "corpus": root / "corpus"}
-    finally:
-        proc.terminate()
-        proc.wait(20)
+def site(served):
+    """`aiqa serve` in its own process (started early, conftest.py), once it answers."""
+    wait_until_up(served.url, process=served.process)
+    return {"url": served.url, "root": served.root, "corpus": served.corpus}
+
+
+@pytest.fixture(scope="module")
+def checked_site(fake_settings, fake_engine):
+    """create_app with a token and an allow-list over the fake model: for request checks, which need no model."""
+    settings = replace(fake_settings, api_token=TOKEN, allowed_origins=(PORTAL,))
+    with ThreadedServer(settings, fake_engine) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +128,8 @@ BAD_BODIES = {
 
 
 @pytest.mark.parametrize("body", BAD_BODIES.values(), ids=BAD_BODIES.keys())
-def test_bad_requests_get_a_4xx_json_error(site, body):
-    r = ask(site["url"], body)
+def test_bad_requests_get_a_4xx_json_error(checked_site, body):
+    r = ask(checked_site, body)
     assert 400 <= r.status_code < 500, r.text
     assert isinstance(r.json()["error"], str) and r.json()["error"]
 
@@ -168,15 +137,15 @@ def test_bad_requests_get_a_4xx_json_error(site, body):
 @pytest.mark.parametrize(
     "raw", [b'{"question": "broken', b"", b"\xff\xfe"], ids=["broken JSON", "no body", "not UTF-8"]
 )
-def test_unparsable_bodies_get_400(site, raw):
-    r = httpx.post(f"{site['url']}/api/ask", content=raw, headers={**AUTH, "Content-Type": "application/json"})
+def test_unparsable_bodies_get_400(checked_site, raw):
+    r = httpx.post(f"{checked_site}/api/ask", content=raw, headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 400 and "JSON" in r.json()["error"]
 
 
-def test_wrong_method_and_unknown_route_are_json(site):
-    r = httpx.get(f"{site['url']}/api/ask")
+def test_wrong_method_and_unknown_route_are_json(checked_site):
+    r = httpx.get(f"{checked_site}/api/ask")
     assert r.status_code == 405 and "POST" in r.json()["error"]
-    r = httpx.get(f"{site['url']}/api/nope")
+    r = httpx.get(f"{checked_site}/api/nope")
     assert r.status_code == 404 and "error" in r.json()
 
 

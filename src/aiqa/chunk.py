@@ -213,7 +213,7 @@ class _Builder:
 
     def _pieces(self, start: int, end: int) -> list[tuple[int, int]]:
         """Sentences of a span, with any sentence still over budget cut into equal parts."""
-        pieces = []
+        pieces: list[tuple[int, int]] = []
         for a, b in sentence_spans(self.doc.text[start:end], start):
             tokens = self.count(self.doc.text[a:b])
             parts = max(1, -(-tokens // max(1, self.max_tokens - 32)))

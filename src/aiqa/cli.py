@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +84,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     engine = Engine(_settings(args)).load()
     history = _read_history(args.history)
+    questions: Iterable[str]
     if args.question == ["-"]:
-        questions = (line.strip() for line in sys.stdin)
-        questions = (q for q in questions if q)
+        questions = (q for q in (line.strip() for line in sys.stdin) if q)
     else:
-        questions = iter([" ".join(args.question)])
+        questions = [" ".join(args.question)]
     failed = 0
     for question in questions:
         # One question that fails never takes the rest of a batch down with it.

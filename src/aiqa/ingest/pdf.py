@@ -13,8 +13,6 @@ from aiqa.errors import UnreadableDocument
 from aiqa.ingest.base import Parsed
 from aiqa.ingest.text import normalize_newlines
 
-EXTENSIONS = (".pdf",)
-
 # pypdf logs a warning, sometimes an "error", for every defect it works around (common in real
 # PDFs) and goes on; what it cannot work around it raises, and that becomes UnreadableDocument.
 # The log lines would bury the one line per unreadable file that the CLI reports.

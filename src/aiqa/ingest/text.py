@@ -7,8 +7,6 @@ import codecs
 from aiqa.errors import UnreadableDocument
 from aiqa.ingest.base import Parsed
 
-EXTENSIONS = (".txt", ".md", ".markdown")
-
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF32_LE, "utf-32"),

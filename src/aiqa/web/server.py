@@ -165,7 +165,7 @@ def _add_admin_routes(app: FastAPI, settings: Settings, engine: Engine, access: 
             message = f"cannot read the upload: {exc}; send multipart/form-data with 'files'"
             raise UploadRejected(message) from None
         try:
-            files = [(f.filename, f.file) for f in form.getlist("files") if not isinstance(f, str)]
+            files = [(f.filename or "", f.file) for f in form.getlist("files") if not isinstance(f, str)]
             return await anyio.to_thread.run_sync(upload_and_rebuild, settings, files, lambda: engine.embedder)
         finally:
             await form.close()
@@ -174,7 +174,7 @@ def _add_admin_routes(app: FastAPI, settings: Settings, engine: Engine, access: 
 
     @app.api_route("/api/{rest:path}", methods=any_method, include_in_schema=False)
     async def unknown(rest: str) -> None:
-        methods = {m for r in app.routes if getattr(r, "path", "") == f"/api/{rest}" for m in r.methods}
+        methods = {m for r in app.routes if getattr(r, "path", "") == f"/api/{rest}" for m in getattr(r, "methods", ())}
         if methods:
             allow = ", ".join(sorted(methods))
             raise HTTPException(405, f"use {allow} for /api/{rest}: see /docs", {"Allow": allow})

@@ -281,6 +281,6 @@ def mount_ui(
         max_file_size=f"{settings.max_file_mb}mb",
         **sign_in,
     )
-    gradio_app = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == path.rstrip("/"))
+    gradio_app: Any = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == path.rstrip("/"))
     users.logins = lambda: gradio_app.tokens
     return app
