@@ -48,7 +48,7 @@ def test_a_paraphrase_finds_the_statement_in_other_words(engine):
 @pytest.mark.parametrize(
     "question",
     [
-        "트럼프 2기 관세는 몇 퍼센트인가?",  # the report names the tariffs, never a rate
+        "중국 정부의 AI 보조금은 몇 위안인가?",  # the report names the subsidies, never a sum
         "중국의 AI 칩 자급률은?",  # an amount asked without 얼마/몇
         "What share of China's AI chips comes from SMIC?",
         "삼성전자의 HBM 전략은?",  # a company the report never mentions

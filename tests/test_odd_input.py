@@ -138,7 +138,7 @@ def test_a_read_only_index_and_corpus_are_served_read_only(tmp_path, cache_dir, 
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(url, proc=proc)
+        wait_until_up(url)
         r = httpx.post(f"{url}/api/ask", json={"question": "프로젝트 한빛의 예산 책임자는?"}, timeout=60)
         assert r.status_code == 200 and "김서연" in r.json()["answer"]
         files = [("files", ("aurora.md", AURORA.encode()))]

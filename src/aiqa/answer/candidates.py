@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import regex
 
 from aiqa.chunk import Chunk
-from aiqa.lang.ko import ASKS_NUMBER, ASKS_TIME, ASKS_WHO, DATE, QUANTITY, Analysis, analyse
+from aiqa.lang.ko import ASKS_NUMBER, ASKS_TIME, ASKS_WHO, DATE, QUANTITY, Analysis, analyse, asked_unit
 from aiqa.retrieve import CorpusStats, Hit
 
 _ENGLISH_NAME = regex.compile(r"(?<=\w[^.?!]*\s)[A-Z][\w\-.]*|\b[A-Z]{2,}\w*|\b\w*\d\w*\b")
@@ -31,6 +32,7 @@ class Question:
     phrases: frozenset[str]  # neighbouring-morpheme pairs ("자원_확보")
     names: frozenset[str]  # proper nouns and Latin names, in the corpus's spelling
     number: bool  # asks for an amount
+    unit: Any  # the pattern of a number in the asked unit ("몇 달러"), or None
     time: bool  # asks for a date
     who: bool  # asks for a person or organisation
 
@@ -46,6 +48,7 @@ class Question:
             phrases=frozenset(t for t in analysis.tokens if "_" in t),
             names=frozenset(stats.normalize(sorted(analysis.names | (latin & analysis.latin)))),
             number=bool(ASKS_NUMBER.search(text)),
+            unit=asked_unit(text),
             time=bool(ASKS_TIME.search(text)),
             who=bool(ASKS_WHO.search(text)),
         )
@@ -60,6 +63,7 @@ class Statement:
     names: frozenset[str]
     quantity: bool
     date: bool
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class Statements:
                     frozenset(self.stats.normalize(sorted(analysis.names | analysis.latin))),
                     bool(QUANTITY.search(piece)),
                     bool(DATE.search(piece)),
+                    piece,
                 )
             )
         self._memo[chunk_id] = (out, label_terms)
@@ -158,7 +163,8 @@ def candidates(question: Question, hits: list[Hit], statements: Statements) -> l
             new_weight = sum(stats.weight(t) for t in s.terms - q)
             asks = question.number or question.time or question.who
             new_names = bool(s.names - question.names)  # "who" is answered by a name the question lacks
-            has = (question.number and s.quantity) or (question.time and s.date) or (question.who and new_names)
+            amount = s.quantity if question.unit is None else bool(question.unit.search(s.text))
+            has = (question.number and amount) or (question.time and s.date) or (question.who and new_names)
             own_dense = hit.statement_dense[i] if i < len(hit.statement_dense) else hit.dense
             features = {
                 "relative_score": hit.score / best,

@@ -232,3 +232,25 @@ QUANTITY = regex.compile(
     r"(?<![A-Za-z\d.\-])\d[\d,.]*(?![\dA-Za-z])|[$€£¥₩]\s?\d|[일이삼사오육칠팔구십백천만억조]+\s?(?:명|개|원|달러|배)"
 )
 DATE = regex.compile(r"(?<!\d)(?:1[0-9]|20)\d{2}(?!\d)|\d{1,2}\s*월|\d{1,2}\s*일|작년|올해|내년|지난해|분기|세기|년대")
+# Counter words: "몇 명", "몇 달러", "몇 %": the unit an answer's number must carry.
+_COUNTER = regex.compile(
+    r"몇\s*(명|개|년|개월|월|일|시간|분|초|배|건|곳|번|차례|대|살|세|권|편|장|달러|원|엔|위안|유로|퍼센트|%|km|킬로미터|미터|톤)"
+)
+_CURRENCY = {
+    "달러": r"달러|\$|usd",
+    "원": r"원|₩|krw",
+    "엔": r"엔|¥|jpy",
+    "위안": r"위안|cny|rmb",
+    "유로": r"유로|€|eur",
+}
+
+
+def asked_unit(question: str):
+    """The pattern a number in the answer must carry when a question counts in a unit ("몇 달러"), else None."""
+    found = _COUNTER.search(question)
+    if not found:
+        return None
+    unit = found.group(1)
+    unit = {"퍼센트": "%"}.get(unit, unit)
+    words = _CURRENCY.get(unit, regex.escape(unit) + ("|퍼센트|percent" if unit == "%" else ""))
+    return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{words})|(?:{words})\s?\d", regex.I)
