@@ -19,22 +19,11 @@ import pytest
 from aiqa.config import Settings
 from aiqa.errors import IndexMismatch, UnreadableDocument
 from aiqa.index import CURRENT, build_index, current_version, load_index
+from tests.test_index import build, make_settings
 from tests.test_server import ThreadedServer, free_port, wait_until_up
 
 HANBIT = "# 프로젝트 한빛\n\n프로젝트 한빛의 예산 책임자는 김서연이다. 예산은 매 분기 검토한다.\n"
 AURORA = "# Aurora project\n\nThe Aurora project's launch code is ZX-4471.\n"
-
-
-def make(tmp_path: Path, cache_dir: Path, **docs: str) -> Settings:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for stem, text in docs.items():
-        (corpus / f"{stem}.md").write_text(text, encoding="utf-8")
-    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", cache_dir=cache_dir)
-
-
-def build(settings: Settings, embedder):
-    return build_index(settings, embedder_factory=lambda: embedder)
 
 
 def no_model():
@@ -52,7 +41,7 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_a_non_utf8_current_falls_back_and_the_next_run_repairs_it(tmp_path, cache_dir, embedder):
-    settings = make(tmp_path, cache_dir, hanbit=HANBIT)
+    settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT)
     live = build(settings, embedder).index_version
     index_dir = settings.index_dir
     (index_dir / CURRENT).write_bytes(live.encode() + b"\xff")
@@ -77,7 +66,7 @@ def test_a_non_utf8_current_falls_back_and_the_next_run_repairs_it(tmp_path, cac
     ids=["no files", "documents is a list"],
 )
 def test_a_damaged_manifest_is_one_line_and_a_rebuild(tmp_path, cache_dir, embedder, damage):
-    settings = make(tmp_path, cache_dir, hanbit=HANBIT)
+    settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT)
     live = build(settings, embedder).index_version
     path = settings.index_dir / live / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -95,7 +84,7 @@ def test_a_damaged_manifest_is_one_line_and_a_rebuild(tmp_path, cache_dir, embed
 def test_a_damaged_new_version_leaves_the_good_one_served(tmp_path, cache_dir, embedder):
     from aiqa.engine import Engine
 
-    settings = make(tmp_path, cache_dir, hanbit=HANBIT)
+    settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT)
     good = build(settings, embedder).index_version
     engine = Engine(settings)
     engine._embedder = embedder
@@ -120,7 +109,7 @@ def _unshare_ok() -> bool:
 
 @pytest.mark.skipif(not _unshare_ok(), reason="needs root and unshare to mount a read-only volume")
 def test_a_read_only_index_and_corpus_are_served_read_only(tmp_path, cache_dir, embedder):
-    settings = make(tmp_path, cache_dir, hanbit=HANBIT)
+    settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT)
     build(settings, embedder)
     port = free_port()
     mounts = " && ".join(
@@ -154,7 +143,7 @@ def test_a_read_only_index_and_corpus_are_served_read_only(tmp_path, cache_dir, 
 
 
 def test_odd_corpus_entries_are_skipped_with_a_reason(tmp_path, cache_dir, embedder):
-    settings = make(tmp_path, cache_dir, hanbit=HANBIT)
+    settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT)
     corpus = settings.corpus_dir
     secret = tmp_path / "secret.md"
     secret.write_text("# 비밀\n\n금고 비밀번호는 0000이다.\n", encoding="utf-8")
@@ -216,7 +205,7 @@ def test_zip_bombs_are_refused_by_unpacked_size_and_entry_count(tmp_path):
 def test_a_slow_file_is_stopped_and_the_build_goes_on(tmp_path, cache_dir):
     from aiqa.ingest.collect import collect
 
-    settings = make(tmp_path, cache_dir, hanbit=HANBIT, aurora=AURORA)
+    settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT, aurora=AURORA)
     found = collect(replace(settings, read_timeout_s=0), {}, {})
     assert not found.fresh and set(found.skipped) == {"hanbit.md", "aurora.md"}
     assert all("AIQA_READ_TIMEOUT" in s["reason"] for s in found.skipped.values())
@@ -226,7 +215,7 @@ def test_a_slow_file_is_stopped_and_the_build_goes_on(tmp_path, cache_dir):
 
 def test_a_document_over_the_chunk_cap_is_skipped(tmp_path, cache_dir, embedder):
     many = "# 긴 문서\n\n" + "\n\n".join(f"{i}번째 문단은 서로 다른 내용을 담고 있다." for i in range(30))
-    settings = make(tmp_path, cache_dir, hanbit=HANBIT, long=many)
+    settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT, long=many)
     report = build(replace(settings, max_chunks_per_document=10), embedder)
     reasons = {s["path"]: s["reason"] for s in report.skipped}
     assert "over the cap of 10" in reasons["long.md"] and "AIQA_MAX_CHUNKS" in reasons["long.md"]
