@@ -38,7 +38,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "aiqa.cli", "serve", "--port", str(port)],
-        env={**os.environ},
+        env={**os.environ, "AIQA_RATE_LIMIT": ""},  # throughput is measured here, not the per-client limit
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -324,3 +324,14 @@ def test_the_chat_sends_only_the_latest_questions_that_fit_the_caps():
         history += [{"role": "user", "content": f"질문 {i}"}, {"role": "assistant", "content": "<div>답</div>" * 50}]
     assert recent_questions(history, 20, 8000) == [f"질문 {i}" for i in range(10, 30)]
     assert recent_questions(history, 20, 12) == ["질문 28", "질문 29"]
+
+
+def test_a_rate_limit_set_empty_is_off_and_unset_is_the_default(monkeypatch):
+    from aiqa.config import Settings
+
+    monkeypatch.setenv("AIQA_RATE_LIMIT", "")
+    monkeypatch.setenv("AIQA_BAD_TOKEN_LIMIT", "")
+    assert Settings().rate_limit == "" and Settings().bad_token_limit == ""
+    monkeypatch.delenv("AIQA_RATE_LIMIT")
+    monkeypatch.delenv("AIQA_BAD_TOKEN_LIMIT")
+    assert Settings().rate_limit == "60/minute" and Settings().bad_token_limit == "10/minute"

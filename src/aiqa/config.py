@@ -111,8 +111,9 @@ class Settings:
     trusted_proxies: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_TRUSTED_PROXIES", "127.0.0.1,::1"))
     # Per client address ("N/second|minute|hour", the `limits` notation): questions and uploads;
     # wrong tokens and logins before the client must wait.
-    rate_limit: str = field(default_factory=lambda: _env_str("AIQA_RATE_LIMIT", "60/minute") or "")
-    bad_token_limit: str = field(default_factory=lambda: _env_str("AIQA_BAD_TOKEN_LIMIT", "10/minute") or "")
+    # (set but empty: off).
+    rate_limit: str = field(default_factory=lambda: os.environ.get("AIQA_RATE_LIMIT", "60/minute").strip())
+    bad_token_limit: str = field(default_factory=lambda: os.environ.get("AIQA_BAD_TOKEN_LIMIT", "10/minute").strip())
     # Chat questions waiting in Gradio's queue; more get "queue full".
     queue_size: int = field(default_factory=lambda: _env_int("AIQA_QUEUE_SIZE", 64))
 
