@@ -1,7 +1,8 @@
-"""Print the abstention signals of every question in eval sets, to place the thresholds.
+"""Print the answer decision's features and probability for every question in eval sets.
 
 Usage: .venv/bin/python bench/calibrate.py EVAL.jsonl [MORE.jsonl ...]   (reads index/ or $AIQA_INDEX)
-Each row: whether the question is answerable, whether aiqa abstained, and the signals behind it.
+Each row: whether the question is answerable, whether aiqa abstained, and the features behind it
+(src/aiqa/answer/decision.py); scripts/fit_decision.py fits the decision itself.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from aiqa.engine import Engine
 from evalsets import question_files, read_cases
 
 COLUMNS = (
-    "dense",
-    "coverage",
-    "in_corpus",
-    "novel",
-    "asks_number",
-    "quantity_in_evidence",
+    "probability",
+    "selection",
+    "coverage_context",
+    "coverage_chunk",
+    "names",
+    "type_absent",
+    "dense_top",
+    "known",
     "unknown_names",
-    "names_in_evidence",
 )
 
 
