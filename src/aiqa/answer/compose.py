@@ -13,6 +13,7 @@ from aiqa.answer.decision import Decision, answer_features, load_decision
 from aiqa.answer.present import ABSTAIN, Citation, present
 from aiqa.chunk import Chunk
 from aiqa.lang.ko import Analysis, analyse
+from aiqa.lang.ko import language as question_language
 from aiqa.retrieve import Hit
 
 # A second statement joins the answer when its chance to hold the answer is at least this share of the
@@ -70,7 +71,7 @@ class Composer:
         asked = Question.read(analysis, self.stats)
         ranked, features, probability = self.judge(asked, hits)
         signals = {**{k: round(v, 4) for k, v in features.items()}, "probability": round(probability, 4)}
-        language = analyse(question).language if analysis.text != question else analysis.language
+        language = analysis.language if analysis.text == question else question_language(question)
         if not ranked or probability < self.decision.answer.threshold:
             return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
         chosen = self.choose(ranked)

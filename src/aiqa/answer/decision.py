@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiqa.answer.candidates import SELECTION_FEATURES, Candidate, Question
+from aiqa.answer.candidates import DEPTH, SELECTION_FEATURES, Candidate, Question
 from aiqa.errors import BadSetting
 from aiqa.retrieve import CorpusStats, Hit
 
@@ -110,8 +110,6 @@ def answer_features(
     question: Question, best: Candidate, hits: list[Hit], stats: CorpusStats, ranked: list[Candidate] | None = None
 ) -> dict[str, float]:
     """The question-level features of the answer model, given the best candidate (and all of them)."""
-    from aiqa.answer.candidates import DEPTH
-
     dense = [h.dense for h in hits[:DEPTH]]
     rest = dense[1:]
     q = question.terms

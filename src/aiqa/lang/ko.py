@@ -226,7 +226,6 @@ ASKS_NUMBER = regex.compile(
 )
 ASKS_TIME = regex.compile(r"언제|몇\s*년도?|몇\s*월|며칠|\bwhen\b|\bwhat\s+year\b|\bwhich\s+year\b", regex.I)
 ASKS_WHO = regex.compile(r"누구|누가|\bwho\b|\bwhom\b", regex.I)
-ASKS_WHERE = regex.compile(r"어디|\bwhere\b", regex.I)
 # An amount: a number with a unit, currency or percent; a code such as "H100" or "7nm" is a name.
 QUANTITY = regex.compile(
     r"(?<![A-Za-z\d.\-])\d[\d,.]*(?![\dA-Za-z])|[$€£¥₩]\s?\d|[일이삼사오육칠팔구십백천만억조]+\s?(?:명|개|원|달러|배)"
