@@ -5,7 +5,8 @@ Layout of the index folder:
     index/
       CURRENT            name of the live version folder (replaced atomically)
       .lock              held while a build runs
-      v-<id>/            one complete version: manifest.json, chunks.json, documents.json, vectors.faiss
+      v-<id>/            one complete version: manifest.json, chunks.json, documents.json,
+                         vectors.faiss (aiqa.dense) and the keyword postings keywords.* (aiqa.keyword)
 
 A build writes a new version folder beside the live one and then swaps CURRENT with an atomic
 rename, so a reader always sees a complete version and a killed build leaves the old one live
@@ -14,6 +15,7 @@ rename, so a reader always sees a complete version and a killed build leaves the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -26,11 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aiqa import dense
 from aiqa.chunk import CHUNKER_VERSION, Chunk, chunk_document
 from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, IndexReadOnly
-from aiqa.ingest import READERS_VERSION, Document, file_sha256
+from aiqa.ingest import READERS_VERSION, Document
 from aiqa.ingest.collect import collect
+from aiqa.keyword import KeywordIndex, build_keywords, token_counts
+from aiqa.lang.ko import analyse
 from aiqa.tokens import count_tokens
 from aiqa.versions import CURRENT, current_version, make_live, prune, tidy
 
@@ -39,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CURRENT", "BuildReport", "LoadedIndex", "build_index", "current_version", "load_index", "read_manifest"]
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 REBUILD_HINT = "run `aiqa index` to rebuild it"
 
 
@@ -61,6 +66,7 @@ class LoadedIndex:
     chunks: list[Chunk]
     documents: dict[str, StoredDocument]
     vectors: Any  # faiss.Index: each chunk's views (see Chunk.views) in consecutive rows, chunk by chunk
+    keywords: KeywordIndex
 
     @property
     def model(self) -> str:
@@ -95,10 +101,13 @@ class BuildReport:
     index_version: str = ""
     embedded_chunks: int = 0
     seconds: float = 0.0
+    # Seconds spent in each step: read, chunk, embed, keywords (Kiwi + BM25 postings), write.
+    steps: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["seconds"] = round(self.seconds, 3)
+        data["steps"] = {name: round(s, 3) for name, s in self.steps.items()}
         return data
 
 
@@ -143,8 +152,6 @@ def check_manifest(manifest: dict[str, Any], settings: Settings, where: Path) ->
 
 def load_index(settings: Settings) -> LoadedIndex:
     """Load the live version of the index, verifying format, model and file integrity."""
-    import faiss
-
     index_dir = settings.index_dir
     # CURRENT is read once: a build may swap it while we load, and the manifest and the files
     # must come from the same version.
@@ -154,17 +161,25 @@ def load_index(settings: Settings) -> LoadedIndex:
     folder = index_dir / version
     for name, digest in manifest["files"].items():
         path = folder / name
-        if not path.exists() or file_sha256(path.read_bytes()) != digest:
+        if not path.exists() or _file_digest(path) != digest:
             raise IndexMismatch(f"{folder}/{name} is missing or damaged: {REBUILD_HINT}")
     chunks = [_chunk_from_json(item) for item in _read_json(folder / "chunks.json")]
     documents = {
         src: StoredDocument(src, d["sha256"], d["text"], tuple(d.get("pages", ())))
         for src, d in _read_json(folder / "documents.json").items()
     }
-    vectors = faiss.read_index(str(folder / "vectors.faiss"))
+    vectors = dense.read(folder / "vectors.faiss")
     if vectors.ntotal != view_offsets(chunks)[-1] or vectors.d != manifest["dim"]:
         raise IndexMismatch(f"{folder}/ holds {vectors.ntotal} vectors for {len(chunks)} chunks: {REBUILD_HINT}")
-    return LoadedIndex(folder, version, manifest, chunks, documents, vectors)
+    keywords = KeywordIndex.load(folder)
+    if len(keywords) != len(chunks):
+        raise IndexMismatch(f"{folder}/ holds keywords for {len(keywords)} of {len(chunks)} chunks: {REBUILD_HINT}")
+    return LoadedIndex(folder, version, manifest, chunks, documents, vectors, keywords)
+
+
+def _file_digest(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _chunk_from_json(item: dict[str, Any]) -> Chunk:
@@ -237,12 +252,16 @@ class _Plan:
 def _build_locked(
     settings: Settings, embedder_factory: Callable[[], Embedder] | None, progress: bool, started: float
 ) -> BuildReport:
+    steps: dict[str, float] = {}
+    clock = _Clock(steps)
     old_manifest, old = _previous(settings)
     old_docs: dict[str, dict[str, Any]] = (old_manifest or {}).get("documents", {})
     old_skips: dict[str, dict[str, str]] = (old_manifest or {}).get("skipped", {})
     found = collect(settings, old_docs if old is not None else {}, old_skips if old is not None else {})
     plan = _Plan(found.keep, found.fresh, found.skipped)
+    clock.lap("read")
     new_chunks = _chunk_fresh(settings, plan)
+    clock.lap("chunk")
     if not plan.keep and not plan.fresh:
         raise EmptyCorpus(
             f"no readable document in {settings.corpus_dir}/ (supported: .txt .md .html .pdf .docx): "
@@ -253,17 +272,35 @@ def _build_locked(
         tidy(settings.index_dir, old.version)  # nothing to write; leftovers of killed builds go
         report.chunks, report.index_version = len(old.chunks), old.version
     else:
-        chunks, vectors, documents = _reuse(old, plan.keep) if old else ([], [], {})
+        chunks, vectors, documents, counts = _reuse(old, plan.keep) if old else ([], [], {}, [])
         documents |= {doc.source: _document_json(doc) for doc in plan.fresh}
         if new_chunks:
             embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
             vectors.append(embedder.embed_passages([v for c in new_chunks for v in c.views], progress=progress))
             chunks.extend(new_chunks)
+        clock.lap("embed")
+        counts.extend(token_counts(analyse(c.context).tokens) for c in new_chunks)
+        keywords = build_keywords(counts)
+        clock.lap("keywords")
         matrix = np.ascontiguousarray(np.vstack(vectors).astype(np.float32))
         report.embedded_chunks, report.chunks = len(new_chunks), len(chunks)
-        report.index_version = _write_version(settings, chunks, documents, plan.skipped, matrix)
+        report.index_version = _write_version(settings, chunks, documents, plan.skipped, matrix, keywords)
+        clock.lap("write")
     report.seconds = time.perf_counter() - started
+    report.steps = steps
     return report
+
+
+class _Clock:
+    """Adds the seconds since the last lap to a named step."""
+
+    def __init__(self, steps: dict[str, float]):
+        self.steps, self.last = steps, time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.steps[step] = self.steps.get(step, 0.0) + now - self.last
+        self.last = now
 
 
 def _chunk_fresh(settings: Settings, plan: _Plan) -> list[Chunk]:
@@ -294,17 +331,20 @@ def _tally(plan: _Plan, old_docs: dict[str, dict[str, Any]]) -> BuildReport:
     )
 
 
-def _reuse(old: LoadedIndex, keep: list[str]) -> tuple[list[Chunk], list[np.ndarray], dict[str, dict[str, Any]]]:
-    """The chunks, vectors (all views, in chunk order) and stored texts of the unchanged documents."""
+def _reuse(
+    old: LoadedIndex, keep: list[str]
+) -> tuple[list[Chunk], list[np.ndarray], dict[str, dict[str, Any]], list[dict[str, int]]]:
+    """The chunks, vectors (all views, in chunk order), stored texts and term counts of the unchanged documents."""
     if not keep:
-        return [], [], {}
+        return [], [], {}, []
     wanted = set(keep)
     kept = [i for i, c in enumerate(old.chunks) if c.source in wanted]
     starts = old.offsets  # a chunk's views are consecutive rows
-    matrix = old.vectors.reconstruct_n(0, old.vectors.ntotal)
+    matrix = dense.all_rows(old.vectors)
     rows = matrix[[row for i in kept for row in range(starts[i], starts[i + 1])]]
     documents = {src: _document_json(old.documents[src]) for src in keep}
-    return [old.chunks[i] for i in kept], [rows], documents
+    counts = [old.keywords.chunk_counts_of(i) for i in kept]
+    return [old.chunks[i] for i in kept], [rows], documents, counts
 
 
 def _document_json(doc: Document | StoredDocument) -> dict[str, Any]:
@@ -323,17 +363,16 @@ def _write_version(
     documents: dict[str, dict[str, Any]],
     skipped: dict[str, dict[str, str]],
     matrix: np.ndarray,
+    keywords: KeywordIndex,
 ) -> str:
     """Write a complete version folder, then make it live with one atomic rename."""
-    import faiss
-
     index_dir = settings.index_dir
     version = time.strftime("v-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
     tmp = index_dir / f".tmp-{version}"
     tmp.mkdir()
-    vectors = faiss.IndexFlatIP(matrix.shape[1])
-    vectors.add(matrix)
-    faiss.write_index(vectors, str(tmp / "vectors.faiss"))
+    vectors = dense.build(matrix, settings.ann_threshold)
+    dense.write(vectors, tmp / "vectors.faiss")
+    files = ["vectors.faiss", "chunks.json", "documents.json", *keywords.save(tmp)]
     _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
     _write_json(tmp / "documents.json", documents)
     per_doc: dict[str, dict[str, Any]] = {
@@ -344,15 +383,14 @@ def _write_version(
         "format_version": FORMAT_VERSION,
         "model": settings.embed_model,
         "dim": int(matrix.shape[1]),
+        "dense": dense.describe(vectors),
         "chunking": _chunking(settings),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "version": version,
         "documents": per_doc,
         "chunk_count": len(chunks),
         "skipped": skipped,
-        "files": {
-            name: file_sha256((tmp / name).read_bytes()) for name in ("vectors.faiss", "chunks.json", "documents.json")
-        },
+        "files": {name: _file_digest(tmp / name) for name in files},
     }
     _write_json(tmp / "manifest.json", manifest)
     _fsync_tree(tmp)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import math
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from aiqa.chunk import Chunk
+from aiqa.dense import rows as dense_rows
+from aiqa.dense import search as dense_search
 from aiqa.index import LoadedIndex
+from aiqa.keyword import KeywordIndex, idf_of
 from aiqa.lang.ko import Analysis, LatinNames, analyse
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
@@ -33,25 +35,40 @@ class Hit:
 class CorpusStats:
     """What the answer layer may know of the corpus: its words, how rare each is, and its names.
 
-    Built once per index from the chunks' keyword tokens; read through these methods only.
+    Read from the index's keyword postings; the answer layer uses these methods only.
     """
 
-    def __init__(self, chunk_tokens: list[list[str]], stating: list[bool] | None = None):
-        self.chunk_terms = [frozenset(t for t in toks if "_" not in t) for toks in chunk_tokens]
-        self.vocabulary = {t for toks in chunk_tokens for t in toks}
+    def __init__(self, keywords: KeywordIndex, stating: Sequence[bool] | None = None):
+        self.keywords = keywords
+        self.vocabulary = keywords.column  # term -> column; `in` is what callers use
+        n = len(keywords)
         # Words of the chunks that state something: a name that only stands in a heading or an open
         # question ("그럼 대한민국은?") is mentioned, but nothing is said about it.
-        flags = stating if stating is not None else [True] * len(chunk_tokens)
-        self.stated = {t for terms, says in zip(self.chunk_terms, flags, strict=True) if says for t in terms}
-        df = Counter(t for terms in self.chunk_terms for t in terms)
-        n = max(1, len(chunk_tokens))
-        # BM25's idf, kept positive: a word in every chunk still weighs a little.
-        self.idf = {t: math.log((n - c + 0.5) / (c + 0.5) + 1) for t, c in df.items()}
-        self.unseen_idf = math.log((n + 0.5) / 0.5 + 1)  # as rare as a word can be
+        flags = np.ones(n, dtype=bool) if stating is None else np.asarray(stating, dtype=bool)
+        df = np.diff(keywords.term_ptr)
+        posting_terms = np.repeat(np.arange(len(keywords.terms)), df)
+        self._stated = np.zeros(len(keywords.terms), dtype=bool)
+        self._stated[posting_terms[flags[keywords.term_chunks]]] = True
+        self._df = df
+        self._n = max(1, n)
+        self.unseen_idf = idf_of(0, self._n)  # as rare as a word can be
         self.latin_names = LatinNames(self.vocabulary)
 
     def weight(self, term: str) -> float:
-        return max(self.idf.get(term, self.unseen_idf), 0.05)
+        """How rare a word is (BM25's idf, kept positive); phrase pairs and unseen words weigh the most."""
+        j = self.vocabulary.get(term)
+        idf = self.unseen_idf if j is None or "_" in term else idf_of(int(self._df[j]), self._n)
+        return max(idf, 0.05)
+
+    def terms_of(self, chunk_id: int) -> frozenset[str]:
+        """The words (no phrase pairs) of one chunk's labelled context."""
+        return frozenset(t for t in self.keywords.chunk_counts_of(chunk_id) if "_" not in t)
+
+    def _is_stated(self, term: str | None) -> bool:
+        if term is None or "_" in term:
+            return False
+        j = self.vocabulary.get(term)
+        return j is not None and bool(self._stated[j])
 
     def known(self, term: str) -> bool:
         """Whether the corpus uses a word, in any spelling (화웨이 counts where it says Huawei)."""
@@ -59,7 +76,7 @@ class CorpusStats:
 
     def stated_about(self, term: str) -> bool:
         """Whether some statement of the corpus uses a word, in any spelling."""
-        return term in self.stated or self.latin_names.match(term) in self.stated
+        return self._is_stated(term) or self._is_stated(self.latin_names.match(term))
 
     def coverage(self, terms: set[str] | frozenset[str], evidence: set[str] | frozenset[str]) -> float:
         """IDF-weighted share of `terms` found in `evidence` (0.0 for no terms)."""
@@ -75,17 +92,12 @@ class Retriever:
     """Everything per-index is built here once; `search` only scores one question."""
 
     def __init__(self, index: LoadedIndex, embedder, *, dense_weight: float = DENSE_WEIGHT):
-        from rank_bm25 import BM25Plus
-
         self.index = index
         self.embedder = embedder
         self.dense_weight = dense_weight
         self.chunks = index.chunks
-        corpus_tokens = [list(analyse(c.context).tokens) for c in self.chunks]
-        self.stats = CorpusStats(corpus_tokens, [bool(c.statements) for c in self.chunks])
-        # BM25+ rather than Okapi: Okapi's idf turns zero or negative for terms in half the chunks
-        # or more, which in a small corpus (a few documents, a few chunks) is most terms.
-        self.bm25 = BM25Plus([toks or ["<empty>"] for toks in corpus_tokens])
+        self.keywords = index.keywords
+        self.stats = CorpusStats(index.keywords, [bool(c.statements) for c in self.chunks])
 
     def encode(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]
@@ -102,13 +114,11 @@ class Retriever:
         # Each chunk has several vectors (see Chunk.views); its dense score is the best of them.
         total = self.index.vectors.ntotal
         views = total / max(1, n)
-        scores, ids = self.index.vectors.search(
-            vector.reshape(1, -1).astype(np.float32), min(total, int(views * depth))
-        )
-        found = ids[0] >= 0
-        np.fmax.at(dense, self.index.owners[ids[0][found]], scores[0][found])
+        scores, ids = dense_search(self.index.vectors, vector, int(views * depth))
+        found = ids >= 0
+        np.fmax.at(dense, self.index.owners[ids[found]], scores[found])
         terms = self.stats.normalize(question.tokens)
-        keyword = np.asarray(self.bm25.get_scores(terms), dtype=np.float32)
+        keyword = self.keywords.scores(terms)
         keyword = keyword / keyword.max() if keyword.max() > 0 else np.zeros(n, dtype=np.float32)
         unigrams = [t for t in terms if "_" not in t]
         known = sum(1 for t in unigrams if t in self.stats.vocabulary) / len(unigrams) if unigrams else 0.0
@@ -142,7 +152,7 @@ class Retriever:
         if not n:
             return ()
         first = int(self.index.offsets[chunk_id]) + 1
-        rows = self.index.vectors.reconstruct_n(first, n)
+        rows = dense_rows(self.index.vectors, first, n)
         return tuple(float(x) for x in rows @ vector.astype(np.float32))
 
 

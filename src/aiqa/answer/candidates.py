@@ -101,7 +101,7 @@ class Statements:
             return cached
         chunk = self.chunks[chunk_id]
         text = self.texts[chunk.source]
-        label_terms = self.stats.chunk_terms[chunk_id] - analyse(chunk.text).terms
+        label_terms = self.stats.terms_of(chunk_id) - analyse(chunk.text).terms
         out = []
         for a, b in chunk.statements:
             piece = text[a:b]
@@ -153,7 +153,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements) -> l
     best_statement = max((d for h in hits[:DEPTH] for d in h.statement_dense), default=0.0)
     for hit in hits[:DEPTH]:
         found, label_terms = statements.of(hit.id)
-        chunk_cover = stats.coverage(q, stats.chunk_terms[hit.id])
+        chunk_cover = stats.coverage(q, stats.terms_of(hit.id))
         text = statements.texts[hit.chunk.source]
         for i, s in enumerate(found):
             before = found[i - 1].terms if i > 0 else frozenset()

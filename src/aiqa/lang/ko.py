@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -185,7 +186,7 @@ class LatinNames:
     A question may write "화웨이" or "바이두" where the documents write "Huawei" or "Baidu".
     """
 
-    def __init__(self, vocabulary: set[str], cutoff: float = 0.8):
+    def __init__(self, vocabulary: Collection[str], cutoff: float = 0.8):
         self.vocabulary = vocabulary
         self.cutoff = cutoff
         self.by_key: dict[str, str] = {}
