@@ -1,4 +1,4 @@
-"""The index's two search structures at any size: sparse BM25+ postings and the exact/IVF dense switch."""
+"""The index's two search structures at any size: sparse BM25+ postings and the exact/HNSW dense switch."""
 
 from __future__ import annotations
 
@@ -85,10 +85,10 @@ def test_dense_index_switches_to_ivf_above_the_threshold_and_finds_the_same_top_
     exact = dense.build(matrix, threshold=6000)
     approximate = dense.build(matrix, threshold=5999)
     assert dense.describe(exact) == {"kind": "flat"}
-    assert dense.describe(approximate)["kind"] == "ivf-flat"
+    assert dense.describe(approximate)["kind"] == "hnsw-flat"
     dense.write(approximate, tmp_path / "vectors.faiss")
     loaded = dense.read(tmp_path / "vectors.faiss")
-    # Stored vectors come back exact (IVF-Flat keeps them whole), so reuse in the next build loses nothing.
+    # Stored vectors come back exact (HNSW-Flat keeps them whole), so reuse in the next build loses nothing.
     assert np.array_equal(dense.all_rows(loaded), matrix)
     rng = np.random.default_rng(1)
     queries = matrix[rng.choice(6000, 200, replace=False)] + 0.05 * rng.normal(size=(200, 32)).astype(np.float32)
@@ -105,9 +105,8 @@ def test_an_index_past_the_threshold_is_built_approximate_and_answers_like_the_e
     settings = dataclasses.replace(fake_settings, index_dir=tmp_path / "index", ann_threshold=10)
     build_index(settings, embedder_factory=lambda: fake_embedder)
     approximate = load_index(settings)
-    assert approximate.manifest["dense"]["kind"] == "ivf-flat"
+    assert approximate.manifest["dense"]["kind"] == "hnsw-flat"
     assert exact.manifest["dense"] == {"kind": "flat"}
-    # A corpus this small puts the nearest cells around every question in reach: the same ranking.
     for question in _questions()[:20]:
         expected = [(h.chunk.source, h.chunk.start) for h in Retriever(exact, fake_embedder).search(question)]
         got = [(h.chunk.source, h.chunk.start) for h in Retriever(approximate, fake_embedder).search(question)]
