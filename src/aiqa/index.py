@@ -36,6 +36,7 @@ from aiqa.ingest import READERS_VERSION, Document
 from aiqa.ingest.collect import collect
 from aiqa.keyword import KeywordIndex, build_keywords, token_counts
 from aiqa.lang.ko import analyse
+from aiqa.laps import Laps
 from aiqa.tokens import count_tokens
 from aiqa.versions import CURRENT, current_version, make_live, prune, tidy
 
@@ -252,8 +253,7 @@ class _Plan:
 def _build_locked(
     settings: Settings, embedder_factory: Callable[[], Embedder] | None, progress: bool, started: float
 ) -> BuildReport:
-    steps: dict[str, float] = {}
-    clock = _Clock(steps)
+    clock = Laps()
     old_manifest, old = _previous(settings)
     old_docs: dict[str, dict[str, Any]] = (old_manifest or {}).get("documents", {})
     old_skips: dict[str, dict[str, str]] = (old_manifest or {}).get("skipped", {})
@@ -287,20 +287,8 @@ def _build_locked(
         report.index_version = _write_version(settings, chunks, documents, plan.skipped, matrix, keywords)
         clock.lap("write")
     report.seconds = time.perf_counter() - started
-    report.steps = steps
+    report.steps = clock.steps
     return report
-
-
-class _Clock:
-    """Adds the seconds since the last lap to a named step."""
-
-    def __init__(self, steps: dict[str, float]):
-        self.steps, self.last = steps, time.perf_counter()
-
-    def lap(self, step: str) -> None:
-        now = time.perf_counter()
-        self.steps[step] = self.steps.get(step, 0.0) + now - self.last
-        self.last = now
 
 
 def _chunk_fresh(settings: Settings, plan: _Plan) -> list[Chunk]:

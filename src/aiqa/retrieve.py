@@ -13,6 +13,7 @@ from aiqa.dense import search as dense_search
 from aiqa.index import LoadedIndex
 from aiqa.keyword import KeywordIndex, idf_of
 from aiqa.lang.ko import Analysis, LatinNames, analyse
+from aiqa.laps import Laps
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
 # and BM25 scores; the keyword side gets the rest of the weight, scaled in `fuse`.
@@ -102,7 +103,9 @@ class Retriever:
     def encode(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]
 
-    def signals(self, question: Analysis, depth: int = 100, query_vector: np.ndarray | None = None):
+    def signals(
+        self, question: Analysis, depth: int = 100, query_vector: np.ndarray | None = None, laps: Laps | None = None
+    ):
         """Score every chunk for a question: dense cosines, normalised BM25, and how known its words are.
 
         Returns (dense, keyword, known) where `known` is the share of the question's words that
@@ -114,26 +117,41 @@ class Retriever:
         # Each chunk has several vectors (see Chunk.views); its dense score is the best of them.
         total = self.index.vectors.ntotal
         views = total / max(1, n)
+        laps = laps or Laps()
         scores, ids = dense_search(self.index.vectors, vector, int(views * depth))
         found = ids >= 0
         np.fmax.at(dense, self.index.owners[ids[found]], scores[found])
+        laps.lap("dense")
         terms = self.stats.normalize(question.tokens)
         keyword = self.keywords.scores(terms)
         keyword = keyword / keyword.max() if keyword.max() > 0 else np.zeros(n, dtype=np.float32)
+        laps.lap("keyword")
         unigrams = [t for t in terms if "_" not in t]
         known = sum(1 for t in unigrams if t in self.stats.vocabulary) / len(unigrams) if unigrams else 0.0
         return dense, keyword, known
 
-    def search(self, question: str | Analysis, k: int = 5, *, query_vector: np.ndarray | None = None) -> list[Hit]:
-        """Return the k best chunks for a question (text or its Analysis), best first."""
+    def search(
+        self,
+        question: str | Analysis,
+        k: int = 5,
+        *,
+        query_vector: np.ndarray | None = None,
+        laps: Laps | None = None,
+    ) -> list[Hit]:
+        """Return the k best chunks for a question (text or its Analysis), best first.
+
+        `laps`, if given, gets the time of each step: embed, dense, keyword, fuse.
+        """
         if not self.chunks:
             return []
+        laps = laps or Laps()
         analysis = analyse(question) if isinstance(question, str) else question
         vector = self.encode(analysis.text) if query_vector is None else query_vector
-        dense, keyword, known = self.signals(analysis, max(100, 4 * k), vector)
+        laps.lap("embed")
+        dense, keyword, known = self.signals(analysis, max(100, 4 * k), vector, laps)
         fused = fuse(dense, keyword, known, self.dense_weight)
         order = np.argsort(-fused, kind="stable")[:k]
-        return [
+        hits = [
             Hit(
                 self.chunks[i],
                 int(i),
@@ -145,6 +163,8 @@ class Retriever:
             )
             for rank, i in enumerate(order, start=1)
         ]
+        laps.lap("fuse")
+        return hits
 
     def statement_dense(self, chunk_id: int, vector: np.ndarray) -> tuple[float, ...]:
         """Cosines of the question and each statement of a chunk (its views after the context)."""
