@@ -78,6 +78,8 @@ class Settings:
     # Above this many vectors the dense index is an HNSW graph (aiqa.dense), below it exact search;
     # at 50k vectors exact search takes about 10 ms on 2 cores (bench/scale.py).
     ann_threshold: int = field(default_factory=lambda: _env_int("AIQA_ANN_THRESHOLD", 50_000, low=1))
+    # The server embeds questions that arrive together in one model call (aiqa.batching); "0" turns it off.
+    batch_questions: bool = field(default_factory=lambda: os.environ.get("AIQA_BATCH_QUESTIONS", "1").strip() != "0")
     max_question_chars: int = 1000
     max_k: int = 50
     # The chat's example questions, separated by "|"; unset: drawn from the indexed section titles.

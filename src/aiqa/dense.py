@@ -54,7 +54,7 @@ def search(index: Any, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarr
     k = min(k, index.ntotal)
     query = vector.reshape(1, -1).astype(np.float32)
     if isinstance(index, faiss.IndexHNSW):
-        params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, k))
+        params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, k))  # type: ignore[attr-defined]
         scores, ids = index.search(query, k, params=params)
     else:
         scores, ids = index.search(query, k)

@@ -118,8 +118,10 @@ def _passage(hit) -> dict[str, Any]:
 class Engine:
     """Loads the index, model and per-index structures once; swaps them when a new build lands."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, shared_batches: bool = False):
+        """`shared_batches`: embed questions that arrive together in one call (aiqa.batching); for servers."""
         self.settings = settings
+        self._shared_batches = shared_batches
         self._lock = threading.Lock()
         self._embedder = None
         self._state: tuple[str, Any, Any] | None = None  # (version, retriever, composer)
@@ -130,7 +132,12 @@ class Engine:
         if self._embedder is None:
             from aiqa.embed import load_embedder
 
-            self._embedder = load_embedder(self.settings.embed_model, self.settings.cache_dir)
+            embedder = load_embedder(self.settings.embed_model, self.settings.cache_dir)
+            if self._shared_batches:
+                from aiqa.batching import SharedBatches
+
+                embedder = SharedBatches(embedder)
+            self._embedder = embedder
         return self._embedder
 
     def state(self):

@@ -233,14 +233,15 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
 
     from aiqa.index import current_version
 
-    if "OMP_NUM_THREADS" not in os.environ:
+    if "OMP_NUM_THREADS" not in os.environ and not settings.batch_questions:
         import torch
 
         # Questions run side by side (the API's workers and the chat's queue): one torch thread
         # each keeps them from fighting over the cores (bench/soak.py: 2,000 questions from 50
-        # clients in 87 s instead of 117 s on 2 cores, p95 2.6-2.8 s instead of 3.3 s).
+        # clients in 87 s instead of 117 s on 2 cores, p95 2.6-2.8 s instead of 3.3 s). With shared
+        # batches one thread embeds all questions, and torch may use every core for it.
         torch.set_num_threads(1)
-    engine = Engine(settings)
+    engine = Engine(settings, shared_batches=settings.batch_questions)
     try:
         r = rebuild(settings, lambda: engine.embedder)
         changed = r["added"] + r["updated"] + r["removed"]
