@@ -1,6 +1,6 @@
 """Many users at once: start `aiqa serve`, fire concurrent /api/ask requests, print throughput and latency.
 
-Usage: .venv/bin/python bench/http_load.py [--clients 1,4,16,64] [--configs batched,separate] [--json out.json] [EVAL.jsonl]
+Usage: .venv/bin/python bench/http_load.py [--clients 1,4,16,64] [--configs batched,separate] [EVAL.jsonl]
 Starts its own server on a free loopback port with the index in index/ (or $AIQA_INDEX), once per
 configuration, and stops it. Configurations, side by side in one run:
   batched   questions that arrive together share one model call (the default, AIQA_BATCH_QUESTIONS=1)
