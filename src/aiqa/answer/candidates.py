@@ -85,6 +85,10 @@ class Candidate:
         return self.statement.end
 
 
+# Chunks whose analysed statements are kept between questions (the oldest go first).
+MEMO_CHUNKS = 20_000
+
+
 class Statements:
     """The citable statements of each chunk, analysed once and memoised."""
 
@@ -118,6 +122,8 @@ class Statements:
                     piece,
                 )
             )
+        if len(self._memo) >= MEMO_CHUNKS:  # a long-running server over a large index: keep memory bounded
+            self._memo.pop(next(iter(self._memo)))
         self._memo[chunk_id] = (out, label_terms)
         return out, label_terms
 
