@@ -1,0 +1,139 @@
+"""Write docs/benchmarks.md and docs/benchmarks.png from the JSON figures the benchmarks saved.
+
+Usage: .venv/bin/python bench/report.py [--results bench/results]
+
+Each benchmark run with `--json bench/results/NAME.json` leaves its figures there (see RUNS below
+for the exact commands); this script only lays them out, so the page always shows measured numbers
+and the command that produced them. A missing file leaves its section saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from evalsets import REPO
+
+RUNS = {
+    "build": "bench/index_build.py --json bench/results/build.json",
+    "encoders": "bench/encoders.py --json bench/results/encoders.json",
+    "latency": "bench/latency.py QUESTIONS --json bench/results/latency.json",
+    "scale": "bench/scale.py --json bench/results/scale.json",
+    "peers": "bench/peers.py --json bench/results/peers.json",
+    "http": "bench/http_load.py --json bench/results/http.json",
+}
+
+
+def load(results: Path, name: str) -> Any:
+    path = results / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    return str(value)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    columns = columns or list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def section(title: str, name: str, body: str | None) -> str:
+    command = f"`.venv/bin/python {RUNS[name]}`"
+    return f"## {title}\n\n{body if body else '_Not measured in this run._'}\n\nProduced by {command}.\n"
+
+
+def build_section(build: dict | None) -> str | None:
+    if not build:
+        return None
+    rows = [
+        {"step": step, "seconds": s, "share of build": f"{s / build['build_s']:.1%}"}
+        for step, s in build["steps"].items()
+    ]
+    rows.append({"step": "whole build", "seconds": build["build_s"], "share of build": "100%"})
+    rows.append({"step": "bare encoder on the same texts (the limit)", "seconds": build["bare_encoder_s"]})
+    return (
+        f"{build['documents']} documents, {build['chunks']} chunks, {build['vectors']} vectors; model load "
+        f"{build['model_load_s']:.1f} s, timed apart.\n\n{table(rows)}\n\n"
+        f"**The whole build runs at {build['ratio_to_limit']:.2f}x the bare encoder's throughput** "
+        f"({build['chunks'] / build['build_s']:.1f} chunks/s). A build with no change takes "
+        f"{build['no_change_s']:.2f} s; one changed document {build['one_changed_s']:.2f} s."
+    )
+
+
+def latency_section(latency: dict | None) -> str | None:
+    if not latency:
+        return None
+    floor = latency["bare encoder call (the floor)"]["p50"]
+    rows = [
+        {"step": k, "p50 ms": v["p50"], "p95 ms": v["p95"], "p50 / floor": v["p50"] / floor}
+        for k, v in latency.items()
+        if isinstance(v, dict)
+    ]
+    total = latency["ask: total"]["p50"]
+    return f"{table(rows)}\n\n**A warm question takes {total / floor:.2f}x one bare encoder call** (p50)."
+
+
+def plot(scale: list[dict] | None, http: list[dict] | None, out: Path) -> bool:
+    if not scale and not http:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    if scale:
+        kinds = sorted({r["search"] for r in scale if "IVF" not in r["search"]})
+        for kind in kinds:
+            points = [(r["chunks"], r["p50_ms"]) for r in scale if r["search"] == kind]
+            axes[0].plot(*zip(*points, strict=True), marker="o", label=kind)
+        axes[0].set(xscale="log", yscale="log", xlabel="chunks", ylabel="search p50 (ms)", title="Search at scale")
+        axes[0].legend(fontsize=7)
+    if http:
+        for config in sorted({r["config"] for r in http}):
+            points = [(r["clients"], r["p95_ms"]) for r in http if r["config"] == config]
+            axes[1].plot(*zip(*points, strict=True), marker="o", label=f"{config}: p95")
+        axes[1].axhline(1000, color="grey", linestyle="--", linewidth=0.8)
+        axes[1].set(xscale="log", xlabel="concurrent clients", ylabel="latency (ms)", title="/api/ask under load")
+        axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--results", default=str(REPO / "bench" / "results"))
+    args = parser.parse_args()
+    results = Path(args.results)
+    data = {name: load(results, name) for name in RUNS}
+    docs = REPO / "docs"
+    drawn = plot(data["scale"], data["http"], docs / "benchmarks.png")
+    parts = [
+        "# Benchmarks\n",
+        "Measured on the project's machines: 2 CPU cores, no GPU. Figures inside one table come from one "
+        "run, side by side; ratios travel between machines better than absolute times. Regenerate with "
+        "`.venv/bin/python bench/report.py` after re-running the benchmarks below.\n",
+        "![search latency at scale and /api/ask latency under load](benchmarks.png)\n" if drawn else "",
+        section("Index build", "build", build_section(data["build"])),
+        section("Encoder runtimes", "encoders", table(data["encoders"]) if data["encoders"] else None),
+        section("One question, step by step", "latency", latency_section(data["latency"])),
+        section("Scale: 10k to 1M chunks", "scale", table(data["scale"]) if data["scale"] else None),
+        section("Beside other pipelines", "peers", table(data["peers"]) if data["peers"] else None),
+        section("Serving: concurrent clients", "http", table(data["http"]) if data["http"] else None),
+    ]
+    (docs / "benchmarks.md").write_text("\n".join(p for p in parts if p), encoding="utf-8")
+    print(f"wrote {docs / 'benchmarks.md'}" + (f" and {docs / 'benchmarks.png'}" if drawn else ""))
+
+
+if __name__ == "__main__":
+    main()
