@@ -277,7 +277,13 @@ def main() -> None:
     # langchain-community 0.4 says on import that it is being sunset; its FAISS store still works as documented.
     warnings.filterwarnings("ignore", message=".*langchain-community.*sunset", category=DeprecationWarning)
 
+    started = time.perf_counter()
     cases = answerable_cases(args.questions, args.corpus, args.limit)
+    if not cases:
+        print(
+            f"peers.py: no question in {args.questions} is about an article in {args.corpus}: skipped", file=sys.stderr
+        )
+        raise SystemExit(0)
     settings = Settings()
     embedder = load_embedder(settings.embed_model, settings.cache_dir)
     embedder.embed_passages(["warm"])  # model first-call costs are nobody's build
@@ -302,7 +308,7 @@ def main() -> None:
     rows = [summary(s) for s, _ in ready]
     print(
         f"{len(cases)} answerable questions, {sum(1 for _ in args.corpus.glob('*.txt'))} articles in {args.corpus}; "
-        f"model {embedder.name}; k={K}"
+        f"model {embedder.name}; k={K}; the run took {time.perf_counter() - started:.0f} s"
     )
     print("; ".join(versions.values()))
     print_table(rows)
