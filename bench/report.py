@@ -82,6 +82,16 @@ def latency_section(latency: dict | None) -> str | None:
     return f"{table(rows)}\n\n**A warm question takes {total / floor:.2f}x one bare encoder call** (p50)."
 
 
+def peers_section(peers: dict | None) -> str | None:
+    if not peers:
+        return None
+    versions = "; ".join(f"{name}: {v}" for name, v in peers["versions"].items())
+    return (
+        f"The same {peers['answerable']} answerable KorQuAD calibration questions over the same articles, the same "
+        f"e5 embedder for all ({versions}).\n\n{table(peers['rows'])}"
+    )
+
+
 def plot(scale: list[dict] | None, http: list[dict] | None, out: Path) -> bool:
     if not scale and not http:
         return False
@@ -128,7 +138,7 @@ def main() -> None:
         section("Encoder runtimes", "encoders", table(data["encoders"]) if data["encoders"] else None),
         section("One question, step by step", "latency", latency_section(data["latency"])),
         section("Scale: 10k to 1M chunks", "scale", table(data["scale"]) if data["scale"] else None),
-        section("Beside other pipelines", "peers", table(data["peers"]) if data["peers"] else None),
+        section("Beside other pipelines", "peers", peers_section(data["peers"])),
         section("Serving: concurrent clients", "http", table(data["http"]) if data["http"] else None),
     ]
     (docs / "benchmarks.md").write_text("\n".join(p for p in parts if p), encoding="utf-8")
