@@ -1,4 +1,4 @@
-"""Question -> ranked Hits: dense (FAISS over e5 vectors) and Korean BM25, fused by weighted scores."""
+"""Question -> ranked Hits: dense (e5 vectors) and Korean BM25 from the index's store, fused by weighted scores."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from aiqa.chunk import Chunk
-from aiqa.dense import rows as dense_rows
-from aiqa.dense import search as dense_search
 from aiqa.index import LoadedIndex
 from aiqa.keyword import KeywordIndex, idf_of
 from aiqa.lang.ko import Analysis, LatinNames, analyse
@@ -115,15 +113,15 @@ class Retriever:
         vector = self.encode(question.text) if query_vector is None else query_vector
         dense = np.full(n, np.nan, dtype=np.float32)
         # Each chunk has several vectors (see Chunk.views); its dense score is the best of them.
-        total = self.index.vectors.ntotal
-        views = total / max(1, n)
+        search = self.index.search
+        views = search.vector_count / max(1, n)
         laps = laps or Laps()
-        scores, ids = dense_search(self.index.vectors, vector, int(views * depth))
+        scores, ids = search.dense(vector, int(views * depth))
         found = ids >= 0
         np.fmax.at(dense, self.index.owners[ids[found]], scores[found])
         laps.lap("dense")
         terms = self.stats.normalize(question.tokens)
-        keyword = self.keywords.scores(terms)
+        keyword = search.keyword(terms)
         keyword = keyword / keyword.max() if keyword.max() > 0 else np.zeros(n, dtype=np.float32)
         laps.lap("keyword")
         unigrams = [t for t in terms if "_" not in t]
@@ -172,7 +170,7 @@ class Retriever:
         if not n:
             return ()
         first = int(self.index.offsets[chunk_id]) + 1
-        rows = dense_rows(self.index.vectors, first, n)
+        rows = self.index.search.rows(first, n)
         return tuple(float(x) for x in rows @ vector.astype(np.float32))
 
 

@@ -231,7 +231,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     """Bring the index up to date, then serve the chat, the API and the widget until interrupted."""
     import uvicorn
 
-    from aiqa.index import current_version
+    from aiqa.store import live_version
 
     if "OMP_NUM_THREADS" not in os.environ and not settings.batch_questions:
         import torch
@@ -250,7 +250,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         skipped = f"; {len(r['skipped'])} skipped (run `aiqa index` to see why)" if r["skipped"] else ""
         print(f"aiqa: index {r['index_version']} {what}: {r['chunks']} chunks{skipped}", file=sys.stderr)
     except (EmptyCorpus, IndexBusy, IndexReadOnly) as exc:
-        if current_version(settings.index_dir) is None:
+        if live_version(settings) is None:
             raise
         print(f"aiqa: {exc}; serving the existing index", file=sys.stderr)
     engine.load()
