@@ -21,13 +21,14 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from aiqa.errors import BadSetting, IndexMismatch, IndexNotFound
+from aiqa.errors import BadSetting, IndexMismatch, IndexNotFound, StoreUnavailable
 from aiqa.keyword import DELTA, build_keywords
 from aiqa.store import NewVersion
 
@@ -50,6 +51,25 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,100}")
 _clients: dict[tuple[str, str], Any] = {}
 _stores: dict[tuple[str, str, str], MilvusStore] = {}
 _lock = threading.Lock()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reported(method: F) -> F:
+    """Turn what pymilvus raises (an unreachable server, a refused call) into StoreUnavailable."""
+
+    @wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if not type(exc).__module__.startswith(("pymilvus", "grpc")):
+                raise
+            raise StoreUnavailable(
+                f"Milvus refused {method.__name__} ({exc}): check that it runs at AIQA_MILVUS_URI and that "
+                "AIQA_MILVUS_TOKEN may use it; then retry (a failed build left the live index as it was)"
+            ) from None
+
+    return call  # type: ignore[return-value]
 
 
 def milvus_store(settings: Settings) -> MilvusStore:
@@ -92,10 +112,19 @@ class MilvusStore:
     def __init__(self, client: Any, name: str, uri: str):
         self.client, self.alias, self.uri = client, name, uri
         self._seen: tuple[float, str | None] = (0.0, None)
+        self._loaded: set[str] = set()
+
+    def ready(self, collection: str) -> str:
+        """Load a collection into Milvus's memory once (after a restart every collection is released)."""
+        if collection not in self._loaded:
+            self.client.load_collection(collection)
+            self._loaded.add(collection)
+        return collection
 
     def collection(self, version: str) -> str:
         return f"{self.alias}_{version.replace('-', '_')}"
 
+    @_reported
     def live(self) -> str | None:
         at, version = self._seen
         if time.monotonic() - at < ALIAS_TTL:
@@ -107,6 +136,7 @@ class MilvusStore:
         self._seen = (time.monotonic(), version)
         return version
 
+    @_reported
     def manifest(self) -> dict[str, Any]:
         version = self.live()
         if version is None:
@@ -124,9 +154,12 @@ class MilvusStore:
         return checked_shape(manifest, f"the manifest of Milvus collection {collection}")
 
     def _blob(self, collection: str, name: str) -> str:
-        rows = self.client.query(collection, filter=f'chunk == -1 and name == "{name}"', output_fields=["view", "text"])
+        rows = self.client.query(
+            self.ready(collection), filter=f'chunk == -1 and name == "{name}"', output_fields=["view", "text"]
+        )
         return "".join(r["text"] for r in sorted(rows, key=lambda r: r["view"]))
 
+    @_reported
     def load(self, settings: Settings) -> LoadedIndex:
         from aiqa.index import REBUILD_HINT, LoadedIndex, check_manifest, chunk_from_json, stored_documents
 
@@ -148,6 +181,7 @@ class MilvusStore:
         search = MilvusSearch(self.client, collection, keywords, expected)
         return LoadedIndex(settings.index_dir, str(version), manifest, chunks, documents, None, keywords, search)
 
+    @_reported
     def publish(self, settings: Settings, new: NewVersion) -> None:
         collection = self.collection(new.version)
         previous = self.live()
@@ -192,7 +226,9 @@ class MilvusStore:
             index.add_index("dense", index_type="FLAT", metric_type="IP")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
         self.client.create_collection(collection, schema=schema, index_params=index)
+        self._loaded.add(collection)  # created with its indexes, a collection is loaded
 
+    @_reported
     def tidy(self, live: str) -> None:
         older = [c for c in self._versions() if c < self.collection(live) and self._complete(c)]
         self._prune(keep={self.collection(live), *older[-1:]})
@@ -201,13 +237,15 @@ class MilvusStore:
         return sorted(c for c in self.client.list_collections() if c.startswith(f"{self.alias}_v_"))
 
     def _complete(self, collection: str) -> bool:
-        return bool(self.client.query(collection, filter='chunk == -1 and name == "manifest"', output_fields=["row"]))
+        where = 'chunk == -1 and name == "manifest"'
+        return bool(self.client.query(self.ready(collection), filter=where, output_fields=["row"]))
 
     def _prune(self, keep: set[str]) -> None:
         """Drop every version but `keep` (the live one and the one before, which a replica may still read)."""
         for collection in self._versions():
             if collection not in keep:
                 self.client.drop_collection(collection)
+                self._loaded.discard(collection)
 
 
 class MilvusSearch:
@@ -222,6 +260,7 @@ class MilvusSearch:
     def vector_count(self) -> int:
         return self._count
 
+    @_reported
     def dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = max(1, min(k, self._count, MAX_TOPK))
         found = self.client.search(
@@ -238,6 +277,7 @@ class MilvusSearch:
             scores[i], ids[i] = hit["distance"], hit["row"]
         return scores, ids
 
+    @_reported
     def keyword(self, terms: Sequence[str]) -> np.ndarray:
         keywords = self.keywords
         out = np.zeros(len(keywords), dtype=np.float32)
@@ -261,10 +301,12 @@ class MilvusSearch:
                 out[hit["entity"]["chunk"]] = hit["distance"]
         return out + np.float32(constant)
 
+    @_reported
     def rows(self, start: int, n: int) -> np.ndarray:
         got = self.client.get(self.collection, ids=list(range(start, start + n)), output_fields=["dense"])
         return np.asarray([r["dense"] for r in sorted(got, key=lambda r: r["row"])], dtype=np.float32)
 
+    @_reported
     def all_rows(self) -> np.ndarray:
         got = sorted(_pages(self.client, self.collection, "", ["row", "dense"], self._count), key=lambda r: r["row"])
         return np.asarray([r["dense"] for r in got], dtype=np.float32).reshape(len(got), -1)

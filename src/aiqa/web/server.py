@@ -36,6 +36,7 @@ from aiqa.errors import (
     IndexMismatch,
     IndexNotFound,
     IndexReadOnly,
+    StoreUnavailable,
 )
 from aiqa.web.access import AccessControl, allowed_hosts, frame_ancestors
 from aiqa.web.guard import ApiAccess, ChatUsers, Guard, Throttle
@@ -50,6 +51,7 @@ _STATUS = {
     IndexReadOnly: 409,
     IndexNotFound: 503,
     IndexMismatch: 503,
+    StoreUnavailable: 503,
 }
 
 
