@@ -212,6 +212,28 @@ def test_the_server_rebuild_route_swaps_the_milvus_version_without_restart(tmp_p
         assert not answer["abstained"] and any("김서연" in c["quote"] for c in answer["citations"]), answer
 
 
+def test_index_ask_and_eval_commands_run_on_milvus(tmp_path, monkeypatch, capsys, shared_model):
+    """`aiqa index`, `ask` and `eval` as a user runs them, with AIQA_STORE=milvus and a Milvus Lite file."""
+    import json
+
+    from aiqa.cli import main
+
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    for name, value in {"STORE": "milvus", "MILVUS_URI": str(tmp_path / "data" / "milvus.db")}.items():
+        monkeypatch.setenv(f"AIQA_{name}", value)
+    paths = ["--index", str(tmp_path / "index")]
+    capsys.readouterr()
+    assert main(["index", "--json", "--corpus", str(tmp_path / "corpus"), *paths]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["added"] == 1 and report["chunks"] > 10 and (tmp_path / "data" / "milvus.db").exists()
+    assert main(["ask", "--json", "해외로 나간 인재를 중국이 귀국시키는 제도는?", *paths]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert not answer["abstained"] and any("천인계획" in c["quote"] for c in answer["citations"])
+    assert main(["eval", "--json", str(REPORT_QUESTIONS), *paths]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["crashes"] == 0 and figures["recall@5"] >= 0.9 and figures["abstention_accuracy"] == 1.0
+
+
 # Builds in a child process that exits at once (SIGKILL) part way through writing the new
 # collection: Milvus Lite opens a file in one process at a time, so the test reads it afterwards.
 CHILD = r"""

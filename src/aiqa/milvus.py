@@ -225,7 +225,8 @@ class MilvusStore:
         else:
             index.add_index("dense", index_type="FLAT", metric_type="IP")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-        self.client.create_collection(collection, schema=schema, index_params=index)
+        # Strong: a replica that loads a version the moment its alias moves must see every row of it.
+        self.client.create_collection(collection, schema=schema, index_params=index, consistency_level="Strong")
         self._loaded.add(collection)  # created with its indexes, a collection is loaded
 
     @_reported
