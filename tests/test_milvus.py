@@ -147,6 +147,23 @@ def test_milvus_search_scores_as_the_faiss_store_does(fake_settings, tmp_path, c
         assert statements[0] and statements[0] == pytest.approx(statements[1], abs=1e-5)
 
 
+def test_a_milvus_version_past_the_threshold_gets_a_graph_and_answers_like_the_exact_one(
+    fake_settings, tmp_path, cache_dir, fake_embedder
+):
+    exact = load_index(fake_settings)
+    settings = replace(
+        store_settings(tmp_path, "milvus", cache_dir, fake_embedder.name, fake_settings.corpus_dir), ann_threshold=10
+    )
+    build_index(settings, embedder_factory=lambda: fake_embedder)
+    graph = load_index(settings)
+    assert graph.manifest["dense"] == {"kind": "milvus", "index": "HNSW"}
+    for case in load_cases(REPORT_QUESTIONS):
+        vector = fake_embedder.embed_queries([case.q])[0]
+        (got, got_ids), (expected, expected_ids) = graph.search.dense(vector, 10), exact.search.dense(vector, 10)
+        np.testing.assert_allclose(got, expected, atol=1e-5)  # the same ten best scores (ties may swap rows)
+        assert got_ids[0] == expected_ids[0], case.q
+
+
 @pytest.mark.parametrize("store", STORES)
 @pytest.mark.parametrize(
     ("question", "cited"),
