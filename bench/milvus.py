@@ -63,13 +63,8 @@ def hybrid_top(index: Any, vector: np.ndarray, terms: list[str], ranker: Any, k:
     """Milvus's own hybrid search over the version's collection: the best k chunks by `ranker`."""
     from pymilvus import AnnSearchRequest
 
-    keywords = index.keywords
-    query: dict[int, float] = {}
-    for term in terms:
-        j = keywords.column.get(term)
-        if j is not None:
-            query[j + 1] = query.get(j + 1, 0.0) + 1.0
     search = index.search
+    query, _ = search.question_vector(terms)
     requests = [AnnSearchRequest([vector.tolist()], "dense", {"metric_type": "IP"}, limit=100, expr="chunk >= 0")]
     if query:
         requests.append(AnnSearchRequest([query], "sparse", {"metric_type": "IP"}, limit=100))

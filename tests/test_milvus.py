@@ -259,26 +259,26 @@ from pathlib import Path
 
 from aiqa.config import Settings
 from aiqa.index import build_index
-from aiqa.milvus import MilvusStore
+import aiqa.milvus as milvus
 from tests.fakes import FakeEmbedder
 
 root, moment = Path(sys.argv[1]), sys.argv[2]
 settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", store="milvus",
                     milvus_uri=str(root / "milvus.db"), embed_model=FakeEmbedder.name)
 if moment == "writing":
-    create = MilvusStore._create
+    create = milvus.create_collection
 
-    def create_then_die_on_insert(self, *args):
-        create(self, *args)
-        insert = self.client.insert
+    def create_then_die_on_insert(client, *args):
+        create(client, *args)
+        insert = client.insert
 
         def insert_once_then_die(collection, rows):
             insert(collection, rows[:1])
             os.kill(os.getpid(), signal.SIGKILL)
 
-        self.client.insert = insert_once_then_die
+        client.insert = insert_once_then_die
 
-    MilvusStore._create = create_then_die_on_insert
+    milvus.create_collection = create_then_die_on_insert
 print(build_index(settings, embedder_factory=FakeEmbedder).index_version, flush=True)
 """
 

@@ -3,7 +3,7 @@
 Two stores keep the same versions (docs/scaling.md):
 
 - "faiss" (the default): version folders on this machine's disk, FAISS vectors and keyword postings
-  memory-mapped into each process (aiqa.index, aiqa.versions);
+  memory-mapped into each process (aiqa.files, aiqa.versions);
 - "milvus": one Milvus collection per version and an alias naming the live one (aiqa.milvus), on a
   Milvus Lite file or a cluster that several app replicas share.
 
@@ -122,7 +122,7 @@ def open_store(settings: Settings) -> Store:
         from aiqa.milvus import milvus_store
 
         return milvus_store(settings)
-    from aiqa.index import FileStore
+    from aiqa.files import FileStore
 
     return FileStore(settings.index_dir)
 
