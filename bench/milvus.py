@@ -159,6 +159,7 @@ def main() -> None:
     if not sets:
         raise SystemExit("milvus.py: no question set to measure: pass --set NAME=CORPUS:QUESTIONS")
     embedder = load_embedder(Settings().embed_model, Settings().cache_dir)
+    analyse("형태소 분석기를 미리 불러 둔다")  # Kiwi loads once per process: not in the first store's build time
     root = Path(tempfile.mkdtemp(prefix="aiqa-milvus-bench-"))
     try:
         results = [measure(name, corpus, questions, embedder, root) for name, corpus, questions in sets]

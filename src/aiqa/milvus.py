@@ -155,7 +155,8 @@ class MilvusStore:
             raise IndexMismatch(f"{where} holds {rows} vectors for {len(chunks)} chunks: {REBUILD_HINT}")
         if terms_digest(keywords.terms) != manifest.get("keyword_terms"):
             raise IndexMismatch(f"{where} holds term counts its keyword vectors were not built from: {REBUILD_HINT}")
-        search = MilvusSearch(self.client, collection, keywords, expected)
+        texts = self.client.query(collection, filter="chunk == -1", output_fields=["count(*)"])[0]["count(*)"]
+        search = MilvusSearch(self.client, collection, keywords, expected, texts)
         return LoadedIndex(settings.index_dir, str(version), manifest, chunks, documents, None, keywords, search)
 
     @reported

@@ -80,9 +80,12 @@ def create_collection(client: Any, collection: str, dim: int, graph: bool) -> No
 class MilvusSearch:
     """Dense and keyword search of one version's collection (not the alias: a version stays fixed once loaded)."""
 
-    def __init__(self, client: Any, collection: str, keywords: Any, vector_count: int):
+    def __init__(self, client: Any, collection: str, keywords: Any, vector_count: int, text_rows: int):
         self.client, self.collection, self.keywords = client, collection, keywords
         self._count = vector_count
+        # The manifest's and documents' rows have zero vectors. A filter on `chunk` would keep them out
+        # but doubles a search's time on Milvus Lite; asking for as many more rows and dropping them is exact.
+        self._text_rows = text_rows
         self.keyword_depth = 1000  # chunks a keyword search returns; the rest score the question's constant
 
     @property
@@ -91,18 +94,18 @@ class MilvusSearch:
 
     @reported
     def dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = max(1, min(k, self._count, MAX_TOPK))
+        k = max(1, min(k, self._count, MAX_TOPK - self._text_rows))
         found = self.client.search(
             self.collection,
             data=[vector.astype(np.float32).tolist()],
             anns_field="dense",
-            filter="chunk >= 0",
-            limit=k,
-            search_params={"metric_type": "IP", "params": {"ef": max(EF_SEARCH, k)}},
+            limit=k + self._text_rows,
+            search_params={"metric_type": "IP", "params": {"ef": max(EF_SEARCH, k + self._text_rows)}},
         )[0]
         scores = np.full(k, -np.inf, dtype=np.float32)
         ids = np.full(k, -1, dtype=np.int64)
-        for i, hit in enumerate(found):
+        vectors = [hit for hit in found if hit["row"] >= 0][:k]
+        for i, hit in enumerate(vectors):
             scores[i], ids[i] = hit["distance"], hit["row"]
         return scores, ids
 
