@@ -140,8 +140,15 @@ class MilvusSearch:
 
     @reported
     def rows(self, start: int, n: int) -> np.ndarray:
-        got = self.client.get(self.collection, ids=list(range(start, start + n)), output_fields=["dense"])
-        return np.asarray([r["dense"] for r in sorted(got, key=lambda r: r["row"])], dtype=np.float32)
+        return self.rows_of([(start, n)])[0]
+
+    @reported
+    def rows_of(self, spans: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+        ids = [row for start, n in spans for row in range(start, start + n)]
+        if not ids:
+            return [np.zeros((0, 0), dtype=np.float32) for _ in spans]
+        got = {r["row"]: r["dense"] for r in self.client.get(self.collection, ids=ids, output_fields=["dense"])}
+        return [np.asarray([got[row] for row in range(start, start + n)], dtype=np.float32) for start, n in spans]
 
     @reported
     def all_rows(self) -> np.ndarray:

@@ -51,6 +51,10 @@ class Search(Protocol):
         """The stored vectors of rows start .. start + n - 1."""
         ...
 
+    def rows_of(self, spans: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+        """The stored vectors of several (start, n) row spans, in one call where the store allows."""
+        ...
+
     def all_rows(self) -> np.ndarray:
         """Every stored vector in row order (a build reuses the unchanged documents' rows)."""
         ...
@@ -111,6 +115,9 @@ class LocalSearch:
 
     def rows(self, start: int, n: int) -> np.ndarray:
         return dense.rows(self.vectors, start, n)
+
+    def rows_of(self, spans: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+        return [dense.rows(self.vectors, start, n) for start, n in spans]
 
     def all_rows(self) -> np.ndarray:
         return dense.all_rows(self.vectors)
