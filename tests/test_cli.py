@@ -15,7 +15,7 @@ from aiqa.cli import main
 
 from .conftest import REPO, REPORT, REPORT_QUESTIONS
 
-HEAVY = ("torch", "sentence_transformers", "faiss", "gradio", "transformers", "kiwipiepy")
+HEAVY = ("torch", "sentence_transformers", "faiss", "gradio", "transformers", "kiwipiepy", "pymilvus", "milvus_lite")
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pytest
 from filelock import FileLock
 
 import aiqa
+import aiqa.files
 import aiqa.index
 from aiqa.chunk import CHUNKER_VERSION, chunk_document
 from aiqa.config import BUNDLED_MODEL, Settings
@@ -269,7 +270,7 @@ def test_load_reads_one_version_while_a_build_swaps_current(tmp_path, cache_dir,
     new = build(settings, embedder).index_version
     (settings.index_dir / CURRENT).write_text(old, encoding="utf-8")
 
-    read_json = aiqa.index._read_json
+    read_json = aiqa.files._read_json
 
     def swap_after_manifest(path: Path):
         data = read_json(path)
@@ -277,7 +278,7 @@ def test_load_reads_one_version_while_a_build_swaps_current(tmp_path, cache_dir,
             (settings.index_dir / CURRENT).write_text(new, encoding="utf-8")
         return data
 
-    monkeypatch.setattr(aiqa.index, "_read_json", swap_after_manifest)
+    monkeypatch.setattr(aiqa.files, "_read_json", swap_after_manifest)
     index = load_index(settings)
     assert index.version == old and {c.source for c in index.chunks} == {"hanbit.md"}
 
@@ -322,6 +323,7 @@ CHILD = r"""
 import os, signal, sys
 from pathlib import Path
 
+import aiqa.files as files
 import aiqa.index as index
 from aiqa.config import Settings
 from tests.fakes import FakeEmbedder
@@ -342,7 +344,7 @@ class DiesWhileEmbedding:
 
 
 if moment == "files written":  # the new version is complete under .tmp-*, not yet renamed
-    index._fsync_tree = die
+    files._fsync_tree = die
 elif moment == "before CURRENT swap":  # the version folder is in place, CURRENT still old
     real_replace = os.replace
 

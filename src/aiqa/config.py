@@ -43,6 +43,14 @@ def _env_str(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, "").strip() or default
 
 
+def _env_choice(name: str, choices: tuple[str, ...]) -> str:
+    """Read a setting that takes one of a few words (the first is the default); raise BadSetting on another."""
+    raw = (os.environ.get(name) or "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise BadSetting(f"{name}={raw!r} is not one of {', '.join(choices)}: fix it, or unset it to use {choices[0]}")
+    return raw
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -121,6 +129,19 @@ class Settings:
     bad_token_limit: str = field(default_factory=lambda: os.environ.get("AIQA_BAD_TOKEN_LIMIT", "10/minute").strip())
     # Chat questions waiting in Gradio's queue; more get "queue full".
     queue_size: int = field(default_factory=lambda: _env_int("AIQA_QUEUE_SIZE", 64))
+
+    # Where index versions live (docs/scaling.md): "faiss", files under index_dir, or "milvus", one
+    # collection per version on AIQA_MILVUS_URI, a Milvus Lite file or a cluster URL (token in AIQA_MILVUS_TOKEN).
+    store: str = field(default_factory=lambda: _env_choice("AIQA_STORE", ("faiss", "milvus")))
+    milvus_uri: str | None = field(default_factory=lambda: _env_str("AIQA_MILVUS_URI"))
+    milvus_token: str | None = field(default_factory=lambda: _env_str("AIQA_MILVUS_TOKEN"))
+    # The live alias; versions are collections named after it (several indexes can share one cluster).
+    milvus_name: str = field(default_factory=lambda: _env_str("AIQA_MILVUS_NAME", "aiqa") or "aiqa")
+
+    @property
+    def milvus_target(self) -> str:
+        """The Milvus URI: AIQA_MILVUS_URI, else a Milvus Lite file in the index folder."""
+        return self.milvus_uri or str(self.index_dir / "milvus.db")
 
     def with_paths(self, corpus: str | Path | None = None, index: str | Path | None = None) -> Settings:
         """Return a copy with the corpus or index folder replaced where given."""

@@ -11,10 +11,11 @@ import regex
 
 from aiqa.config import Settings
 from aiqa.errors import AiqaError, BadRequest
-from aiqa.index import current_version, load_index
+from aiqa.index import load_index
 from aiqa.lang.ko import analyse, content_terms, language, names, tokens, topic_particle
 from aiqa.laps import Laps
 from aiqa.layout import short_section
+from aiqa.store import live_version
 
 log = logging.getLogger("aiqa.engine")
 # Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
@@ -141,13 +142,13 @@ class Engine:
         return self._embedder
 
     def state(self):
-        """The live (version, retriever, composer), reloaded when CURRENT names a new version."""
-        version = current_version(self.settings.index_dir)
+        """The live (version, retriever, composer), reloaded when the store names a new live version."""
+        version = live_version(self.settings)
         state = self._state
         if state is not None and version in (state[0], (self._failed or ("",))[0]):
             return state  # the live one, or a damaged new one already tried: keep the good one
         with self._lock:
-            if self._state is None or self._state[0] != current_version(self.settings.index_dir):
+            if self._state is None or self._state[0] != live_version(self.settings):
                 try:
                     self._state = self._load()
                     self._failed = None

@@ -41,3 +41,7 @@ class BadSetting(AiqaError):
 
 class IndexReadOnly(AiqaError):
     """The index folder cannot be written (a read-only volume): it can be served, not rebuilt."""
+
+
+class StoreUnavailable(AiqaError):
+    """The index store (a Milvus server) cannot be reached or refused a request."""

@@ -1,23 +1,13 @@
-"""Build, update, load and verify the on-disk index: FAISS vectors + chunk store + manifest.
+"""Build, update and load the index: what changed in the corpus becomes a new version on the store.
 
-Layout of the index folder:
-
-    index/
-      CURRENT            name of the live version folder (replaced atomically)
-      .lock              held while a build runs
-      v-<id>/            one complete version: manifest.json, chunks.json, documents.json,
-                         vectors.faiss (aiqa.dense) and the keyword postings keywords.* (aiqa.keyword)
-
-A build writes a new version folder beside the live one and then swaps CURRENT with an atomic
-rename, so a reader always sees a complete version and a killed build leaves the old one live
-(versions.py). An index folder on a read-only volume is served as it is and never written.
+A build compares the corpus with the live version's manifest (per-document content hashes),
+parses, chunks and embeds only new and changed documents, reuses the rest, and hands the whole
+new version to the store (aiqa.store), which makes it live only once it is complete: files on
+this machine by default (aiqa.files), or Milvus (aiqa.milvus).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -28,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aiqa import dense
 from aiqa.chunk import CHUNKER_VERSION, Chunk, chunk_document
 from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, IndexReadOnly
@@ -37,13 +26,14 @@ from aiqa.ingest.collect import collect
 from aiqa.keyword import KeywordIndex, build_keywords, token_counts
 from aiqa.lang.ko import analyse
 from aiqa.laps import Laps
+from aiqa.store import NewVersion, Search, open_store
 from aiqa.tokens import count_tokens
-from aiqa.versions import CURRENT, current_version, make_live, prune, tidy
+from aiqa.versions import CURRENT, current_version
 
 if TYPE_CHECKING:
     from aiqa.embed import Embedder
 
-__all__ = ["CURRENT", "BuildReport", "LoadedIndex", "build_index", "current_version", "load_index", "read_manifest"]
+__all__ = ["CURRENT", "BuildReport", "LoadedIndex", "build_index", "current_version", "load_index"]
 
 FORMAT_VERSION = 4
 REBUILD_HINT = "run `aiqa index` to rebuild it"
@@ -66,8 +56,9 @@ class LoadedIndex:
     manifest: dict[str, Any]
     chunks: list[Chunk]
     documents: dict[str, StoredDocument]
-    vectors: Any  # faiss.Index: each chunk's views (see Chunk.views) in consecutive rows, chunk by chunk
-    keywords: KeywordIndex
+    vectors: Any  # faiss.Index (None on Milvus): each chunk's views (see Chunk.views) in consecutive rows
+    keywords: KeywordIndex  # on Milvus: rebuilt from the stored term counts, for the answer layer's statistics
+    search: Search  # dense and keyword search over this version, on whichever store holds it
 
     @property
     def model(self) -> str:
@@ -112,28 +103,13 @@ class BuildReport:
         return data
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-
-
-def read_manifest(index_dir: Path, version: str | None = None) -> dict[str, Any]:
-    """Return the manifest of `version` (default: the live one); raise IndexNotFound when there is none."""
-    version = version or current_version(index_dir)
-    if version is None or not (index_dir / version / "manifest.json").exists():
-        raise IndexNotFound(f"no index in {index_dir}/: run `aiqa index` to build it")
-    try:
-        manifest = _read_json(index_dir / version / "manifest.json")
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError: a damaged file
-        manifest = None
+def checked_shape(manifest: Any, where: str) -> dict[str, Any]:
+    """Return a parsed manifest if it has the fields a build and a load read; raise IndexMismatch if not."""
     if not isinstance(manifest, dict):
-        raise IndexMismatch(f"{index_dir / version}/manifest.json is damaged: {REBUILD_HINT}")
+        raise IndexMismatch(f"{where} is damaged: {REBUILD_HINT}")
     for key, kind in (("files", dict), ("documents", dict), ("skipped", dict), ("dim", int)):
         if not isinstance(manifest.get(key), kind):
-            raise IndexMismatch(f"{index_dir / version}/manifest.json is damaged (bad '{key}'): {REBUILD_HINT}")
+            raise IndexMismatch(f"{where} is damaged (bad '{key}'): {REBUILD_HINT}")
     return manifest
 
 
@@ -152,38 +128,16 @@ def check_manifest(manifest: dict[str, Any], settings: Settings, where: Path) ->
 
 
 def load_index(settings: Settings) -> LoadedIndex:
-    """Load the live version of the index, verifying format, model and file integrity."""
-    index_dir = settings.index_dir
-    # CURRENT is read once: a build may swap it while we load, and the manifest and the files
-    # must come from the same version.
-    version = current_version(index_dir) or ""
-    manifest = read_manifest(index_dir, version)
-    check_manifest(manifest, settings, index_dir)
-    folder = index_dir / version
-    for name, digest in manifest["files"].items():
-        path = folder / name
-        if not path.exists() or _file_digest(path) != digest:
-            raise IndexMismatch(f"{folder}/{name} is missing or damaged: {REBUILD_HINT}")
-    chunks = [_chunk_from_json(item) for item in _read_json(folder / "chunks.json")]
-    documents = {
-        src: StoredDocument(src, d["sha256"], d["text"], tuple(d.get("pages", ())))
-        for src, d in _read_json(folder / "documents.json").items()
-    }
-    vectors = dense.read(folder / "vectors.faiss")
-    if vectors.ntotal != view_offsets(chunks)[-1] or vectors.d != manifest["dim"]:
-        raise IndexMismatch(f"{folder}/ holds {vectors.ntotal} vectors for {len(chunks)} chunks: {REBUILD_HINT}")
-    keywords = KeywordIndex.load(folder)
-    if len(keywords) != len(chunks):
-        raise IndexMismatch(f"{folder}/ holds keywords for {len(keywords)} of {len(chunks)} chunks: {REBUILD_HINT}")
-    return LoadedIndex(folder, version, manifest, chunks, documents, vectors, keywords)
+    """Load the live version of the index from the configured store, verifying format, model and integrity."""
+    return open_store(settings).load(settings)
 
 
-def _file_digest(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+def stored_documents(data: dict[str, dict[str, Any]]) -> dict[str, StoredDocument]:
+    """The documents of a version from their JSON form (source -> sha256, text, pages)."""
+    return {src: StoredDocument(src, d["sha256"], d["text"], tuple(d.get("pages", ()))) for src, d in data.items()}
 
 
-def _chunk_from_json(item: dict[str, Any]) -> Chunk:
+def chunk_from_json(item: dict[str, Any]) -> Chunk:
     item = dict(item)
     item["cells"] = tuple(tuple(pair) for pair in item.get("cells", ()))
     item["statements"] = tuple(tuple(span) for span in item.get("statements", ()))
@@ -197,12 +151,13 @@ def _chunking(settings: Settings) -> dict[str, int]:
 
 def _previous(settings: Settings) -> tuple[dict[str, Any] | None, LoadedIndex | None]:
     """The live manifest and index if they can be reused for an incremental build."""
+    store = open_store(settings)
     try:
-        manifest = read_manifest(settings.index_dir)
+        manifest = store.manifest()
         check_manifest(manifest, settings, settings.index_dir)
         if manifest.get("chunking") != _chunking(settings):
             return manifest, None  # chunks were cut differently: every document is re-chunked
-        return manifest, load_index(settings)
+        return manifest, store.load(settings)
     except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError):
         return None, None
 
@@ -269,7 +224,7 @@ def _build_locked(
         )
     report = _tally(plan, old_docs)
     if old is not None and not plan.fresh and report.removed == 0 and set(plan.skipped) == set(old_skips):
-        tidy(settings.index_dir, old.version)  # nothing to write; leftovers of killed builds go
+        open_store(settings).tidy(old.version)  # nothing to write; leftovers of killed builds go
         report.chunks, report.index_version = len(old.chunks), old.version
     else:
         chunks, vectors, documents, counts = _reuse(old, plan.keep) if old else ([], [], {}, [])
@@ -284,7 +239,9 @@ def _build_locked(
         clock.lap("keywords")
         matrix = np.ascontiguousarray(np.vstack(vectors).astype(np.float32))
         report.embedded_chunks, report.chunks = len(new_chunks), len(chunks)
-        report.index_version = _write_version(settings, chunks, documents, plan.skipped, matrix, keywords)
+        new = _new_version(settings, chunks, documents, plan.skipped, matrix, keywords)
+        open_store(settings).publish(settings, new)
+        report.index_version = new.version
         clock.lap("write")
     report.seconds = time.perf_counter() - started
     report.steps = clock.steps
@@ -328,7 +285,7 @@ def _reuse(
     wanted = set(keep)
     kept = [i for i, c in enumerate(old.chunks) if c.source in wanted]
     starts = old.offsets  # a chunk's views are consecutive rows
-    matrix = dense.all_rows(old.vectors)
+    matrix = old.search.all_rows()
     rows = matrix[[row for i in kept for row in range(starts[i], starts[i + 1])]]
     documents = {src: _document_json(old.documents[src]) for src in keep}
     counts = [old.keywords.chunk_counts_of(i) for i in kept]
@@ -345,24 +302,16 @@ def _default_embedder(settings: Settings) -> Embedder:
     return load_embedder(settings.embed_model, settings.cache_dir)
 
 
-def _write_version(
+def _new_version(
     settings: Settings,
     chunks: list[Chunk],
     documents: dict[str, dict[str, Any]],
     skipped: dict[str, dict[str, str]],
     matrix: np.ndarray,
     keywords: KeywordIndex,
-) -> str:
-    """Write a complete version folder, then make it live with one atomic rename."""
-    index_dir = settings.index_dir
+) -> NewVersion:
+    """A version's content and the manifest fields every store records."""
     version = time.strftime("v-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
-    tmp = index_dir / f".tmp-{version}"
-    tmp.mkdir()
-    vectors = dense.build(matrix, settings.ann_threshold)
-    dense.write(vectors, tmp / "vectors.faiss")
-    files = ["vectors.faiss", "chunks.json", "documents.json", *keywords.save(tmp)]
-    _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
-    _write_json(tmp / "documents.json", documents)
     per_doc: dict[str, dict[str, Any]] = {
         src: {"sha256": d["sha256"], "chunks": sum(1 for c in chunks if c.source == src)}
         for src, d in documents.items()
@@ -371,25 +320,11 @@ def _write_version(
         "format_version": FORMAT_VERSION,
         "model": settings.embed_model,
         "dim": int(matrix.shape[1]),
-        "dense": dense.describe(vectors),
         "chunking": _chunking(settings),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "version": version,
         "documents": per_doc,
         "chunk_count": len(chunks),
         "skipped": skipped,
-        "files": {name: _file_digest(tmp / name) for name in files},
     }
-    _write_json(tmp / "manifest.json", manifest)
-    _fsync_tree(tmp)
-    previous = current_version(index_dir)
-    os.replace(tmp, index_dir / version)
-    make_live(index_dir, version)
-    prune(index_dir, keep={version} | ({previous} if previous else set()))
-    return version
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.iterdir():
-        with open(path, "rb") as fh:
-            os.fsync(fh.fileno())
+    return NewVersion(version, manifest, chunks, documents, matrix, keywords)

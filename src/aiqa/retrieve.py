@@ -1,4 +1,4 @@
-"""Question -> ranked Hits: dense (FAISS over e5 vectors) and Korean BM25, fused by weighted scores."""
+"""Question -> ranked Hits: dense (e5 vectors) and Korean BM25 from the index's store, fused by weighted scores."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from aiqa.chunk import Chunk
-from aiqa.dense import rows as dense_rows
-from aiqa.dense import search as dense_search
 from aiqa.index import LoadedIndex
 from aiqa.keyword import KeywordIndex, idf_of
 from aiqa.lang.ko import Analysis, LatinNames, analyse
@@ -115,15 +113,15 @@ class Retriever:
         vector = self.encode(question.text) if query_vector is None else query_vector
         dense = np.full(n, np.nan, dtype=np.float32)
         # Each chunk has several vectors (see Chunk.views); its dense score is the best of them.
-        total = self.index.vectors.ntotal
-        views = total / max(1, n)
+        search = self.index.search
+        views = search.vector_count / max(1, n)
         laps = laps or Laps()
-        scores, ids = dense_search(self.index.vectors, vector, int(views * depth))
+        scores, ids = search.dense(vector, int(views * depth))
         found = ids >= 0
         np.fmax.at(dense, self.index.owners[ids[found]], scores[found])
         laps.lap("dense")
         terms = self.stats.normalize(question.tokens)
-        keyword = self.keywords.scores(terms)
+        keyword = search.keyword(terms)
         keyword = keyword / keyword.max() if keyword.max() > 0 else np.zeros(n, dtype=np.float32)
         laps.lap("keyword")
         unigrams = [t for t in terms if "_" not in t]
@@ -151,6 +149,7 @@ class Retriever:
         dense, keyword, known = self.signals(analysis, max(100, 4 * k), vector, laps)
         fused = fuse(dense, keyword, known, self.dense_weight)
         order = np.argsort(-fused, kind="stable")[:k]
+        statements = self.statement_dense([int(i) for i in order], vector)
         hits = [
             Hit(
                 self.chunks[i],
@@ -159,21 +158,23 @@ class Retriever:
                 float(np.nan_to_num(dense[i], nan=-1.0)),
                 float(keyword[i]),
                 rank,
-                self.statement_dense(int(i), vector),
+                cosines,
             )
-            for rank, i in enumerate(order, start=1)
+            for rank, (i, cosines) in enumerate(zip(order, statements, strict=True), start=1)
         ]
         laps.lap("fuse")
         return hits
 
-    def statement_dense(self, chunk_id: int, vector: np.ndarray) -> tuple[float, ...]:
-        """Cosines of the question and each statement of a chunk (its views after the context)."""
-        n = len(self.chunks[chunk_id].statements)
-        if not n:
-            return ()
-        first = int(self.index.offsets[chunk_id]) + 1
-        rows = dense_rows(self.index.vectors, first, n)
-        return tuple(float(x) for x in rows @ vector.astype(np.float32))
+    def statement_dense(self, chunk_ids: list[int], vector: np.ndarray) -> list[tuple[float, ...]]:
+        """Cosines of the question and each statement of each chunk (its views after the context).
+
+        The chunks' rows are read in one call: on Milvus that is one round trip for all hits.
+        """
+        spans = [(int(self.index.offsets[i]) + 1, len(self.chunks[i].statements)) for i in chunk_ids]
+        rows = self.index.search.rows_of([span for span in spans if span[1]])
+        query = vector.astype(np.float32)
+        found = iter(rows)
+        return [tuple(float(x) for x in next(found) @ query) if n else () for _, n in spans]
 
 
 def fuse(dense: np.ndarray, keyword: np.ndarray, known: float, dense_weight: float = DENSE_WEIGHT) -> np.ndarray:

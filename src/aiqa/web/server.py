@@ -36,6 +36,7 @@ from aiqa.errors import (
     IndexMismatch,
     IndexNotFound,
     IndexReadOnly,
+    StoreUnavailable,
 )
 from aiqa.web.access import AccessControl, allowed_hosts, frame_ancestors
 from aiqa.web.guard import ApiAccess, ChatUsers, Guard, Throttle
@@ -50,6 +51,7 @@ _STATUS = {
     IndexReadOnly: 409,
     IndexNotFound: 503,
     IndexMismatch: 503,
+    StoreUnavailable: 503,
 }
 
 
@@ -231,7 +233,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     """Bring the index up to date, then serve the chat, the API and the widget until interrupted."""
     import uvicorn
 
-    from aiqa.index import current_version
+    from aiqa.store import live_version
 
     if "OMP_NUM_THREADS" not in os.environ and not settings.batch_questions:
         import torch
@@ -250,7 +252,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         skipped = f"; {len(r['skipped'])} skipped (run `aiqa index` to see why)" if r["skipped"] else ""
         print(f"aiqa: index {r['index_version']} {what}: {r['chunks']} chunks{skipped}", file=sys.stderr)
     except (EmptyCorpus, IndexBusy, IndexReadOnly) as exc:
-        if current_version(settings.index_dir) is None:
+        if live_version(settings) is None:
             raise
         print(f"aiqa: {exc}; serving the existing index", file=sys.stderr)
     engine.load()
