@@ -130,7 +130,9 @@ class Engine:
         if self._embedder is None:
             from aiqa.embed import load_embedder
 
-            self._embedder = load_embedder(self.settings.embed_model, self.settings.cache_dir)
+            self._embedder = load_embedder(
+                self.settings.embed_model, self.settings.cache_dir, self.settings.encoder_runtime
+            )
         return self._embedder
 
     def state(self):
