@@ -2,9 +2,10 @@
 
 The folder `aiqa.convert` writes is traced with torch.onnx, with mean pooling and L2
 normalization inside the graph; onnxruntime's transformer optimizer fuses attention, GELU and
-the layer norms, and its dynamic quantization makes the int8 file. The result sits beside the
-converted model in a folder named after EXPORT_VERSION, built under a temporary name and renamed
-into place as the conversion is. torch, onnx and onnxruntime are imported only for a build.
+the layer norms, and its dynamic quantization makes the int8 file. The result sits in the cache
+beside the converted model (onnx/ beside models/), in a folder named after it and EXPORT_VERSION,
+built under a temporary name and renamed into place as the conversion is. torch, onnx and
+onnxruntime are imported only for a build.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ INSTALL_HINT = "pip install onnxruntime==1.32.0 onnx==1.23.2"
 
 def onnx_dir(cache_dir: Path) -> Path:
     """Return where the ONNX files live under `cache_dir`, whether built yet or not."""
-    source = model_dir(cache_dir)
-    return source.with_name(f"{source.name}-onnx-v{EXPORT_VERSION}")
+    # A folder of its own beside models/: the converted model's folder keeps no siblings.
+    return Path(cache_dir) / "onnx" / f"{model_dir(cache_dir).name}-v{EXPORT_VERSION}"
 
 
 def ensure_onnx(cache_dir: Path) -> Path:
