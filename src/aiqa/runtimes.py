@@ -123,7 +123,8 @@ class OnnxEmbedder:
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed questions: float32 array (len(texts), dim), rows L2-normalized."""
-        return self._encode(texts, QUERY_PREFIX, 32, 1, False)
+        # Many questions at once (calibration, evaluation) are a batch job like passages.
+        return self._encode(texts, QUERY_PREFIX, 32, self.threads if len(texts) > 32 else 1, False)
 
     def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, threads: int, progress: bool) -> np.ndarray:
         items = _texts(texts)
@@ -210,7 +211,7 @@ class NanoEmbedder:
         items = _texts(texts)
         if not items:
             return np.zeros((0, self.dim), np.float32)
-        self._set_threads(self.query_threads)
+        self._set_threads(self.threads if len(items) > 32 else self.query_threads)
         return _normalized(np.atleast_2d(self._model.query(items)))
 
 
