@@ -112,7 +112,7 @@ class OnnxEmbedder:
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_SEQ_LENGTH)
         self._pad = self._tokenizer.token_to_id("<pad>") or 0
-        self.dim = int(self._encode(["dim"], QUERY_PREFIX, 1, 1, False).shape[1])
+        self.dim = int(self._run(self._tokenizer.encode_batch([QUERY_PREFIX])).shape[1])
 
     def __repr__(self) -> str:
         return f"OnnxEmbedder(name={self.name!r}, dim={self.dim}, runtime={self.runtime!r})"
@@ -128,30 +128,24 @@ class OnnxEmbedder:
 
     def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, threads: int, progress: bool) -> np.ndarray:
         items = _texts(texts)
-        if not items:
-            return np.zeros((0, getattr(self, "dim", 0)), np.float32)
+        out = np.zeros((len(items), self.dim), np.float32)
         encodings = self._tokenizer.encode_batch([prefix + text for text in items])
-        out: np.ndarray | None = None
 
         def run(rows: np.ndarray) -> None:
-            nonlocal out
-            batch = [encodings[i] for i in rows]
-            width = max(len(e.ids) for e in batch)
-            ids = np.full((len(batch), width), self._pad, np.int64)
-            mask = np.zeros((len(batch), width), np.int64)
-            for row, encoding in enumerate(batch):
-                ids[row, : len(encoding.ids)] = encoding.ids
-                mask[row, : len(encoding.ids)] = 1
-            vectors = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-            if out is None:
-                out = np.empty((len(items), vectors.shape[1]), np.float32)
-            out[rows] = vectors
+            out[rows] = self._run([encodings[i] for i in rows])
 
-        batches = length_batches([len(e.ids) for e in encodings], batch_size)
-        run(batches[0])  # first alone: it sizes the output
-        _run_batches(batches[1:], run, threads, progress, "embedding")
-        assert out is not None
-        return _normalized(out)
+        _run_batches(length_batches([len(e.ids) for e in encodings], batch_size), run, threads, progress, "embedding")
+        return _normalized(out) if items else out
+
+    def _run(self, batch: list[Any]) -> np.ndarray:
+        """One forward pass over tokenized texts, padded to the longest."""
+        width = max(len(e.ids) for e in batch)
+        ids = np.full((len(batch), width), self._pad, np.int64)
+        mask = np.zeros((len(batch), width), np.int64)
+        for row, encoding in enumerate(batch):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
 
 def load_onnx(
