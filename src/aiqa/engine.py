@@ -133,7 +133,7 @@ class Engine:
         if self._embedder is None:
             from aiqa.embed import load_embedder
 
-            embedder = load_embedder(self.settings.embed_model, self.settings.cache_dir)
+            embedder = load_embedder(self.settings.embed_model, self.settings.cache_dir, self.settings.encoder_runtime)
             if self._shared_batches:
                 from aiqa.batching import SharedBatches
 

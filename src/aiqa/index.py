@@ -299,7 +299,7 @@ def _document_json(doc: Document | StoredDocument) -> dict[str, Any]:
 def _default_embedder(settings: Settings) -> Embedder:
     from aiqa.embed import load_embedder
 
-    return load_embedder(settings.embed_model, settings.cache_dir)
+    return load_embedder(settings.embed_model, settings.cache_dir, settings.encoder_runtime)
 
 
 def _new_version(

