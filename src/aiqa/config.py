@@ -57,14 +57,6 @@ def _env_str(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, "").strip() or default
 
 
-def _env_choice(name: str, choices: tuple[str, ...]) -> str:
-    """Read a setting that takes one of a few words (the first is the default); raise BadSetting on another."""
-    raw = (os.environ.get(name) or "").strip().lower() or choices[0]
-    if raw not in choices:
-        raise BadSetting(f"{name}={raw!r} is not one of {', '.join(choices)}: fix it, or unset it to use {choices[0]}")
-    return raw
-
-
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -149,7 +141,7 @@ class Settings:
 
     # Where index versions live (docs/scaling.md): "faiss", files under index_dir, or "milvus", one
     # collection per version on AIQA_MILVUS_URI, a Milvus Lite file or a cluster URL (token in AIQA_MILVUS_TOKEN).
-    store: str = field(default_factory=lambda: _env_choice("AIQA_STORE", ("faiss", "milvus")))
+    store: str = field(default_factory=lambda: _env_choice("AIQA_STORE", ("faiss", "milvus"), "faiss"))
     milvus_uri: str | None = field(default_factory=lambda: _env_str("AIQA_MILVUS_URI"))
     milvus_token: str | None = field(default_factory=lambda: _env_str("AIQA_MILVUS_TOKEN"))
     # The live alias; versions are collections named after it (several indexes can share one cluster).
