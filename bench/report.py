@@ -18,7 +18,7 @@ from evalsets import REPO
 
 RUNS = {
     "build": "bench/index_build.py --json bench/results/build.json",
-    "encoders": "bench/encoders.py --json bench/results/encoders.json",
+    "encoders": "bench/encoders.py (its table, kept in bench/results/encoders.md)",
     "latency": "bench/latency.py QUESTIONS --json bench/results/latency.json",
     "scale": "bench/scale.py --json bench/results/scale.json",
     "peers": "bench/peers.py --json bench/results/peers.json",
@@ -29,6 +29,12 @@ RUNS = {
 def load(results: Path, name: str) -> Any:
     path = results / f"{name}.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def markdown(results: Path, name: str) -> str | None:
+    """A section the benchmark printed as Markdown itself (bench/results/NAME.md)."""
+    path = results / f"{name}.md"
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
 
 
 def fmt(value: Any) -> str:
@@ -135,7 +141,7 @@ def main() -> None:
         "`.venv/bin/python bench/report.py` after re-running the benchmarks below.\n",
         "![search latency at scale and /api/ask latency under load](benchmarks.png)\n" if drawn else "",
         section("Index build", "build", build_section(data["build"])),
-        section("Encoder runtimes", "encoders", table(data["encoders"]) if data["encoders"] else None),
+        section("Encoder runtimes", "encoders", markdown(results, "encoders")),
         section("One question, step by step", "latency", latency_section(data["latency"])),
         section("Scale: 10k to 1M chunks", "scale", table(data["scale"]) if data["scale"] else None),
         section("Beside other pipelines", "peers", peers_section(data["peers"])),
