@@ -19,8 +19,10 @@ class Slow(FakeEmbedder):
     def __init__(self):
         super().__init__()
         self.release = threading.Event()
+        self.holding = 0  # questions in the call that waits for `release`
 
     def embed_queries(self, texts):
+        self.holding = len(texts)
         self.release.wait(5)
         if any("boom" in t for t in texts):
             raise ValueError("cannot embed boom")
@@ -44,7 +46,8 @@ def test_questions_waiting_together_go_in_one_call_and_come_back_in_order():
     for got, want in zip(results, expected, strict=True):
         assert got.shape == (1, slow.dim) and np.array_equal(got[0], want)
     assert sum(len(c) for c in slow.calls) == 12
-    assert [len(c) for c in slow.calls] == [1, 11]  # the eleven that waited shared one call
+    # All that waited behind the first call shared the second (none is left when the first took all).
+    assert len(slow.calls) == 1 + (len(slow.calls[0]) < 12)
 
 
 def test_a_question_that_fails_fails_alone():
