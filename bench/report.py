@@ -141,6 +141,7 @@ def main() -> None:
         "`.venv/bin/python bench/report.py` after re-running the benchmarks below.\n",
         "![search latency at scale and /api/ask latency under load](benchmarks.png)\n" if drawn else "",
         section("Index build", "build", build_section(data["build"])),
+        section("Index build with AIQA_ENCODER=torch", "build", build_section(load(results, "build-torch"))),
         section("Encoder runtimes", "encoders", markdown(results, "encoders")),
         section("One question, step by step", "latency", latency_section(data["latency"])),
         section("Scale: 10k to 1M chunks", "scale", table(data["scale"]) if data["scale"] else None),
