@@ -139,6 +139,19 @@ class Settings:
     # Chat questions waiting in Gradio's queue; more get "queue full".
     queue_size: int = field(default_factory=lambda: _env_int("AIQA_QUEUE_SIZE", 64))
 
+    # An OpenAI-compatible LLM server that writes answers from the passages (aiqa.generate); unset,
+    # answers are the documents' own statements. Timeout: the longest wait for the server's next bytes.
+    llm_url: str | None = field(default_factory=lambda: _env_str("AIQA_LLM_URL"))
+    llm_model: str = field(default_factory=lambda: _env_str("AIQA_LLM_MODEL", "default") or "default")
+    llm_api_key: str | None = field(default_factory=lambda: _env_str("AIQA_LLM_API_KEY"))
+    llm_timeout_s: int = field(default_factory=lambda: _env_int("AIQA_LLM_TIMEOUT", 60))
+    llm_max_tokens: int = field(default_factory=lambda: _env_int("AIQA_LLM_MAX_TOKENS", 300, low=16))
+    # The model's context window (prompt and answer, in tokens), and the most passages put in it.
+    llm_context_tokens: int = field(default_factory=lambda: _env_int("AIQA_LLM_CONTEXT", 4096, low=512))
+    llm_passages: int = field(default_factory=lambda: _env_int("AIQA_LLM_PASSAGES", 5, high=20))
+    # Questions the LLM server is asked at once by one aiqa server; more wait their turn.
+    llm_concurrency: int = field(default_factory=lambda: _env_int("AIQA_LLM_CONCURRENCY", 4))
+
     # Where index versions live (docs/scaling.md): "faiss", files under index_dir, or "milvus", one
     # collection per version on AIQA_MILVUS_URI, a Milvus Lite file or a cluster URL (token in AIQA_MILVUS_TOKEN).
     store: str = field(default_factory=lambda: _env_choice("AIQA_STORE", ("faiss", "milvus"), "faiss"))

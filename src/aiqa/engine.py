@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
+from collections.abc import Generator as Gen
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import regex
 
 from aiqa.config import Settings
 from aiqa.errors import AiqaError, BadRequest
+from aiqa.generate import Generator, with_generated
 from aiqa.index import load_index
 from aiqa.lang.ko import analyse, content_terms, language, names, tokens, topic_particle
 from aiqa.laps import Laps
@@ -116,6 +120,17 @@ def _passage(hit) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Reply:
+    """One question's extractive answer and what a written answer needs: every hit, the documents."""
+
+    answer: Any  # aiqa.answer.Answer
+    hits: list  # every retrieved Hit, best first (k or more)
+    k: int  # how many the caller asked for
+    timings: dict[str, float]
+    documents: Mapping[str, Any]  # source -> StoredDocument of the version that answered
+
+
 class Engine:
     """Loads the index, model and per-index structures once; swaps them when a new build lands."""
 
@@ -127,6 +142,7 @@ class Engine:
         self._embedder = None
         self._state: tuple[str, Any, Any] | None = None  # (version, retriever, composer)
         self._failed: tuple[str, str] | None = None  # (version, why) of a new version that did not load
+        self.generator = Generator.from_settings(settings)  # None: answers are quotes only
 
     @property
     def embedder(self):
@@ -203,10 +219,13 @@ class Engine:
     def health(self) -> dict[str, Any]:
         index = self.current_index()
         failed = self._failed
-        warning = {"warning": f"{failed[1]}; serving the previous index {index.version}"} if failed else {}
+        warnings = [f"{failed[1]}; serving the previous index {index.version}"] if failed else []
+        llm = self.generator.health() if self.generator else None
+        if llm and llm["state"] == "failing":
+            warnings.append(f"the LLM server fails ({llm['last_error']}); answers are quoted from the documents")
         return {
-            "status": "degraded" if failed else "ok",
-            **warning,
+            "status": "degraded" if warnings else "ok",
+            **({"warning": "; ".join(warnings)} if warnings else {}),
             "index_version": index.version,
             "format_version": index.manifest["format_version"],
             "built_at": index.manifest["built_at"],
@@ -214,6 +233,7 @@ class Engine:
             "chunks": len(index.chunks),
             "model": index.model,
             "dim": index.manifest["dim"],
+            "llm": llm,  # null: answers are the documents' own statements
         }
 
     def check(self, question: Any, k: Any) -> tuple[str, int]:
@@ -232,8 +252,8 @@ class Engine:
             raise BadRequest(f"k must be a whole number from 1 to {self.settings.max_k}")
         return question, k
 
-    def ask(self, question: Any, k: Any = 5, history: Any = None):
-        """Answer one question; return the Answer and the timings in milliseconds."""
+    def prepare(self, question: Any, k: Any = 5, history: Any = None) -> Reply:
+        """Retrieve and decide: the extractive answer with everything a written one needs."""
         question, k = self.check(question, k)
         earlier = history_questions(history, self.settings.max_history_items, self.settings.max_history_chars)
         _, retriever, composer = self.state()
@@ -246,20 +266,54 @@ class Engine:
         steps = laps.ms()
         # "retrieve" and "answer" are the contract's two totals; the steps break them down.
         retrieve = sum(steps.get(s, 0.0) for s in ("analyse", "embed", "dense", "keyword", "fuse"))
-        return answer, hits[:k], {"retrieve": retrieve, "answer": steps["compose"], **steps}
+        timings = {"retrieve": retrieve, "answer": steps["compose"], **steps}
+        return Reply(answer, hits, k, timings, composer.documents)
 
-    def ask_json(self, question: Any, k: Any = 5, history: Any = None) -> dict[str, Any]:
-        """Answer one question as the JSON object of the CLI and HTTP contract."""
-        answer, hits, timings = self.ask(question, k, history)
+    def ask(self, question: Any, k: Any = 5, history: Any = None):
+        """Answer one question from the documents' statements; return the Answer, the top k hits and the
+        timings in milliseconds."""
+        reply = self.prepare(question, k, history)
+        return reply.answer, reply.hits[: reply.k], reply.timings
+
+    def reply_json(self, reply: Reply) -> dict[str, Any]:
+        """The extractive answer as the JSON object of the CLI and HTTP contract."""
+        answer, hits = reply.answer, reply.hits[: reply.k]
         return {
             "question": answer.question,
             "answer": answer.answer,
             "abstained": answer.abstained,
+            "mode": "extractive",
             "language": language(answer.question),
             "resolved_question": answer.resolved_question,
             "citations": [c.as_json() for c in answer.citations],
             "passages": [_passage(h) for h in hits],
             "related": [_passage(h) for h in answer.related],
-            "timings_ms": {name: round(ms, 2) for name, ms in timings.items()},
+            "timings_ms": {name: round(ms, 2) for name, ms in reply.timings.items()},
             "confidence": answer.signals.get("probability", 0.0),
         }
+
+    def writes(self, reply: Reply) -> bool:
+        """Whether the LLM server is asked: one is set, and the decision answers (never on a refusal)."""
+        return self.generator is not None and not reply.answer.abstained
+
+    def events(self, reply: Reply) -> Gen[tuple[str, dict[str, Any]]]:
+        """The answer as it forms: ("extractive", the quoted answer), then ("token", {"text"}) as the
+        model writes, then ("answer", the final JSON: written and checked, or the extractive one)."""
+        result = self.reply_json(reply)
+        yield "extractive", result
+        if self.generator is None or not self.writes(reply):
+            yield "answer", result
+            return
+        for kind, value in self.generator.events(reply, result["language"]):
+            if kind == "token":
+                yield "token", {"text": value}
+            else:
+                yield "answer", with_generated(result, value)
+
+    def ask_json(self, question: Any, k: Any = 5, history: Any = None, *, generate: bool = True) -> dict[str, Any]:
+        """Answer one question as the JSON object of the CLI and HTTP contract; with an LLM server set
+        (and `generate`), in the model's checked words."""
+        reply = self.prepare(question, k, history)
+        if not (generate and self.writes(reply)):
+            return self.reply_json(reply)
+        return next(value for kind, value in self.events(reply) if kind == "answer")

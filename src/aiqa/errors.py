@@ -45,3 +45,7 @@ class IndexReadOnly(AiqaError):
 
 class StoreUnavailable(AiqaError):
     """The index store (a Milvus server) cannot be reached or refused a request."""
+
+
+class GenerationFailed(AiqaError):
+    """The LLM server could not write an answer (down, slow, an error status, or an unreadable reply)."""

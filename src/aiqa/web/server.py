@@ -12,17 +12,20 @@ The read token never opens an admin route.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 
 from aiqa import __version__
@@ -62,6 +65,11 @@ class AskRequest(BaseModel):
         default_factory=list,
         description="earlier questions, oldest first: strings or {role, content} messages",
         examples=[["미국의 AI 반도체는?"]],
+    )
+    stream: StrictBool = Field(
+        False,
+        description="answer as server-sent events: `extractive` (the quoted answer) at once, then `token` events "
+        "while the LLM server writes (when AIQA_LLM_URL is set), then `answer` (the final JSON)",
     )
 
 
@@ -108,6 +116,22 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(500, "internal error: the server log has the details")
 
 
+def _sse(kind: str, data: dict[str, Any]) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _event_stream(events: Generator[tuple[str, dict[str, Any]]], writers: anyio.Semaphore) -> AsyncIterator[str]:
+    """Send the quoted answer at once, then (holding one of the writers' places) the model's tokens and
+    the final answer; the model's reply is read in a worker thread."""
+    try:
+        yield _sse(*next(events))
+        async with writers:
+            while (item := await anyio.to_thread.run_sync(next, events, None)) is not None:
+                yield _sse(*item)
+    finally:
+        await anyio.to_thread.run_sync(events.close)  # a client that left: stop reading the model
+
+
 def _new_app() -> FastAPI:
     return FastAPI(
         title="aiqa",
@@ -118,11 +142,28 @@ def _new_app() -> FastAPI:
     )
 
 
-def _add_ask_routes(app: FastAPI, engine: Engine, access: ApiAccess) -> None:
+def _add_ask_routes(app: FastAPI, settings: Settings, engine: Engine, access: ApiAccess) -> None:
+    # Answers being written by the LLM server at once; more wait (their quoted answer is sent first).
+    writers = functools.cache(lambda: anyio.Semaphore(settings.llm_concurrency))  # made in the event loop
+
     @app.post("/api/ask", dependencies=[Depends(access.small_body), Depends(access.read)], tags=["ask"])
-    async def ask(body: AskRequest) -> dict[str, Any]:
-        """Answer a question from the documents, with numbered citations (the `aiqa ask --json` contract)."""
-        return await access.run(engine.ask_json, body.question, body.k, body.history)
+    async def ask(body: AskRequest) -> Any:
+        """Answer a question from the documents, with numbered citations (the `aiqa ask --json` contract).
+
+        With an LLM server set (AIQA_LLM_URL) the answer is written by it and checked sentence by
+        sentence (`mode`: "generated"), else quoted (`mode`: "extractive")."""
+        reply = await access.run(engine.prepare, body.question, body.k, body.history)
+        if body.stream:
+            return StreamingResponse(
+                _event_stream(engine.events(reply), writers()),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        if not engine.writes(reply):
+            return engine.reply_json(reply)
+        async with writers():
+            events = await anyio.to_thread.run_sync(lambda: list(engine.events(reply)))
+        return events[-1][1]
 
     @app.get("/api/health", tags=["ask"])
     async def health() -> dict[str, Any]:
@@ -219,7 +260,7 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str = "12
     throttle = Throttle(settings)
     users = ChatUsers(settings, throttle)
     _install_handlers(app)
-    _add_ask_routes(app, engine, access)
+    _add_ask_routes(app, settings, engine, access)
     _add_admin_routes(app, settings, engine, access)
     _add_pages(app, settings)
     mount_ui(app, engine, settings, users, throttle)

@@ -1,0 +1,161 @@
+"""Check a generated answer sentence by sentence against the passages it cites; keep what they hold.
+
+A sentence is kept only when
+- it ends with [n] markers, and every n is a passage of the prompt;
+- every number (dates included) it writes occurs in the passages it cites, digit for digit;
+- every name it writes occurs there: Korean proper nouns, and Latin names and codes (H100, SMIC,
+  Nvidia). A capitalised plain English word cited to a passage with no Latin name is not checked:
+  "China" cannot be matched against "중국" without a dictionary;
+- a Korean sentence shares at least one content word with the passages it cites (a citation to an
+  unrelated passage fails).
+Each kept sentence is cited to the statement (sentence, bullet or table row) of its passage that
+holds the most of its facts and words: the quote a reader checks it against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import regex
+
+from aiqa.chunk import Chunk
+from aiqa.lang.ko import analyse, is_korean
+
+_MARKERS = regex.compile(r"\[\s*(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\s*\]")
+_LEADING_MARKERS = regex.compile(r"^\s*(?:\[\s*\d{1,3}(?:\s*[,，]\s*\d{1,3})*\s*\]\s*)+[.。]?")
+# A sentence ends at . ! ? 。 followed by a space or a line end; "3.5" and "U.S.A" stay whole.
+_SENTENCE_END = regex.compile(r"(?<=[.!?。])\s+|\s*\n+\s*")
+_NUMBER = regex.compile(r"\d+(?:[.,]\d+)*")
+_LATIN = regex.compile(r"[A-Za-z][A-Za-z0-9&.\-]*[A-Za-z0-9]|[A-Za-z]")
+_LIST_MARK = regex.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str  # as written, markers included
+    bare: str  # without markers and list marks
+    refs: tuple[int, ...]  # passage numbers, in the order written
+    kept: bool = False
+    reason: str = ""  # why it was dropped
+    quotes: tuple[tuple[int, int, int], ...] = field(default=())  # (passage n, start, end) in the document
+
+
+def split_sentences(reply: str) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(text, bare text, markers) of each sentence of a reply; markers written after the full stop
+    ("… 10%이다. [1]") belong to the sentence before them."""
+    pieces: list[str] = []
+    for piece in _SENTENCE_END.split(reply.replace("**", "").strip()):
+        lead = _LEADING_MARKERS.match(piece)
+        if lead and pieces:
+            pieces[-1] += " " + lead.group(0).strip()
+            piece = piece[lead.end() :]
+        if piece.strip():
+            pieces.append(piece.strip())
+    out = []
+    for text in pieces:
+        bare = _LIST_MARK.sub("", _MARKERS.sub("", text)).strip()
+        if not any(ch.isalnum() for ch in bare):
+            continue  # a stray list number or marker, not a sentence
+        refs = tuple(int(n) for group in _MARKERS.findall(text) for n in regex.split(r"\s*[,，]\s*", group))
+        out.append((text, bare, tuple(dict.fromkeys(refs))))
+    return out
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers of a text, thousands separators removed: "1,000" and "1000" are the same number."""
+    found = set()
+    for n in _NUMBER.findall(text):
+        plain = regex.sub(r"(?<=\d),(?=\d{3}\b)", "", n)
+        found.update(regex.split(r",", plain))  # "1,2" (a list) is two numbers
+    return {n.rstrip(".") for n in found if n}
+
+
+def latin_names(text: str, english: bool) -> tuple[set[str], set[str]]:
+    """(codes, words) of the Latin names a sentence writes, lowercase.
+
+    Codes hold a digit or two capitals (H100, SMIC, TSMC); words are other capitalised words,
+    except an English sentence's first word. In a Korean sentence every Latin word is a name.
+    """
+    codes, words = set(), set()
+    for i, m in enumerate(_LATIN.finditer(text)):
+        w = m.group(0)
+        if any(c.isdigit() for c in w) or sum(c.isupper() for c in w) >= 2:
+            codes.add(w.lower())
+        elif not english or (w[0].isupper() and m.start() > 0 and i > 0):
+            words.add(w.lower())
+    return codes, words
+
+
+def _compact(text: str) -> str:
+    return regex.sub(r"\s+", "", text).lower()
+
+
+class Evidence:
+    """What the passages of one prompt hold, read once per reply."""
+
+    def __init__(self, passages: tuple[Chunk, ...], texts: tuple[str, ...]):
+        self.passages = passages
+        self.texts = texts
+        self.compact = [_compact(t) for t in texts]
+        self.numbers = [numbers(t) for t in texts]
+        self.terms = [analyse(t).terms for t in texts]
+        self.has_latin = [bool(_LATIN.search(t)) for t in texts]
+        self.korean = [is_korean(t) for t in texts]
+
+    def problem(self, bare: str, refs: tuple[int, ...]) -> str:
+        """Why the cited passages do not hold the sentence; "" when they do."""
+        if not refs:
+            return "no [n] marker names the passage it comes from"
+        missing = [n for n in refs if not 1 <= n <= len(self.passages)]
+        if missing:
+            return f"it cites [{missing[0]}], which is not one of the {len(self.passages)} passages"
+        cited = [n - 1 for n in refs]
+        text = "".join(self.compact[i] for i in cited)
+        held = set().union(*(self.numbers[i] for i in cited))
+        for n in sorted(numbers(bare)):
+            if n not in held:
+                return f"the number {n} is not in the passage it cites"
+        analysis = analyse(bare)
+        for name in sorted(analysis.names):
+            if _compact(name) not in text:
+                return f"the name {name} is not in the passage it cites"
+        english = not is_korean(bare)
+        codes, words = latin_names(bare, english)
+        checkable = words if any(self.has_latin[i] for i in cited) else set()
+        for name in sorted(codes | checkable):
+            if _compact(name) not in text and _compact(name.rstrip("s")) not in text:
+                return f"the name {name} is not in the passage it cites"
+        if not english and any(self.korean[i] for i in cited):
+            own = {t for t in analysis.terms if is_korean(t)}
+            if own and not own & set().union(*(self.terms[i] for i in cited)):
+                return "the passage it cites shares none of its words"
+        return ""
+
+    def quote(self, n: int, bare: str) -> tuple[int, int]:
+        """The span (in the document) of the statement of passage n that holds the most of the sentence."""
+        chunk, seen = self.passages[n - 1], self.compact[n - 1]
+        spans = list(chunk.statements or ((chunk.start, chunk.end),))
+        if len(spans) == 1:
+            return spans[0]
+        want_numbers, want_terms = numbers(bare), analyse(bare).terms
+
+        def score(span: tuple[int, int]) -> tuple[int, int, int]:
+            text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
+            if _compact(text)[:20] not in seen:
+                return (-1, 0, 0)  # cut from what the model saw
+            return (len(want_numbers & numbers(text)), len(want_terms & analyse(text).terms), -len(text))
+
+        return max(spans, key=score)
+
+
+def check(reply: str, evidence: Evidence) -> list[Sentence]:
+    """Every sentence of the reply, kept or dropped with the reason, kept ones with their quotes."""
+    out = []
+    for text, bare, refs in split_sentences(reply):
+        reason = evidence.problem(bare, refs)
+        if reason:
+            out.append(Sentence(text, bare, refs, False, reason))
+            continue
+        quotes = tuple((n, *evidence.quote(n, bare)) for n in refs)
+        out.append(Sentence(text, bare, refs, True, "", quotes))
+    return out
