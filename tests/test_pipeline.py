@@ -17,7 +17,8 @@ from aiqa.retrieve import DENSE_WEIGHT, fuse
 
 from .conftest import REPORT
 
-CONTRACT = {"question", "answer", "abstained", "language", "resolved_question", "citations", "passages", "related"}
+CONTRACT = {"question", "answer", "abstained", "mode", "language", "resolved_question", "citations", "passages"}
+CONTRACT |= {"related"}
 SOFTWARE_ROW = "PyTorch, TensorFlow, CUDA 등 글로벌 표준"
 
 

@@ -53,7 +53,7 @@ def split_sentences(reply: str) -> list[tuple[str, str, tuple[int, ...]]]:
             pieces.append(piece.strip())
     out = []
     for text in pieces:
-        bare = _LIST_MARK.sub("", _MARKERS.sub("", text)).strip()
+        bare = regex.sub(r"\s+(?=[.!?。,])", "", _LIST_MARK.sub("", _MARKERS.sub("", text))).strip()
         if not any(ch.isalnum() for ch in bare):
             continue  # a stray list number or marker, not a sentence
         refs = tuple(int(n) for group in _MARKERS.findall(text) for n in regex.split(r"\s*[,，]\s*", group))

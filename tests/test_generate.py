@@ -1,0 +1,236 @@
+"""Written answers (aiqa.generate): the check of each sentence, the prompt budget, and the protocol's failures.
+
+The check and the prompt are pure logic over a small document chunked by the real chunker. The
+client's failures (a server that is down, answers 500, sends garbage or hangs up mid-reply) are
+produced by a tiny HTTP server that says exactly that; what a real model writes is tested with the
+real model server in test_generate_llm.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pytest
+
+from aiqa.chunk import chunk_document
+from aiqa.errors import GenerationFailed
+from aiqa.generate.check import Evidence, check, numbers, split_sentences
+from aiqa.generate.client import ChatClient
+from aiqa.generate.generator import Generator, prompt_chunks
+from aiqa.generate.prompt import PROMPT_MARGIN, build_prompt
+from aiqa.index import StoredDocument
+from aiqa.ingest import Document
+from aiqa.tokens import count_tokens
+
+from .conftest import free_port
+
+TEXT = """# 별빛 상사 연간 보고
+
+## 매출
+별빛 상사의 2025년 매출은 1,250억 원이다. 이는 전년보다 12% 늘어난 수치다.
+해외 매출은 주로 Orion-7 장비 수출에서 나왔다.
+
+## 인력
+| 부서 | 인원 | 책임자 |
+|---|---|---|
+| 연구소 | 85명 | 한가람 |
+| 영업본부 | 40명 | 윤슬기 |
+"""
+
+
+@pytest.fixture(scope="module")
+def passages():
+    doc = Document("annual.md", TEXT, "x")
+    chunks = [c for c in chunk_document(doc, count_tokens, 256) if c.kind != "title"]
+    stored = {"annual.md": StoredDocument("annual.md", "x", TEXT)}
+    return chunks, stored
+
+
+def evidence(chunks) -> Evidence:
+    prompt = build_prompt("질문", chunks, "ko", 4096, 300)
+    return Evidence(prompt.passages, prompt.texts)
+
+
+def test_sentences_keep_their_markers_even_after_the_full_stop():
+    reply = "매출은 1,250억 원이다. [1] 전년보다 12% 늘었다 [1][2].\n- 해외 매출은 3.5배다 [2, 3]"
+    split = split_sentences(reply)
+    assert [refs for _, _, refs in split] == [(1,), (1, 2), (2, 3)]
+    assert split[0][1] == "매출은 1,250억 원이다." and split[2][1] == "해외 매출은 3.5배다"
+    assert numbers("1,250억 원, 3.5배, 2025년") == {"1250", "3.5", "2025"}
+
+
+def test_a_sentence_is_kept_only_when_its_cited_passage_holds_its_numbers_and_names(passages):
+    chunks, _ = passages
+    sales = next(i for i, c in enumerate(chunks, 1) if "1,250억" in c.text)
+    lab = next(i for i, c in enumerate(chunks, 1) if "연구소" in c.text)
+    ev = evidence(chunks)
+    reasons = {
+        text: s.reason
+        for text, s in zip(
+            ["right", "number", "name", "code", "elsewhere", "no marker", "no passage", "english"],
+            check(
+                f"별빛 상사의 2025년 매출은 1250억 원이다 [{sales}]. "
+                f"2025년 매출은 1,300억 원이다 [{sales}]. "
+                f"연구소 책임자는 김철수이다 [{lab}]. "
+                f"해외 매출은 Vega 장비에서 나왔다 [{sales}]. "
+                f"연구소 인원은 85명이다 [{sales}]. "
+                "매출이 늘었다. "
+                "매출이 늘었다 [9]. "
+                f"The lab has 85 staff [{lab}].",
+                ev,
+            ),
+            strict=True,
+        )
+    }
+    assert reasons["right"] == "" and reasons["english"] == ""
+    assert "1300" in reasons["number"]
+    assert "김철수" in reasons["name"]
+    assert "vega" in reasons["code"]
+    assert "85" in reasons["elsewhere"]  # true, but not in the passage it cites
+    assert "marker" in reasons["no marker"] and "[9]" in reasons["no passage"]
+
+
+def test_a_korean_sentence_cited_to_a_passage_about_something_else_is_dropped(passages):
+    chunks, _ = passages
+    lab = next(i for i, c in enumerate(chunks, 1) if "연구소" in c.text)
+    (sentence,) = check(f"회사의 미래는 밝다 [{lab}].", evidence(chunks))
+    assert not sentence.kept and "none of its words" in sentence.reason
+
+
+def test_kept_sentences_are_renumbered_and_cite_the_statement_that_holds_them(passages):
+    chunks, stored = passages
+    sales = next(i for i, c in enumerate(chunks, 1) if "1,250억" in c.text)
+    generator = Generator(ChatClient("http://127.0.0.1:9/v1", "none"))
+    prompt = generator.prompt("매출은?", chunks, "ko")
+    reply = f"매출은 1,250억 원이다 [{sales}]. 전년보다 12% 늘었다 [{sales}]."
+    generated = generator.finish(reply, prompt, stored, 0.0)
+    assert generated.used and generated.answer == "매출은 1,250억 원이다 [1]. 전년보다 12% 늘었다 [2]."
+    quotes = [c.quote for c in generated.citations]
+    assert quotes == ["별빛 상사의 2025년 매출은 1,250억 원이다.", "이는 전년보다 12% 늘어난 수치다."]
+    assert all(TEXT[c.start : c.end] == c.quote for c in generated.citations)
+
+
+def test_too_few_supported_sentences_fall_back_to_the_quotes(passages):
+    chunks, stored = passages
+    sales = next(i for i, c in enumerate(chunks, 1) if "1,250억" in c.text)
+    generator = Generator(ChatClient("http://127.0.0.1:9/v1", "none"))
+    prompt = generator.prompt("매출은?", chunks, "ko")
+    made_up = f"매출은 1,250억 원이다 [{sales}]. 2030년에는 3,000억 원이 된다 [{sales}]. 직원은 500명이다 [{sales}]."
+    generated = generator.finish(made_up, prompt, stored, 0.0)
+    assert not generated.used and "1 of 3" in generated.fallback
+    assert generator.finish("문서에 답이 없습니다.", prompt, stored, 0.0).fallback  # no marker: nothing held
+
+
+def test_the_prompt_fits_its_budget_and_cuts_long_passages(passages):
+    chunks, _ = passages
+    long = chunks[0].__class__(**{**chunks[0].__dict__, "text": "매출 보고 문장이다. " * 400})
+    prompt = build_prompt("매출은?", [long, *chunks], "ko", context_tokens=1024, answer_tokens=200)
+    assert prompt.tokens <= 1024 * (1 - PROMPT_MARGIN) - 200
+    assert len(prompt.texts[0]) < len(long.text) and prompt.texts[0].endswith(".")
+    assert "Korean" in prompt.messages[0]["content"]
+    assert "English" in build_prompt("What?", chunks, "en", 4096, 200).messages[0]["content"]
+
+
+class Canned(BaseHTTPRequestHandler):
+    """Answers every POST the way the test says: `behaviour(handler)`."""
+
+    behaviour: Callable[[BaseHTTPRequestHandler], None]
+    requests: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        self.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        type(self).behaviour(self)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def stream_of(*pieces: str, done: bool = True) -> Callable[[BaseHTTPRequestHandler], None]:
+    def send(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.end_headers()
+        for p in pieces:
+            event = {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+            h.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+        if done:
+            h.wfile.write(b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n')
+
+    return send
+
+
+def status_500(h: BaseHTTPRequestHandler) -> None:
+    h.send_response(500)
+    h.end_headers()
+    h.wfile.write(b"model not loaded")
+
+
+def garbage(h: BaseHTTPRequestHandler) -> None:
+    h.send_response(200)
+    h.end_headers()
+    h.wfile.write(b"data: <html>proxy error</html>\n\n")
+
+
+@pytest.fixture
+def canned():
+    Canned.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Canned)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_the_client_reads_a_stream_and_names_every_failure(canned):
+    client = ChatClient(canned, "m", api_key="k", read_timeout_s=2)
+    Canned.behaviour = staticmethod(stream_of("매출은 ", "1,250억 원이다 [1]."))
+    assert client.complete([{"role": "user", "content": "q"}]) == "매출은 1,250억 원이다 [1]."
+    assert Canned.requests[-1]["stream"] is True and Canned.requests[-1]["temperature"] == 0
+    for behaviour, says in [
+        (status_500, "answered 500: model not loaded"),
+        (garbage, "not an OpenAI chat-completions stream"),
+        (stream_of("매출은", done=False), "closed the reply before its end"),
+    ]:
+        Canned.behaviour = staticmethod(behaviour)
+        with pytest.raises(GenerationFailed, match=says):
+            client.complete([{"role": "user", "content": "q"}])
+    down = ChatClient(f"http://127.0.0.1:{free_port()}/v1", "m", connect_timeout_s=1)
+    with pytest.raises(GenerationFailed, match="cannot reach the LLM server"):
+        down.complete([{"role": "user", "content": "q"}])
+
+
+def test_the_engine_writes_only_when_it_answers_and_falls_back_on_failure(engine, canned, monkeypatch):
+    generator = Generator(ChatClient(canned, "m", read_timeout_s=5), context_tokens=2048, passages=3)
+    monkeypatch.setattr(engine, "generator", generator)
+    Canned.behaviour = staticmethod(stream_of("지어낸 답이다 [1]. 2099년에 끝난다 [1]."))
+    refused = engine.ask_json("김치찌개 끓이는 법을 알려줘")
+    assert refused["abstained"] and refused["mode"] == "extractive" and not Canned.requests  # never asked
+    answered = engine.ask_json("미국의 AI 반도체는?")
+    assert not answered["abstained"] and len(Canned.requests) == 1
+    assert answered["mode"] == "extractive" and answered["generation"]["kept"] == 0  # made up: the quotes stay
+    assert "2099" in answered["generation"]["dropped"][1]["reason"]
+    Canned.behaviour = staticmethod(status_500)
+    failed = engine.ask_json("미국의 AI 반도체는?")
+    assert failed["mode"] == "extractive" and "500" in failed["generation"]["fallback"]
+    health = engine.health()
+    assert health["status"] == "degraded" and health["llm"]["state"] == "failing" and "500" in health["warning"]
+
+
+def test_events_send_the_quotes_first_then_tokens_then_the_checked_answer(engine, canned, monkeypatch):
+    generator = Generator(ChatClient(canned, "m", read_timeout_s=5), context_tokens=2048, passages=3)
+    monkeypatch.setattr(engine, "generator", generator)
+    reply = engine.prepare("미국의 AI 반도체는?")
+    chunk = generator.prompt(reply.answer.question, prompt_chunks(reply), "ko").passages[0]
+    first_words = " ".join(chunk.text.split()[:6])
+    Canned.behaviour = staticmethod(stream_of(first_words, " [1]."))
+    events = list(engine.events(reply))
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "extractive" and kinds[-1] == "answer" and kinds.count("token") == 2
+    final = events[-1][1]  # passage 1's own words, cited to it: kept
+    assert final["mode"] == "generated" and final["generation"]["kept"] == 1
+    assert final["extractive"]["answer"] == events[0][1]["answer"]
+    assert final["citations"][0]["quote"] in chunk.text
+    assert engine.health()["llm"]["state"] == "ok"
