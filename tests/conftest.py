@@ -245,3 +245,21 @@ def asking(report_settings, tmp_path_factory):
     process = Background(tmp_path_factory.mktemp("asking"), "ask", "-", "--json", env=env)
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def llm_server():
+    """One real OpenAI-compatible chat server on the small test model (tests/llmserver.py) for the run."""
+    import importlib.util
+
+    from .llmserver import LlmFixtureError, LlmServer, fetch_model, model_cache
+
+    # find_spec, not import: the native library stays out of the test process; only the server's child loads it.
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("the llm tests need xllamacpp (the test extra): run `bash scripts/setup.sh test`")
+    try:
+        model = fetch_model(model_cache())
+    except LlmFixtureError as error:
+        pytest.skip(f"the test model is not available: {error}")
+    with LlmServer(model) as server:
+        yield server
