@@ -61,6 +61,9 @@ def test_sentences_keep_their_markers_even_after_the_full_stop():
     assert [refs for _, _, refs in split] == [(1,), (1, 2), (2, 3)]
     assert split[0][1] == "매출은 1,250억 원이다." and split[2][1] == "해외 매출은 3.5배다"
     assert numbers("1,250억 원, 3.5배, 2025년") == {"1250", "3.5", "2025"}
+    # A reply that opens with a marker puts markers first; they hold to the end of their line.
+    leading = split_sentences("[1] 매출은 늘었다. 이익은 줄었다.\n인원은 85명이다.\n[2] 연구소는 크다.")
+    assert [refs for _, _, refs in leading] == [(1,), (1,), (), (2,)]
 
 
 def test_a_sentence_is_kept_only_when_its_cited_passage_holds_its_numbers_and_names(passages):

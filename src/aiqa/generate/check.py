@@ -41,23 +41,34 @@ class Sentence:
 
 
 def split_sentences(reply: str) -> list[tuple[str, str, tuple[int, ...]]]:
-    """(text, bare text, markers) of each sentence of a reply; markers written after the full stop
-    ("… 10%이다. [1]") belong to the sentence before them."""
-    pieces: list[str] = []
-    for piece in _SENTENCE_END.split(reply.replace("**", "").strip()):
-        lead = _LEADING_MARKERS.match(piece)
-        if lead and pieces:
-            pieces[-1] += " " + lead.group(0).strip()
-            piece = piece[lead.end() :]
-        if piece.strip():
-            pieces.append(piece.strip())
-    out = []
-    for text in pieces:
+    """(text, bare text, markers) of each sentence of a reply.
+
+    Markers written after the full stop ("… 10%이다. [1]") belong to the sentence before them,
+    unless the reply opens with a marker: then markers come first ("[1] …") and hold for the
+    rest of their line.
+    """
+    reply = reply.replace("**", "").strip()
+    leading_style = bool(_LEADING_MARKERS.match(reply))
+    out: list[tuple[str, str, tuple[int, ...]]] = []
+    pieces: list[tuple[str, int]] = []  # (sentence, line number)
+    for line_no, line in enumerate(reply.splitlines()):
+        for piece in _SENTENCE_END.split(line):
+            lead = _LEADING_MARKERS.match(piece)
+            if lead and pieces and not leading_style:
+                pieces[-1] = (pieces[-1][0] + " " + lead.group(0).strip(), pieces[-1][1])
+                piece = piece[lead.end() :]
+            if piece.strip():
+                pieces.append((piece.strip(), line_no))
+    carried: tuple[tuple[int, ...], int] = ((), -1)
+    for text, line_no in pieces:
         bare = regex.sub(r"\s+(?=[.!?。,])", "", _LIST_MARK.sub("", _MARKERS.sub("", text))).strip()
         if not any(ch.isalnum() for ch in bare):
             continue  # a stray list number or marker, not a sentence
         refs = tuple(int(n) for group in _MARKERS.findall(text) for n in regex.split(r"\s*[,，]\s*", group))
-        out.append((text, bare, tuple(dict.fromkeys(refs))))
+        if leading_style and not refs and carried[1] == line_no:
+            refs = carried[0]
+        carried = (tuple(dict.fromkeys(refs)), line_no)
+        out.append((text, bare, carried[0]))
     return out
 
 

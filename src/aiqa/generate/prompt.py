@@ -33,10 +33,12 @@ class Prompt:
     tokens: int
 
 
-def passage_label(chunk: Chunk) -> str:
-    where = " › ".join(p for p in (chunk.source, chunk.section) if p)
-    return f"({where})" if where else ""
-
+def passage_text(chunk: Chunk) -> str:
+    """What the model reads of a passage: a table row as "header: value" pairs, anything else as written.
+    No file or section label: a small model copies labels into its answer."""
+    if chunk.cells:
+        return "; ".join(f"{h}: {v}" for h, v in chunk.cells)
+    return chunk.text
 
 def build_prompt(question: str, chunks: list[Chunk], language: str, context_tokens: int, answer_tokens: int) -> Prompt:
     """Number the passages (best first) and keep as many as fit `context_tokens` with room for the answer."""
@@ -46,16 +48,15 @@ def build_prompt(question: str, chunks: list[Chunk], language: str, context_toke
     kept: list[Chunk] = []
     texts: list[str] = []
     for chunk in chunks:
-        head = f"[{len(kept) + 1}] {passage_label(chunk)}\n"
+        head = f"[{len(kept) + 1}] "
         room = budget - count_tokens(head) - 2
         if room < MIN_PASSAGE_TOKENS:
             break
-        # A table row is shown with its headers (its context), other units as written.
-        text = _trim(chunk.context if chunk.kind.startswith("table") else chunk.text, room)
+        text = _trim(passage_text(chunk), room)
         kept.append(chunk)
         texts.append(text)
         budget -= count_tokens(head + text) + 2
-    body = "\n\n".join(f"[{n}] {passage_label(c)}\n{t}" for n, (c, t) in enumerate(zip(kept, texts, strict=True), 1))
+    body = "\n\n".join(f"[{n}] {t}" for n, t in enumerate(texts, 1))
     user = f"Passages:\n\n{body}\n\n{asked}"
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     return Prompt(messages, tuple(kept), tuple(texts), count_tokens(system) + count_tokens(user))
