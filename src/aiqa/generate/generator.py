@@ -174,8 +174,8 @@ def _renumber(kept: list[Sentence], prompt: Prompt, documents) -> tuple[str, tup
                 chunk = prompt.passages[n - 1]
                 citations.append(cite(numbers[key], chunk, documents[chunk.source], start, end))
             marks.append(f"[{numbers[key]}]")
-        body, end = (s.bare[:-1], s.bare[-1]) if s.bare[-1:] in ".!?。" else (s.bare, "")
-        lines.append(f"{body.rstrip()} {''.join(dict.fromkeys(marks))}{end}")
+        body, stop = (s.bare[:-1], s.bare[-1]) if s.bare[-1:] in ".!?。" else (s.bare, "")
+        lines.append(f"{body.rstrip()} {''.join(dict.fromkeys(marks))}{stop}")
     return " ".join(lines), tuple(citations)
 
 
