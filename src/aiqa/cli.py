@@ -65,6 +65,9 @@ def _read_history(path: str | None) -> list:
 
 
 def _print_answer(result: dict[str, Any]) -> None:
+    generation = result.get("generation") or {}
+    if generation.get("fallback"):
+        print(f"(the LLM's answer is not shown: {generation['fallback']}; quoting the documents)", file=sys.stderr)
     print(result["answer"])
     if result["citations"]:
         print()
@@ -93,7 +96,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for question in questions:
         # One question that fails never takes the rest of a batch down with it.
         try:
-            result = engine.ask_json(question, args.k, history)
+            result = _ask(engine, question, args, history)
         except AiqaError as exc:
             failed += 1
             _print_failure(args, question, str(exc))
@@ -107,6 +110,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
         else:
             _print_answer(result)
     return 1 if failed else 0
+
+
+def _ask(engine, question: str, args: argparse.Namespace, history) -> dict[str, Any]:
+    """The answer; on a terminal, with an LLM server set, its words are shown (on stderr) as they come."""
+    if args.json or engine.generator is None:
+        return engine.ask_json(question, args.k, history)
+    final: dict[str, Any] = {}
+    for kind, value in engine.events(engine.prepare(question, args.k, history)):
+        if kind == "token":
+            print(value["text"], end="", file=sys.stderr, flush=True)
+        elif kind == "answer":
+            final = value
+    if final.get("generation"):
+        print(file=sys.stderr)
+    return final
 
 
 def _print_failure(args: argparse.Namespace, question: str, message: str) -> None:
