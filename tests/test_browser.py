@@ -133,10 +133,75 @@ def widget_ask(page, question: str):
     reply = page.locator(f"{WIDGET} .msg.bot").nth(count)
     page.wait_for_function(
         "([sel, n]) => { const m = document.querySelector(sel).shadowRoot.querySelectorAll('.msg.bot')[n];"
-        " return m && !m.classList.contains('pending'); }",
+        " return m && !m.classList.contains('pending') && !m.classList.contains('streaming'); }",
         arg=[WIDGET, count],
     )
     return reply
+
+
+# Each time the widget's shadow DOM changes while an answer is being written, whether the quoted
+# answer's sources were on screen beside the draft.
+DRAFT_WATCH = """sel => {
+  const root = document.querySelector(sel).shadowRoot;
+  window.__drafts = [];
+  new MutationObserver(() => {
+    const draft = root.querySelector('.msg.bot .draft');
+    if (draft) window.__drafts.push(!!draft.closest('.msg').querySelector('.sources li'));
+  }).observe(root, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+@pytest.fixture(scope="module")
+def llm_site(request, report_settings, embedder):
+    """The app over the report's index with a real LLM server writing the answers (AIQA_LLM_URL)."""
+    try:
+        llm = request.getfixturevalue("llm_server")
+    except pytest.FixtureLookupError:
+        pytest.skip("no llm_server fixture in tests/conftest.py: the LLM test server is not set up here")
+    settings = replace(report_settings, llm_url=llm.url, api_token=TOKEN, rate_limit="")
+    engine = engine_over(settings, embedder).load()
+    with ThreadedServer(settings, engine) as server:
+        yield server
+
+
+@pytest.mark.llm
+def test_widget_streams_a_written_answer(browser, llm_site):
+    """The widget asks with `stream: true`; the bubble ends on the checked answer (written or quoted)
+    with its sources inside the widget, and whatever the model wrote never became markup."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="ko-KR")
+    page = context.new_page()
+    page.set_default_timeout(180_000)  # the small model writes a few tokens a second on 2 cores
+    page.goto(f"{llm_site.url}/widget?token={TOKEN}")
+    page.wait_for_selector(f"{WIDGET} textarea")
+    page.evaluate(DRAFT_WATCH, WIDGET)
+    with page.expect_response(f"{llm_site.url}/api/ask") as asked:
+        reply = widget_ask(page, "미국의 AI 반도체는?")
+    response = asked.value
+    assert response.headers["content-type"].startswith("text/event-stream")
+    body = response.text()
+    assert body.startswith("event: extractive\n") and "event: answer\n" in body
+    drafts = page.evaluate("window.__drafts")
+    if "event: token\n" in body:  # the model wrote: its text showed while it came, over the quoted sources
+        assert drafts and all(drafts)
+    expect(reply).not_to_contain_text("답변 작성 중")
+    badge, answer = reply.locator(".badge"), reply.locator(".answer")
+    expect(answer).not_to_be_empty()
+    if badge.count():
+        expect(badge).to_have_text("문서 근거로 작성한 답변")
+    else:
+        expect(answer).to_contain_text("NVIDIA")  # the quoted answer, after a fallback
+    assert reply.locator(".draft").count() == 0  # the unchecked text is gone
+    sources = reply.locator(".sources details")
+    assert sources.count() >= 1
+    first = sources.first
+    expect(first.locator("summary")).to_contain_text("us-china-ai-race.txt")
+    first.locator("summary").click()
+    expect(first.locator("mark")).to_be_visible()
+    markup = "sel => document.querySelector(sel).shadowRoot.querySelectorAll('.msg a, .msg img, .msg script').length"
+    assert page.evaluate(markup, WIDGET) == 0
+    context.close()
 
 
 def test_chat_answers_with_sources_follows_up_and_abstains(page, site):

@@ -79,7 +79,9 @@ def _source(n: Any, item: dict[str, Any], body: str) -> str:
 
 
 def render_result(result: dict[str, Any], lang: str = "ko") -> str:
-    """One chat reply: the answer with its numbered sources, or an abstention with related passages."""
+    """One chat reply: the answer with its numbered sources, or an abstention with related passages.
+
+    A written answer (mode "generated") carries a badge; one that fell back to the quotes, a small note."""
     t = LABELS.get(lang, LABELS["ko"])
     if result["abstained"]:
         headline = result["answer"].strip()
@@ -92,13 +94,33 @@ def render_result(result: dict[str, Any], lang: str = "ko") -> str:
             label = f'<div class="aiqa-label">{t["related"]}</div>'
             box += f'<div class="aiqa-related">{label}<ul>{related}</ul></div>'
         return f'<div class="aiqa-reply aiqa-abstained">{box}</div>'
-    sources = "".join(
-        _source(c["n"], c, highlight(c.get("passage") or "", c.get("quote") or "")) for c in result["citations"]
-    )
-    label = f'<div class="aiqa-label">{t["sources"]} · {len(result["citations"])}</div>'
+    generation = result.get("generation") or {}
+    top = ""
+    if result.get("mode") == "generated":
+        top = f'<div class="aiqa-badge">{t["written"]}</div>'
+    elif generation.get("fallback"):
+        top = f'<div class="aiqa-note">{t["quoted_instead"]}</div>'
     return (
-        f'<div class="aiqa-reply"><div class="aiqa-answer">{answer_html(result["answer"])}</div>'
-        f'<div class="aiqa-sources">{label}<ol>{sources}</ol></div></div>'
+        f'<div class="aiqa-reply">{top}<div class="aiqa-answer">{answer_html(result["answer"])}</div>'
+        f"{sources_html(result['citations'], lang)}</div>"
+    )
+
+
+def sources_html(citations: list[dict[str, Any]], lang: str = "ko") -> str:
+    """The numbered sources, each passage with its quoted part highlighted."""
+    t = LABELS.get(lang, LABELS["ko"])
+    items = "".join(_source(c["n"], c, highlight(c.get("passage") or "", c.get("quote") or "")) for c in citations)
+    label = f'<div class="aiqa-label">{t["sources"]} · {len(citations)}</div>'
+    return f'<div class="aiqa-sources">{label}<ol>{items}</ol></div>'
+
+
+def writing_html(text: str, extractive: dict[str, Any], lang: str = "ko") -> str:
+    """An answer being written: the model's text so far, as plain text (its [n] markers too, as it has
+    not been checked yet), above the sources of the quoted answer."""
+    t = LABELS.get(lang, LABELS["ko"])
+    return (
+        f'<div class="aiqa-reply aiqa-writing"><div class="aiqa-writing-label">{t["writing"]}</div>'
+        f'<div class="aiqa-draft">{esc(text)}</div>{sources_html(extractive.get("citations", []), lang)}</div>'
     )
 
 

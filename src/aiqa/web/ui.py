@@ -12,13 +12,15 @@ token) opens the chat; otherwise, once AIQA_API_TOKEN is set, Gradio's login for
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError
 from aiqa.web.guard import ChatUsers, Throttle, same_secret
-from aiqa.web.render import LABELS, STATIC, esc, notice_html, render_result, report_html
+from aiqa.web.render import LABELS, STATIC, esc, notice_html, report_html
+from aiqa.web.stream import EVERY_S, reply_views
 
 # Korean unless the page asks for English (?lang=en) or the browser's first language is English.
 LANG_JS = """() => {
@@ -62,18 +64,23 @@ def recent_questions(history: list[dict[str, Any]], max_items: int, max_chars: i
 class _Handlers:
     """The chat's and the admin tab's event handlers over one Engine."""
 
+    stream_every = EVERY_S  # seconds between two redraws of an answer being written
+
     def __init__(self, engine: Engine, settings: Settings, throttle: Throttle):
         self.engine = engine
         self.settings = settings
         self.throttle = throttle
 
-    def respond(self, message: str, history: list[dict[str, Any]], lang: str) -> str:
+    def respond(self, message: str, history: list[dict[str, Any]], lang: str) -> Iterator[str]:
+        """The reply as it forms (stream.py); gradio_client's predict gets the last one, the final answer."""
         s = self.settings
         earlier = recent_questions(history, s.max_history_items, s.max_history_chars)
         try:
-            return render_result(self.engine.ask_json(message, 5, earlier), lang)
+            reply = self.engine.prepare(message, 5, earlier)
         except AiqaError as exc:
-            return notice_html(str(exc), lang)
+            yield notice_html(str(exc), lang)
+            return
+        yield from reply_views(self.engine, reply, lang, self.stream_every)
 
     def header(self, lang: str, stats: bool = True) -> str:
         t = LABELS.get(lang, LABELS["ko"])
@@ -199,7 +206,8 @@ def create_ui(engine: Engine, settings: Settings | None = None, throttle: Thrott
                     examples=[[q, None] for q in engine.examples()] or None,
                     api_name="ask",
                     fill_height=False,
-                    api_description="Answer a question from the documents; returns the reply as HTML.",
+                    api_description="Answer a question from the documents; returns the reply as HTML (the final "
+                    "one when an LLM server writes it).",
                 )
             admin_tab, admin_intro, admin_inputs = _admin_tab(gr, handlers, lang)
 

@@ -7,6 +7,8 @@
  * data-open="true" (start open), data-mode="page" (full page, used by /widget; there the same
  * options may also come from the page's query string, e.g. /widget?title=...&color=...).
  * Talks to /api/ask next to this script; the page's origin must be in AIQA_ALLOWED_ORIGINS.
+ * Answers stream as server-sent events: the quoted answer at once, then (with an LLM server) the
+ * text being written, then the final answer; a plain JSON reply (an error, an older server) still works.
  * Everything lives in a Shadow DOM, and all DOM is built with createElement/textContent.
  */
 (function () {
@@ -33,7 +35,9 @@
       sources: "출처", related: "관련 문단",
       hint: "질문을 바꾸거나 더 구체적으로 물어보세요. 아래는 질문과 가장 가까운 문단입니다.",
       failed: "답변을 가져오지 못했습니다.", token: "이 서버는 토큰이 필요합니다 (data-token).",
-      forbidden: "이 페이지에서는 문서 도우미를 쓸 수 없습니다."
+      forbidden: "이 페이지에서는 문서 도우미를 쓸 수 없습니다.",
+      writing: "답변 작성 중…", written: "문서 근거로 작성한 답변",
+      quotedInstead: "작성한 답변을 문서로 확인하지 못해 문서의 문장을 그대로 보여 드립니다."
     },
     en: {
       title: "Documents assistant", subtitle: "Every answer shows its sources", open: "Open the documents assistant",
@@ -42,7 +46,9 @@
       sources: "Sources", related: "Related passages",
       hint: "Try rephrasing or asking more specifically. The closest passages are below.",
       failed: "Could not get an answer.", token: "This server needs a token (data-token).",
-      forbidden: "This page may not use the documents assistant."
+      forbidden: "This page may not use the documents assistant.",
+      writing: "Writing…", written: "Written from the documents",
+      quotedInstead: "The written answer could not be checked against the documents, so their own sentences are shown."
     }
   };
   var browserLang = ((navigator.languages && navigator.languages[0]) || navigator.language || "").toLowerCase();
@@ -79,6 +85,11 @@
     ".bot{align-self:flex-start;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}",
     ".bot p{margin:0 0 6px}.bot p:last-child{margin-bottom:0}.bot ul{margin:4px 0 6px;padding-left:20px}",
     ".pending{color:#6b7280;font-style:italic}",
+    ".badge{display:inline-block;margin-bottom:6px;padding:0 8px;border-radius:999px;font-size:11px;font-weight:700;",
+    "color:var(--accent);border:1px solid var(--accent)}",
+    ".note,.writing{margin-bottom:6px;font-size:11.5px;color:#6b7280}",
+    ".writing::after{content:' \\258D';animation:blink 1s steps(2) infinite}@keyframes blink{50%{opacity:0}}",
+    ".draft{white-space:pre-wrap}",
     ".ref{color:var(--accent);font-weight:700;font-size:.75em;cursor:pointer;vertical-align:super;margin-left:1px}",
     ".label{font-size:11px;font-weight:700;letter-spacing:.03em;color:#6b7280;margin:10px 0 6px;",
     "padding-top:8px;border-top:1px solid #eef0f3}",
@@ -167,6 +178,7 @@
 
   function renderReply(bubble, res) {
     bubble.textContent = "";
+    bubble.classList.remove("abstained");
     if (res.abstained) {
       bubble.classList.add("abstained");
       var box = bubble.appendChild(el("div", "abstain"));
@@ -181,6 +193,8 @@
       }
       return;
     }
+    if (res.mode === "generated") bubble.appendChild(el("div", "badge", T.written));
+    else if (res.generation && res.generation.fallback) bubble.appendChild(el("div", "note", T.quotedInstead));
     bubble.appendChild(answerNodes(res.answer));
     var cites = res.citations || [];
     if (!cites.length) return;
@@ -188,11 +202,87 @@
     src.appendChild(el("div", "label", T.sources + " · " + cites.length));
     var ol = src.appendChild(el("ol", "list"));
     cites.forEach(function (c) { ol.appendChild(sourceItem(c.n, c, passageNodes(c.passage || "", c.quote || ""))); });
+    if (bubble.getAttribute("data-refs")) return;  // a streamed reply is drawn more than once: one listener
+    bubble.setAttribute("data-refs", "1");
     bubble.addEventListener("click", function (event) {
       var n = event.target.getAttribute && event.target.getAttribute("data-n");
       if (!n || !event.target.classList.contains("ref")) return;
       var det = bubble.querySelector('details[data-n="' + n + '"]');
       if (det) { det.open = true; det.scrollIntoView({block: "nearest", behavior: "smooth"}); }
+    });
+  }
+
+  // The model's text while it writes, as plain text (its [n] markers too: nothing is checked yet), in
+  // place of the quoted answer and above that answer's sources, which stay until the final answer.
+  function showDraft(bubble, text) {
+    var draft = bubble.querySelector(".draft");
+    if (!draft) {
+      draft = el("div", "draft");
+      var answer = bubble.querySelector(".answer");
+      if (answer) bubble.replaceChild(draft, answer); else bubble.insertBefore(draft, bubble.firstChild);
+      bubble.insertBefore(el("div", "writing", T.writing), draft);
+    }
+    draft.textContent = text;
+  }
+
+  // Server-sent events from a fetch body: an event ends at a blank line, and a chunk may end in the
+  // middle of one (or between the \r and \n of a line end), so the unfinished tail waits for the next
+  // chunk; an event cut off by the end of the stream is dropped, as EventSource does.
+  function readEvents(response, onEvent) {
+    var reader = response.body.getReader(), decoder = new TextDecoder(), buffer = "";
+    function dispatch(block) {
+      var kind = "message", data = [];
+      block.split("\n").forEach(function (line) {
+        var colon = line.indexOf(":");
+        var field = colon < 0 ? line : line.slice(0, colon);
+        var value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "event") kind = value;
+        else if (field === "data") data.push(value);
+      });
+      if (!data.length) return;
+      var payload;
+      try { payload = JSON.parse(data.join("\n")); } catch (e) { return; }
+      onEvent(kind, payload);
+    }
+    function drain() {
+      var held = buffer.slice(-1) === "\r" ? "\r" : "";
+      var blocks = buffer.slice(0, buffer.length - held.length).replace(/\r\n?/g, "\n").split("\n\n");
+      buffer = blocks.pop() + held;
+      blocks.forEach(dispatch);
+    }
+    function pump() {
+      return reader.read().then(function (chunk) {
+        buffer += chunk.done ? decoder.decode() : decoder.decode(chunk.value, {stream: true});
+        drain();
+        return chunk.done ? undefined : pump();
+      });
+    }
+    return pump();
+  }
+
+  // The quoted answer at once, the text being written, then the final answer. A stream that ends
+  // without its final answer shows the quoted one again: the model's text alone was never checked.
+  function streamReply(bubble, response) {
+    var quoted = null, final = false, text = "";
+    bubble.classList.add("streaming");
+    return readEvents(response, function (kind, res) {
+      bubble.classList.remove("pending");
+      if (kind === "extractive") {
+        quoted = res;
+        renderReply(bubble, res);
+        bubble.scrollIntoView({block: "start", behavior: "smooth"});
+      } else if (kind === "token" && !final) {
+        text += String(res.text || "");
+        showDraft(bubble, text);
+      } else if (kind === "answer") {
+        final = true;
+        renderReply(bubble, res);
+      }
+    }).catch(function () {}).then(function () {
+      bubble.classList.remove("streaming");
+      if (final) return;
+      if (!quoted) throw new Error("the answer stream ended early");
+      renderReply(bubble, quoted);
     });
   }
 
@@ -267,8 +357,12 @@
     asked.push(question);
     fetch(endpoint, {
       method: "POST", mode: "cors", credentials: "omit", headers: headers,
-      body: JSON.stringify({question: question, k: 5, history: earlier})
+      body: JSON.stringify({question: question, k: 5, history: earlier, stream: true})
     }).then(function (response) {
+      var type = response.headers.get("Content-Type") || "";
+      if (response.ok && type.indexOf("text/event-stream") === 0 && response.body && window.TextDecoder) {
+        return streamReply(bubble, response);
+      }
       return response.json().catch(function () { return {}; }).then(function (body) {
         bubble.classList.remove("pending");
         if (response.ok) { renderReply(bubble, body); return; }
@@ -277,7 +371,7 @@
         bubble.textContent = lead + (body && body.error ? " (" + body.error + ")" : "");
       });
     }).catch(function () {
-      bubble.classList.remove("pending");
+      bubble.classList.remove("pending", "streaming");
       bubble.classList.add("error");
       bubble.textContent = T.failed;
     }).then(function () {
