@@ -40,6 +40,7 @@ def passage_text(chunk: Chunk) -> str:
         return "; ".join(f"{h}: {v}" for h, v in chunk.cells)
     return chunk.text
 
+
 def build_prompt(question: str, chunks: list[Chunk], language: str, context_tokens: int, answer_tokens: int) -> Prompt:
     """Number the passages (best first) and keep as many as fit `context_tokens` with room for the answer."""
     system = INSTRUCTION.format(language=LANGUAGE.get(language, "Korean"))
