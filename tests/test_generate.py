@@ -117,6 +117,19 @@ def test_kept_sentences_are_renumbered_and_cite_the_statement_that_holds_them(pa
     assert all(TEXT[c.start : c.end] == c.quote for c in generated.citations)
 
 
+def test_a_written_answer_must_cite_a_statement_the_decision_chose(passages):
+    chunks, stored = passages
+    sales = next(i for i, c in enumerate(chunks, 1) if "1,250억" in c.text)
+    generator = Generator(ChatClient("http://127.0.0.1:9/v1", "none"))
+    prompt = generator.prompt("매출은?", chunks, "ko")
+    reply = f"매출은 1,250억 원이다 [{sales}]."
+    start = TEXT.index("이는 전년보다")
+    other = (("annual.md", start, start + 10),)  # the decision chose the growth sentence, not this one
+    assert "do not cite" in generator.finish(reply, prompt, stored, 0.0, other).fallback
+    start = TEXT.index("별빛 상사의 2025년")
+    assert generator.finish(reply, prompt, stored, 0.0, (("annual.md", start, start + 5),)).used
+
+
 def test_too_few_supported_sentences_fall_back_to_the_quotes(passages):
     chunks, stored = passages
     sales = next(i for i, c in enumerate(chunks, 1) if "1,250억" in c.text)

@@ -18,7 +18,8 @@ from aiqa.generate.prompt import Prompt, build_prompt
 from aiqa.index import StoredDocument
 
 # A written answer is shown only when at least this share of its sentences (and at least one) is
-# held by the passages they cite; below it the model strayed, and the quotes are the better answer.
+# held by the passages they cite, and one of them cites a statement the answer decision chose;
+# otherwise the model strayed, and the quotes are the better answer.
 MIN_KEPT_SHARE = 0.5
 
 
@@ -109,8 +110,19 @@ class Generator:
             raise
         self.status.ok()
 
-    def finish(self, reply: str, prompt: Prompt, documents: Mapping[str, StoredDocument], started: float) -> Generated:
-        """Check a complete reply and build its citations."""
+    def finish(
+        self,
+        reply: str,
+        prompt: Prompt,
+        documents: Mapping[str, StoredDocument],
+        started: float,
+        grounds: tuple[tuple[str, int, int], ...] = (),
+    ) -> Generated:
+        """Check a complete reply and build its citations.
+
+        `grounds`: spans (source, start, end) of the statements the answer decision found to answer
+        the question; a written answer must cite at least one of them, or it answers something else.
+        """
         sentences = tuple(check(reply, Evidence(prompt.passages, prompt.texts)))
         kept = [s for s in sentences if s.kept]
         seconds = time.perf_counter() - started
@@ -122,6 +134,11 @@ class Generator:
             )
             return Generated(sentences=sentences, fallback=why, seconds=seconds, prompt_tokens=prompt.tokens)
         answer, citations = _renumber(kept, prompt, documents)
+        if grounds and not any(
+            c.source == source and c.start < end and start < c.end for c in citations for source, start, end in grounds
+        ):
+            why = "the written sentences do not cite the statement that answers the question"
+            return Generated(sentences=sentences, fallback=why, seconds=seconds, prompt_tokens=prompt.tokens)
         return Generated(answer, citations, sentences, "", seconds, prompt.tokens)
 
     def events(self, reply, language: str) -> Iterator[tuple[str, Any]]:
@@ -138,7 +155,8 @@ class Generator:
             seconds = time.perf_counter() - started
             yield "done", Generated(fallback=str(exc), seconds=seconds, prompt_tokens=prompt.tokens)
             return
-        yield "done", self.finish("".join(pieces), prompt, reply.documents, started)
+        grounds = tuple((c.source, c.start, c.end) for c in reply.answer.citations)
+        yield "done", self.finish("".join(pieces), prompt, reply.documents, started, grounds)
 
     def health(self) -> dict[str, Any]:
         s = self.status
