@@ -148,8 +148,9 @@ def main() -> None:
             )
             results.append(measure(Engine(settings).load(), cases, name))
     print(table(results))
-    if args.json:
+    if args.json:  # the figures, and the table beside them for bench/report.py
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+        args.json.with_suffix(".md").write_text(table(results) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ RUNS = {
     "scale": "bench/scale.py --json bench/results/scale.json",
     "peers": "bench/peers.py --json bench/results/peers.json",
     "http": "bench/http_load.py --json bench/results/http.json",
+    "generate": "bench/generate.py --json bench/results/generate.json",
 }
 
 
@@ -147,6 +148,7 @@ def main() -> None:
         section("Scale: 10k to 1M chunks", "scale", table(data["scale"]) if data["scale"] else None),
         section("Beside other pipelines", "peers", peers_section(data["peers"])),
         section("Serving: concurrent clients", "http", table(data["http"]) if data["http"] else None),
+        section("Written answers (a 0.5B model) against quoted ones", "generate", markdown(results, "generate")),
     ]
     (docs / "benchmarks.md").write_text("\n".join(p for p in parts if p), encoding="utf-8")
     print(f"wrote {docs / 'benchmarks.md'}" + (f" and {docs / 'benchmarks.png'}" if drawn else ""))
