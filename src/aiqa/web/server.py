@@ -276,7 +276,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
 
     from aiqa.store import live_version
 
-    if "OMP_NUM_THREADS" not in os.environ and not settings.batch_questions:
+    torch_runtime = settings.encoder_runtime.startswith("torch")  # the onnx runtimes pick their threads per call
+    if "OMP_NUM_THREADS" not in os.environ and not settings.batch_questions and torch_runtime:
         import torch
 
         # Questions run side by side (the API's workers and the chat's queue): one torch thread
