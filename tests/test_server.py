@@ -284,7 +284,7 @@ def test_unsafe_or_unsupported_names_are_refused(name):
 
 
 def test_rendered_replies_escape_document_text():
-    from aiqa.web.ui import render_result
+    from aiqa.web.render import render_result
 
     evil = '<img src=x onerror="alert(1)"> <script>alert(2)</script>'
     result = {
