@@ -175,7 +175,8 @@ def test_eval_on_the_bundled_question_set_meets_the_bar(cli, shared_model, repor
     assert report["recall@1"] >= 0.9
     assert report["answer_accuracy"] >= 0.9
     assert report["abstention_accuracy"] == 1.0
-    assert report["false_abstentions"] == 0
+    # The decision's threshold refuses about 2 % of answerable calibration questions: at most one of these 20.
+    assert report["false_abstentions"] <= 1
     assert report["verbatim_quotes"] == 1.0
     assert report["latency_ms"]["p50"] > 0
 
