@@ -200,6 +200,17 @@ def canned():
     server.shutdown()
 
 
+def test_a_bad_llm_url_is_refused_with_the_setting_named(monkeypatch):
+    from aiqa.config import Settings
+    from aiqa.errors import BadSetting
+
+    monkeypatch.setenv("AIQA_LLM_URL", "llm.internal:8000/v1")
+    with pytest.raises(BadSetting, match=r"AIQA_LLM_URL='llm\.internal:8000/v1' is not a URL"):
+        Settings()
+    monkeypatch.setenv("AIQA_LLM_URL", "http://llm.internal:8000/v1")
+    assert Settings().llm_url == "http://llm.internal:8000/v1"
+
+
 def test_the_client_reads_a_stream_and_names_every_failure(canned):
     client = ChatClient(canned, "m", api_key="k", read_timeout_s=2)
     Canned.behaviour = staticmethod(stream_of("매출은 ", "1,250억 원이다 [1]."))

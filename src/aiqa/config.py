@@ -57,6 +57,14 @@ def _env_str(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, "").strip() or default
 
 
+def _env_url(name: str) -> str | None:
+    """Read a server's base URL; raise BadSetting when it is not http(s)://host[:port][/path]."""
+    url = _env_str(name)
+    if url and not re.fullmatch(r"https?://[^\s/]+(?:/\S*)?", url, re.IGNORECASE):
+        raise BadSetting(f"{name}={url!r} is not a URL like http://llm.internal:8000/v1: fix it, or unset it")
+    return url
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -141,7 +149,7 @@ class Settings:
 
     # An OpenAI-compatible LLM server that writes answers from the passages (aiqa.generate); unset,
     # answers are the documents' own statements. Timeout: the longest wait for the server's next bytes.
-    llm_url: str | None = field(default_factory=lambda: _env_str("AIQA_LLM_URL"))
+    llm_url: str | None = field(default_factory=lambda: _env_url("AIQA_LLM_URL"))
     llm_model: str = field(default_factory=lambda: _env_str("AIQA_LLM_MODEL", "default") or "default")
     llm_api_key: str | None = field(default_factory=lambda: _env_str("AIQA_LLM_API_KEY"))
     llm_timeout_s: int = field(default_factory=lambda: _env_int("AIQA_LLM_TIMEOUT", 60))
