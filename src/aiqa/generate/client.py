@@ -25,18 +25,6 @@ class ChatClient:
     read_timeout_s: float = 60.0  # longest wait for the next bytes (a whole reply, or the next streamed token)
     max_tokens: int = 400
 
-    def _request(self, messages: list[dict[str, str]], stream: bool) -> tuple[dict, dict, httpx.Timeout]:
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        body = {
-            "model": self.model,
-            "messages": messages,
-            "max_tokens": self.max_tokens,
-            "temperature": 0,  # the passages' wording, not variety, is wanted
-            "stream": stream,
-        }
-        timeout = httpx.Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
-        return headers, body, timeout
-
     @property
     def endpoint(self) -> str:
         return f"{self.url.rstrip('/')}/chat/completions"
@@ -47,7 +35,15 @@ class ChatClient:
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """The reply's text as the server sends it, piece by piece; GenerationFailed on any failure."""
-        headers, body, timeout = self._request(messages, stream=True)
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "temperature": 0,  # the passages' wording, not variety, is wanted
+            "stream": True,  # also for a whole reply: a slow server is then told apart from a dead one
+        }
+        timeout = httpx.Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
         try:
             with httpx.stream("POST", self.endpoint, json=body, headers=headers, timeout=timeout) as response:
                 if response.status_code != 200:

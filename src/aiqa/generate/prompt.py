@@ -69,5 +69,5 @@ def _trim(text: str, tokens: int) -> str:
     if len(ids) <= tokens:
         return text
     cut = encoding().decode(ids[:tokens]).rstrip("\ufffd")  # a character split by the cut
-    end = max(cut.rfind("\n"), cut.rfind(". "), cut.rfind("다. "))
+    end = max(cut.rfind("\n"), cut.rfind(". "))
     return cut[: end + 1].rstrip() if end > len(cut) // 2 else cut.rstrip()
