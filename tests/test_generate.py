@@ -21,7 +21,7 @@ from aiqa.errors import GenerationFailed
 from aiqa.generate.check import Evidence, check, numbers, split_sentences
 from aiqa.generate.client import ChatClient
 from aiqa.generate.generator import Generator, prompt_chunks
-from aiqa.generate.prompt import PROMPT_MARGIN, build_prompt
+from aiqa.generate.prompt import PROMPT_MARGIN, Prompt, build_prompt
 from aiqa.index import StoredDocument
 from aiqa.ingest import Document
 from aiqa.tokens import count_tokens
@@ -50,6 +50,17 @@ def passages():
     return chunks, stored
 
 
+def number_of(chunks, text: str) -> int:
+    """The prompt number (1-based) of the passage holding `text`."""
+    return next(i for i, c in enumerate(chunks, 1) if text in c.text)
+
+
+def offline_writer(chunks) -> tuple[Generator, Prompt, int]:
+    """A generator that is never called (its replies are given), its prompt, and the sales passage's number."""
+    generator = Generator(ChatClient("http://127.0.0.1:9/v1", "none"))
+    return generator, generator.prompt("매출은?", chunks, "ko"), number_of(chunks, "1,250억")
+
+
 def evidence(chunks) -> Evidence:
     prompt = build_prompt("질문", chunks, "ko", 4096, 300)
     return Evidence(prompt.passages, prompt.texts)
@@ -68,8 +79,8 @@ def test_sentences_keep_their_markers_even_after_the_full_stop():
 
 def test_a_sentence_is_kept_only_when_its_cited_passage_holds_its_numbers_and_names(passages):
     chunks, _ = passages
-    sales = next(i for i, c in enumerate(chunks, 1) if "1,250억" in c.text)
-    lab = next(i for i, c in enumerate(chunks, 1) if "연구소" in c.text)
+    sales = number_of(chunks, "1,250억")
+    lab = number_of(chunks, "연구소")
     ev = evidence(chunks)
     reasons = {
         text: s.reason
@@ -99,16 +110,14 @@ def test_a_sentence_is_kept_only_when_its_cited_passage_holds_its_numbers_and_na
 
 def test_a_korean_sentence_cited_to_a_passage_about_something_else_is_dropped(passages):
     chunks, _ = passages
-    lab = next(i for i, c in enumerate(chunks, 1) if "연구소" in c.text)
+    lab = number_of(chunks, "연구소")
     (sentence,) = check(f"회사의 미래는 밝다 [{lab}].", evidence(chunks))
     assert not sentence.kept and "none of its words" in sentence.reason
 
 
 def test_kept_sentences_are_renumbered_and_cite_the_statement_that_holds_them(passages):
     chunks, stored = passages
-    sales = next(i for i, c in enumerate(chunks, 1) if "1,250억" in c.text)
-    generator = Generator(ChatClient("http://127.0.0.1:9/v1", "none"))
-    prompt = generator.prompt("매출은?", chunks, "ko")
+    generator, prompt, sales = offline_writer(chunks)
     reply = f"매출은 1,250억 원이다 [{sales}]. 전년보다 12% 늘었다 [{sales}]."
     generated = generator.finish(reply, prompt, stored, 0.0)
     assert generated.used and generated.answer == "매출은 1,250억 원이다 [1]. 전년보다 12% 늘었다 [2]."
@@ -119,9 +128,7 @@ def test_kept_sentences_are_renumbered_and_cite_the_statement_that_holds_them(pa
 
 def test_a_written_answer_must_cite_a_statement_the_decision_chose(passages):
     chunks, stored = passages
-    sales = next(i for i, c in enumerate(chunks, 1) if "1,250억" in c.text)
-    generator = Generator(ChatClient("http://127.0.0.1:9/v1", "none"))
-    prompt = generator.prompt("매출은?", chunks, "ko")
+    generator, prompt, sales = offline_writer(chunks)
     reply = f"매출은 1,250억 원이다 [{sales}]."
     start = TEXT.index("이는 전년보다")
     other = (("annual.md", start, start + 10),)  # the decision chose the growth sentence, not this one
@@ -132,9 +139,7 @@ def test_a_written_answer_must_cite_a_statement_the_decision_chose(passages):
 
 def test_too_few_supported_sentences_fall_back_to_the_quotes(passages):
     chunks, stored = passages
-    sales = next(i for i, c in enumerate(chunks, 1) if "1,250억" in c.text)
-    generator = Generator(ChatClient("http://127.0.0.1:9/v1", "none"))
-    prompt = generator.prompt("매출은?", chunks, "ko")
+    generator, prompt, sales = offline_writer(chunks)
     made_up = f"매출은 1,250억 원이다 [{sales}]. 2030년에는 3,000억 원이 된다 [{sales}]. 직원은 500명이다 [{sales}]."
     generated = generator.finish(made_up, prompt, stored, 0.0)
     assert not generated.used and "1 of 3" in generated.fallback

@@ -20,6 +20,7 @@ import regex
 
 from aiqa.chunk import Chunk
 from aiqa.lang.ko import analyse, is_korean
+from aiqa.layout import BULLET
 
 _MARKERS = regex.compile(r"\[\s*(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\s*\]")
 _LEADING_MARKERS = regex.compile(r"^\s*(?:\[\s*\d{1,3}(?:\s*[,，]\s*\d{1,3})*\s*\]\s*)+[.。]?")
@@ -27,7 +28,6 @@ _LEADING_MARKERS = regex.compile(r"^\s*(?:\[\s*\d{1,3}(?:\s*[,，]\s*\d{1,3})*\s
 _SENTENCE_END = regex.compile(r"(?<=[.!?。])\s+|\s*\n+\s*")
 _NUMBER = regex.compile(r"\d+(?:[.,]\d+)*")
 _LATIN = regex.compile(r"[A-Za-z][A-Za-z0-9&.\-]*[A-Za-z0-9]|[A-Za-z]")
-_LIST_MARK = regex.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def split_sentences(reply: str) -> list[tuple[str, str, tuple[int, ...]]]:
                 pieces.append((piece.strip(), line_no))
     carried: tuple[tuple[int, ...], int] = ((), -1)
     for text, line_no in pieces:
-        bare = regex.sub(r"\s+(?=[.!?。,])", "", _LIST_MARK.sub("", _MARKERS.sub("", text))).strip()
+        bare = regex.sub(r"\s+(?=[.!?。,])", "", BULLET.sub("", _MARKERS.sub("", text))).strip()
         if not any(ch.isalnum() for ch in bare):
             continue  # a stray list number or marker, not a sentence
         refs = tuple(int(n) for group in _MARKERS.findall(text) for n in regex.split(r"\s*[,，]\s*", group))
