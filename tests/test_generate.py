@@ -266,3 +266,27 @@ def test_events_send_the_quotes_first_then_tokens_then_the_checked_answer(engine
     assert final["extractive"]["answer"] == events[0][1]["answer"]
     assert final["citations"][0]["quote"] in chunk.text
     assert engine.health()["llm"]["state"] == "ok"
+
+
+def copy_passage_one(h: BaseHTTPRequestHandler) -> None:
+    """A stand-in writer that copies the first words of the prompt's passage [1] and cites it."""
+    prompt = Canned.requests[-1]["messages"][-1]["content"]
+    first = prompt.split("[1] ", 1)[1].split("\n")[0]
+    stream_of(" ".join(first.split()[:6]), " [1].")(h)
+
+
+def test_eval_counts_the_answers_the_llm_wrote(engine, canned, monkeypatch):
+    from aiqa.evaluate import Case, run_eval
+
+    monkeypatch.setattr(engine, "generator", Generator(ChatClient(canned, "m", read_timeout_s=5), 2048, 3))
+    Canned.behaviour = staticmethod(copy_passage_one)
+    cases = [
+        Case("a", "미국의 AI 반도체는?", ("NVIDIA",)),
+        Case("b", "중국이 해외 인재를 데려오는 제도는?", ("천인계획",)),
+        Case("c", "김치찌개 끓이는 법을 알려줘", (), answerable=False),
+    ]
+    report = run_eval(engine, cases, k=5)
+    modes = {c["id"]: c["mode"] for c in report["cases"]}
+    assert modes["c"] == "extractive" and report["abstention_accuracy"] == 1.0
+    assert report["written_answers"] == sum(m == "generated" for m in modes.values()) >= 1
+    assert len(Canned.requests) == 2  # the refused question never reached the writer

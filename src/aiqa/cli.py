@@ -139,7 +139,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from aiqa.evaluate import load_cases, run_eval
 
     cases = load_cases(Path(args.file))
-    report = run_eval(Engine(_settings(args)).load(), cases, k=args.k)
+    engine = Engine(_settings(args)).load()
+    report = run_eval(engine, cases, k=args.k)
     if args.json:
         _print_json(report)
         return 0
@@ -159,6 +160,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"latency p50 {lat['p50']} ms  p95 {lat['p95']} ms  (retrieve p50 {lat['retrieve_p50']} ms, "
         f"answer p50 {lat['answer_p50']} ms)"
     )
+    if engine.generator is not None:  # answers written by the LLM server (AIQA_LLM_URL) and kept by the check
+        answered = sum(1 for c in report["cases"] if not c["abstained"] and not c["error"])
+        print(f"written by the LLM server: {report['written_answers']} of {answered} answers (the rest quoted)")
     return 0
 
 

@@ -105,6 +105,7 @@ def score_case(case: Case, answerable: bool, result: dict[str, Any]) -> dict[str
         "rank": rank,
         "abstained": result["abstained"],
         "correct": correct,
+        "mode": result.get("mode", "extractive"),  # "generated": written by the LLM server and checked
         "error": None,
     }
 
@@ -172,6 +173,7 @@ def summarise(per_case, latencies, retrieve_ms, answer_ms, quotes: int, verbatim
         "false_abstentions": sum(1 for c in answerable if c["abstained"]),
         "false_abstention_rate": share(answerable, lambda c: c["abstained"]),
         "crashes": sum(1 for c in per_case if c["error"]),
+        "written_answers": sum(1 for c in per_case if c.get("mode") == "generated"),
         "verbatim_quotes": round(verbatim / quotes, 4) if quotes else 1.0,
         "latency_ms": {
             "p50": round(percentile(latencies, 0.5), 1),
