@@ -44,7 +44,7 @@ def measure(engine: Engine, cases, name: str) -> dict:
         answerable = is_answerable(case, sources)
         extractive = engine.reply_json(reply)
         started = time.perf_counter()
-        final = next(value for kind, value in engine.events(reply) if kind == "answer")
+        final = engine.final_json(reply)
         seconds = time.perf_counter() - started
         generation = final.get("generation")
         rows.append(

@@ -314,6 +314,10 @@ class Engine:
         """Answer one question as the JSON object of the CLI and HTTP contract; with an LLM server set
         (and `generate`), in the model's checked words."""
         reply = self.prepare(question, k, history)
-        if not (generate and self.writes(reply)):
+        return self.final_json(reply) if generate else self.reply_json(reply)
+
+    def final_json(self, reply: Reply) -> dict[str, Any]:
+        """The final answer of a prepared reply: written and checked when an LLM server writes, else quoted."""
+        if not self.writes(reply):
             return self.reply_json(reply)
         return next(value for kind, value in self.events(reply) if kind == "answer")

@@ -162,8 +162,7 @@ def _add_ask_routes(app: FastAPI, settings: Settings, engine: Engine, access: Ap
         if not engine.writes(reply):
             return engine.reply_json(reply)
         async with writers():
-            events = await anyio.to_thread.run_sync(lambda: list(engine.events(reply)))
-        return events[-1][1]
+            return await anyio.to_thread.run_sync(engine.final_json, reply)
 
     @app.get("/api/health", tags=["ask"])
     async def health() -> dict[str, Any]:
