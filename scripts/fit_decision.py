@@ -13,6 +13,9 @@ Data, split by a hash of each name so that the split never depends on the order 
   there (checked: no gold string is left anywhere in the copy). They are measured on both halves;
   `--gaps fit` also fits on them (on 2026-11-27 that lowered the threshold and the refusals of
   withheld articles and report questions more than it raised these, so the bundled file does not).
+- English questions about the same articles (bench/korquad_english.jsonl: questions written in
+  English for 320 of the KorQuAD questions, by id; the gold spans are KorQuAD's), in the same
+  four groups. They teach the selection model (which statement answers) and are measured.
 - The bundled report (corpus/) with bench/report_calibration.jsonl and bench/questions.jsonl:
   questions written for calibration, answerable and not, split into fit and report halves by id.
 The models are fitted on the fit halves only; the table shows both halves. The seed dev set is
@@ -98,6 +101,17 @@ def cut_answer(text: str, case) -> str | None:
     return None if any(g in cut for g in case.gold) else cut
 
 
+def english_cases(path: Path, cases) -> list:
+    """The English questions of `path` as cases: KorQuAD's gold spans and article, the English text."""
+    by_id = {c.id: c for c in cases}
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out.append(replace(by_id[row["id"]], id=f"{row['id']}-en", q=row["q"]))
+    return out
+
+
 def gapped_engine(korquad: Path, work: Path, split: dict[str, str], cases, share: float, embedder):
     """An index of the indexed articles with the answer sentences of some questions cut (see the module
     docstring); return the engine and those questions per half ("fit", "report")."""
@@ -140,6 +154,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "calibration")
     parser.add_argument("--out", type=Path, default=REPO / "src" / "aiqa" / "answer" / "decision.json")
     parser.add_argument(
+        "--english",
+        type=Path,
+        default=REPO / "bench" / "korquad_english.jsonl",
+        help="English questions on the KorQuAD articles (id and q)",
+    )
+    parser.add_argument(
         "--gap-share", type=float, default=0.25, help="share of questions whose answer sentence is cut (0: none)"
     )
     parser.add_argument(
@@ -157,9 +177,19 @@ def main() -> None:
         for line in (args.korquad / "questions.jsonl").read_text(encoding="utf-8").splitlines():
             if line.strip() and split[json.loads(line)["file"]].startswith("report"):
                 out.write(line + "\n")
-    vectors = query_vectors(engine, [c.q for c in cases], args.work)
+    english = english_cases(args.english, cases)
+    with (args.work / "korquad" / "report-english.jsonl").open("w", encoding="utf-8") as out:
+        for case in english:
+            if split[case.file or ""].startswith("report"):
+                row = {"id": case.id, "q": case.q, "answers": list(case.gold), "file": case.file}
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    vectors = query_vectors(engine, [c.q for c in cases + english], args.work)
     korquad = {
         g: collect(engine, [c for c in cases if split[c.file or ""].startswith(g)], vectors=vectors)
+        for g in ("fit", "report")
+    }
+    korquad_en = {
+        g: collect(engine, [c for c in english if split[c.file or ""].startswith(g)], vectors=vectors)
         for g in ("fit", "report")
     }
 
@@ -174,14 +204,18 @@ def main() -> None:
     about = {
         "fitted": datetime.now(UTC).strftime("%Y-%m-%d"),
         "by": "scripts/fit_decision.py",
-        "on": f"KorQuAD 1.0 dev calibration articles, fit half ({len(korquad['fit'])} questions, and "
+        "on": f"KorQuAD 1.0 dev calibration articles, fit half ({len(korquad['fit'])} questions, "
+        f"{len(korquad_en['fit'])} English ones for the selection model, and "
         f"{len(gapped['fit'])} of them with the answer sentence cut, share {args.gap_share}); "
         f"{' and '.join(REPORT_SETS)} in bench/, fit half ({len(report['fit'])} questions)",
     }
     cut = gapped["fit"] if args.gaps == "fit" else []
     if not cut:
         about["on"] = about["on"].replace(f"{len(gapped['fit'])} of them", "none")
-    decision = fit(korquad["fit"] + cut + report["fit"], about=about)
+    # The English KorQuAD questions teach which statement answers; whether to answer is left to the
+    # rest: fitted on them too (2026-11-28), the answer model's threshold fell so low for every question
+    # not in Korean that off-topic English questions were answered (bench/english.jsonl, report questions).
+    decision = fit(korquad["fit"] + cut + report["fit"], about=about, selection_only=korquad_en["fit"])
     args.out.write_text(json.dumps(decision.as_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
     print(
@@ -191,6 +225,8 @@ def main() -> None:
     for name, examples in (
         ("KorQuAD fit", korquad["fit"]),
         ("KorQuAD report", korquad["report"]),
+        ("KorQuAD English fit", korquad_en["fit"]),
+        ("KorQuAD English rep.", korquad_en["report"]),
         ("answer cut, fit", gapped["fit"]),
         ("answer cut, report", gapped["report"]),
         ("report questions fit", report["fit"]),
@@ -203,6 +239,7 @@ def main() -> None:
         )
     print(f"threshold {decision.answer.threshold:.3f}; written to {args.out}")
     print(f"held-out KorQuAD questions: {held_out} (aiqa eval {held_out} --index {engine.settings.index_dir})")
+    print(f"and in English: {held_out.with_name('report-english.jsonl')} (the same way)")
 
 
 if __name__ == "__main__":

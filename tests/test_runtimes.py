@@ -15,7 +15,7 @@ import pytest
 
 from aiqa import convert, export
 from aiqa.config import BUNDLED_MODEL, ENCODER_RUNTIMES, Settings
-from aiqa.embed import Embedder, load_embedder
+from aiqa.embed import MAX_TOKEN_STATES, Embedder, load_embedder
 from aiqa.errors import BadSetting
 
 QUESTIONS = [
@@ -81,6 +81,21 @@ def test_mixed_lengths_come_back_in_input_order(runtime: Embedder, embedder: Emb
     assert similarity.argmax(axis=1).tolist() == list(range(len(MIXED)))
     assert np.diag(similarity).min() >= 0.99
     assert _cosines(batched, embedder.embed_passages(MIXED, batch_size=2)).min() >= 0.99
+
+
+def test_token_states_match_the_reference(runtime: Embedder, embedder: Embedder) -> None:
+    """Each runtime that has token states gives the reference's, piece for piece, past the prefix."""
+    if not hasattr(runtime, "embed_tokens"):
+        pytest.skip(f"{runtime!r} has no token states (the answer layer falls back to sentence cosines)")
+    texts = [PASSAGES[1], "x" * 900]  # the second is cut to MAX_TOKEN_STATES pieces
+    for query in (True, False):
+        found, reference = runtime.embed_tokens(texts, query=query), embedder.embed_tokens(texts, query=query)
+        for (pieces, states), (ref_pieces, ref_states) in zip(found, reference, strict=True):
+            assert len(pieces) == len(ref_pieces) == states.shape[0] and states.shape[1] == 384
+            assert pieces[0] != "▁query" and pieces[0] != "▁passage"  # the prefix is left out
+            np.testing.assert_allclose(np.linalg.norm(states, axis=1), 1.0, atol=1e-4)
+            assert _cosines(states, ref_states).min() >= 0.95
+    assert len(found[1][0]) <= MAX_TOKEN_STATES
 
 
 def test_empty_input_gives_an_empty_matrix(runtime: Embedder) -> None:

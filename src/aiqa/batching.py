@@ -27,6 +27,8 @@ class SharedBatches:
     def __init__(self, inner, max_batch: int = MAX_BATCH):
         self.inner = inner
         self.name, self.dim = inner.name, inner.dim
+        if hasattr(inner, "embed_tokens"):  # token states (aiqa.answer.align) are asked for one question at a time
+            self.embed_tokens = inner.embed_tokens
         self.max_batch = max_batch
         self._waiting: queue.SimpleQueue[tuple[list[str], Future[np.ndarray]]] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None

@@ -54,7 +54,7 @@ def collect(engine, cases: list[Case], weight: float = 1.0, vectors: dict[str, A
         analysis = analyse(case.q)
         question = Question.read(analysis, retriever.stats)
         hits = retriever.search(analysis, k=10, query_vector=vectors[case.q])
-        found = candidates(question, hits, composer.statements)
+        found = candidates(question, hits, composer.statements, composer.aligner)
         labels = [int(any(contains(c.quote, g) for g in case.gold)) for c in found]
         out.append(Example(case, is_answerable(case, sources), question, hits, found, labels, retriever.stats, weight))
     return out
@@ -70,10 +70,19 @@ def best_candidates(examples: list[Example], decision: Decision) -> list[Candida
     return out
 
 
-def fit(examples: list[Example], target: float = TARGET_FALSE_ABSTENTIONS, about: dict | None = None) -> Decision:
+def fit(
+    examples: list[Example],
+    target: float = TARGET_FALSE_ABSTENTIONS,
+    about: dict | None = None,
+    selection_only: list[Example] = (),
+) -> Decision:
     """Fit the selection and answer models and place the answer threshold; raise BadRequest if the
-    examples cannot teach them (no answerable or no unanswerable question, no gold found)."""
-    taught = [ex for ex in examples if ex.answerable and any(ex.labels)]
+    examples cannot teach them (no answerable or no unanswerable question, no gold found).
+
+    `selection_only` examples teach the selection model only (which statement answers), not whether
+    to answer: questions whose answerable and unanswerable kinds would pull the threshold of all.
+    """
+    taught = [ex for ex in [*examples, *selection_only] if ex.answerable and any(ex.labels)]
     if not taught:
         raise BadRequest("no answerable question has a gold string in its retrieved passages: check the gold strings")
     if all(ex.answerable for ex in examples) or not any(ex.answerable for ex in examples):

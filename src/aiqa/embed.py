@@ -47,6 +47,15 @@ class Embedder(Protocol):
         ...
 
 
+# The token states of one text: its word pieces and one L2-normalized vector per piece (the encoder's
+# last layer, before pooling), prefix and special tokens left out. An Embedder may also offer
+# `embed_tokens(texts, *, query) -> list[TokenStates]`; the answer layer aligns a question with a
+# statement through them (aiqa.answer.align) and does without where a runtime has none.
+TokenStates = tuple[list[str], np.ndarray]
+# Pieces of a text kept for its token states: statements are sentences, bullets and table rows.
+MAX_TOKEN_STATES = 128
+
+
 class SentenceEmbedder:
     """A loaded sentence-transformers model with the query/passage conventions of its family."""
 
@@ -71,6 +80,27 @@ class SentenceEmbedder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed questions: float32 array (len(texts), dim), rows L2-normalized."""
         return self._encode(texts, self._query_prefix, 32, False)
+
+    def embed_tokens(self, texts: Sequence[str], *, query: bool) -> list[TokenStates]:
+        """The token states of each text (see TokenStates), as a question or as a passage."""
+        import torch
+
+        prefix = self._query_prefix if query else self._passage_prefix
+        tokenizer, encoder = self._model.tokenizer, self._model[0].auto_model
+        skip = len(tokenizer(prefix.strip(), add_special_tokens=False)["input_ids"]) if prefix else 0
+        out: list[TokenStates] = []
+        for at in range(0, len(texts), 16):
+            batch = [prefix + text for text in texts[at : at + 16]]
+            encoded = tokenizer(batch, padding=True, truncation=True, max_length=MAX_TOKEN_STATES, return_tensors="pt")
+            with torch.no_grad():
+                hidden = encoder(**encoded).last_hidden_state
+            hidden = torch.nn.functional.normalize(hidden, dim=-1).numpy()
+            for row, mask in enumerate(encoded["attention_mask"].numpy().astype(bool)):
+                ids = encoded["input_ids"][row].numpy()[mask]
+                keep = list(range(1, len(ids) - 1))[skip:]  # past <s> and the prefix, before </s>
+                pieces = tokenizer.convert_ids_to_tokens([int(ids[i]) for i in keep])
+                out.append((pieces, np.ascontiguousarray(hidden[row][mask][keep], dtype=np.float32)))
+        return out
 
     def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, progress: bool) -> np.ndarray:
         if isinstance(texts, str):

@@ -22,7 +22,8 @@ from aiqa.convert import SOURCE_SHA256, build_once, ensure_model, marker_holds, 
 from aiqa.errors import ModelUnavailable
 
 # Bump when the exported files change, so existing caches are rebuilt.
-EXPORT_VERSION = 2
+# 3: the graph also puts out each token's L2-normalized last-layer state ("tokens").
+EXPORT_VERSION = 3
 FLOAT32 = "model.onnx"
 INT8 = "model-int8.onnx"
 TOKENIZER = "tokenizer.json"
@@ -84,7 +85,11 @@ def _export(source: Path, folder: Path, marker: dict[str, Any]) -> None:
 
 
 def _trace(source: Path, out: Path) -> Any:
-    """Trace the model with pooling and normalization into `out`; return its config."""
+    """Trace the model with pooling and normalization into `out`; return its config.
+
+    The graph has two outputs: the sentence vector ("embedding") and every token's normalized state
+    ("tokens", for aiqa.answer.align).
+    """
     import torch
     from transformers import AutoModel
 
@@ -101,11 +106,11 @@ def _trace(source: Path, out: Path) -> Any:
             super().__init__()
             self.encoder = encoder
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, dim=-1)
+            return torch.nn.functional.normalize(mean, dim=-1), torch.nn.functional.normalize(hidden, dim=-1)
 
     example = torch.ones((2, 16), dtype=torch.long)
     dynamic = {0: "batch", 1: "tokens"}
@@ -117,8 +122,13 @@ def _trace(source: Path, out: Path) -> Any:
             (example, example),
             str(out),
             input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"],
-            dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "embedding": {0: "batch"}},
+            output_names=["embedding", "tokens"],
+            dynamic_axes={
+                "input_ids": dynamic,
+                "attention_mask": dynamic,
+                "embedding": {0: "batch"},
+                "tokens": dynamic,
+            },
             opset_version=17,
             dynamo=False,  # the graph exporter needs onnxscript, and traces this encoder no better
         )

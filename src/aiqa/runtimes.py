@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from aiqa.embed import MAX_TOKEN_STATES, TokenStates
 from aiqa.errors import ModelUnavailable
 
 QUERY_PREFIX = "query: "
@@ -126,6 +127,27 @@ class OnnxEmbedder:
         # Many questions at once (calibration, evaluation) are a batch job like passages.
         return self._encode(texts, QUERY_PREFIX, 32, self.threads if len(texts) > 32 else 1, False)
 
+    def embed_tokens(self, texts: Sequence[str], *, query: bool) -> list[TokenStates]:
+        """The token states of each text (aiqa.embed.TokenStates), as a question or as a passage."""
+        prefix = QUERY_PREFIX if query else PASSAGE_PREFIX
+        skip = len(self._tokenizer.encode(prefix.strip(), add_special_tokens=False).ids)
+        encodings = self._tokenizer.encode_batch([prefix + text for text in _texts(texts)])
+        ids = [
+            e.ids if len(e.ids) <= MAX_TOKEN_STATES else [*e.ids[: MAX_TOKEN_STATES - 1], e.ids[-1]] for e in encodings
+        ]
+        out: list[TokenStates | None] = [None] * len(ids)
+
+        def run(rows: np.ndarray) -> None:
+            states = self._session.run(["tokens"], self._inputs([ids[i] for i in rows]))[0]
+            for at, i in enumerate(rows):
+                keep = list(range(1, len(ids[i]) - 1))[skip:]  # past <s> and the prefix, before </s>
+                pieces = [encodings[i].tokens[j] for j in keep]
+                out[i] = (pieces, np.ascontiguousarray(states[at, keep], dtype=np.float32))
+
+        # The candidate statements of one question, in batches of similar length on the build's threads.
+        _run_batches(length_batches([len(r) for r in ids], 8), run, self.threads, False, "aligning")
+        return out  # type: ignore[return-value]
+
     def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, threads: int, progress: bool) -> np.ndarray:
         items = _texts(texts)
         out = np.zeros((len(items), self.dim), np.float32)
@@ -138,14 +160,18 @@ class OnnxEmbedder:
         return _normalized(out) if items else out
 
     def _run(self, batch: list[Any]) -> np.ndarray:
-        """One forward pass over tokenized texts, padded to the longest."""
-        width = max(len(e.ids) for e in batch)
-        ids = np.full((len(batch), width), self._pad, np.int64)
-        mask = np.zeros((len(batch), width), np.int64)
-        for row, encoding in enumerate(batch):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
-        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        """One forward pass over tokenized texts: their sentence vectors."""
+        return self._session.run(["embedding"], self._inputs([e.ids for e in batch]))[0]
+
+    def _inputs(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
+        """The model's inputs for token ids, padded to the longest."""
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self._pad, np.int64)
+        mask = np.zeros((len(rows), width), np.int64)
+        for row, found in enumerate(rows):
+            ids[row, : len(found)] = found
+            mask[row, : len(found)] = 1
+        return {"input_ids": ids, "attention_mask": mask}
 
 
 def load_onnx(

@@ -145,11 +145,17 @@ SELECTION_FEATURES = (
     "type_match",  # asks for an amount/date/person and the statement has one
     "type_miss",  # asks for one and the statement has none
     "length",  # log of the statement's number of terms
+    "align",  # a question not in Korean: its token alignment with the statement (aiqa.answer.align); 0 for Korean
+    "align_gap",  # how far below the best alignment among the candidates
 )
 
 
-def candidates(question: Question, hits: list[Hit], statements: Statements) -> list[Candidate]:
-    """Every statement of the best passages, with its selection features."""
+def candidates(question: Question, hits: list[Hit], statements: Statements, aligner=None) -> list[Candidate]:
+    """Every statement of the best passages, with its selection features.
+
+    `aligner` (an aiqa.answer.align.Aligner) scores the statements for a question not in Korean;
+    without one, or when its embedder has no token states, the statements' own cosines stand in.
+    """
     stats = statements.stats
     out: list[Candidate] = []
     if not hits:
@@ -191,4 +197,18 @@ def candidates(question: Question, hits: list[Hit], statements: Statements) -> l
                 "length": math.log1p(len(s.terms)),
             }
             out.append(Candidate(hit, s, text[s.start : s.end], features))
-    return out
+    return _aligned(question, out, aligner)
+
+
+def _aligned(question: Question, found: list[Candidate], aligner) -> list[Candidate]:
+    """Set the alignment features of the candidates (see SELECTION_FEATURES)."""
+    scores = None
+    if not question.analysis.korean and found:
+        scores = aligner.scores(question.analysis.text, [c.quote for c in found]) if aligner else None
+        if scores is None:
+            scores = [c.features["statement_dense"] for c in found]
+    top = max(scores) if scores else 0.0
+    for i, c in enumerate(found):
+        c.features["align"] = scores[i] if scores else 0.0
+        c.features["align_gap"] = top - scores[i] if scores else 0.0
+    return found

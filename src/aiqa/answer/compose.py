@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from aiqa.answer.align import Aligner
 from aiqa.answer.candidates import Candidate, Question, Statements, candidates
 from aiqa.answer.decision import Decision, answer_features, load_decision
 from aiqa.answer.present import ABSTAIN, Citation, present
@@ -41,6 +42,7 @@ class Composer:
         self.documents = retriever.index.documents
         self.statements = Statements(retriever.chunks, {s: d.text for s, d in self.documents.items()}, self.stats)
         self.decision = decision or load_decision()
+        self.aligner = Aligner(retriever.embedder)
         self.tables: dict[tuple[str, int], list[Chunk]] = {}
         for chunk in retriever.chunks:
             if chunk.kind == "table_row":
@@ -49,7 +51,8 @@ class Composer:
     def ranked(self, question: Question, hits: list[Hit]) -> list[Candidate]:
         """The candidate statements of the hits, most likely to hold the answer first."""
         model = self.decision.selection
-        scored = [replace(c, score=model.probability(c.features)) for c in candidates(question, hits, self.statements)]
+        found = candidates(question, hits, self.statements, self.aligner)
+        scored = [replace(c, score=model.probability(c.features)) for c in found]
         scored.sort(key=lambda c: -c.score)
         return scored
 

@@ -42,6 +42,8 @@ ANSWER_FEATURES = (
     "dense_foreign",  # dense_top again for a question not in Korean (0 otherwise): there it is the main signal
     "statement_foreign",  # the best statement's own cosine, likewise
     "terms",  # log of the number of the question's terms
+    "align_best",  # the best candidate's token alignment with a question not in Korean (0 for Korean)
+    "align_top",  # the best alignment among all candidates (0 for Korean)
 )
 
 
@@ -95,9 +97,11 @@ def load_decision(path: Path | None = None) -> Decision:
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT}")
         selection, answer = Model.from_json(data["selection"]), Model.from_json(data["answer"])
-        missing = (set(SELECTION_FEATURES) - set(selection.features)) | (set(ANSWER_FEATURES) - set(answer.features))
-        if missing:
-            raise ValueError(f"it lacks the features {sorted(missing)}")
+        # A file fitted before a feature was added still works without it; one naming features this
+        # version does not compute cannot.
+        unknown = (set(selection.features) - set(SELECTION_FEATURES)) | (set(answer.features) - set(ANSWER_FEATURES))
+        if unknown:
+            raise ValueError(f"it uses features this version does not compute: {sorted(unknown)}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BadSetting(
             f"cannot use the answer decision file {path}: {exc}; refit it with `aiqa calibrate` or unset AIQA_DECISION"
@@ -131,6 +135,8 @@ def answer_features(
         "dense_foreign": 0.0 if question.analysis.korean else max(dense),
         "statement_foreign": 0.0 if question.analysis.korean else best.features["statement_dense"],
         "terms": math.log1p(len(q)),
+        "align_best": best.features["align"],
+        "align_top": max(c.features["align"] for c in ranked or [best]),
     }
 
 

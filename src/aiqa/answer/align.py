@@ -1,0 +1,59 @@
+"""How well a statement holds the words of a question asked in another language: token alignment.
+
+An English question over Korean documents shares no word with them, so every keyword feature of
+a candidate statement is blind, and the sentence vectors alone pick the answering statement
+poorly. The encoder's contextual token states carry more: each content piece of the question is
+matched to its most similar piece of the statement, and the similarities are averaged (a MaxSim
+score, as late-interaction retrievers use). It costs one pass of the encoder over the candidate
+statements, so it is done only for questions that are not in Korean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import regex
+
+from aiqa.lang.ko import ENGLISH_STOPWORDS
+
+_WORD = regex.compile(r"[\p{L}\p{N}]")
+
+
+def content_pieces(pieces: list[str]) -> list[int]:
+    """Positions of the pieces that carry content: not a stop word, not bare punctuation."""
+    keep = [i for i, p in enumerate(pieces) if _WORD.search(p) and p.lstrip("▁").lower() not in ENGLISH_STOPWORDS]
+    return keep or list(range(len(pieces)))
+
+
+def maxsim(question: np.ndarray, statement: np.ndarray) -> float:
+    """Mean over the question's pieces of their best cosine with a piece of the statement."""
+    if not len(question) or not len(statement):
+        return 0.0
+    return float((question @ statement.T).max(axis=1).mean())
+
+
+class Aligner:
+    """Scores statements against a question through an embedder's token states, if it has them."""
+
+    def __init__(self, embedder):
+        self._tokens = getattr(embedder, "embed_tokens", None)
+
+    @property
+    def available(self) -> bool:
+        return self._tokens is not None
+
+    def scores(self, question: str, statements: Sequence[str]) -> list[float] | None:
+        """The alignment of each statement with the question; None when the embedder has no token states."""
+        if self._tokens is None:
+            return None
+        if not statements:
+            return []
+        unique = list(dict.fromkeys(statements))
+        (pieces, states), *_ = self._tokens([question], query=True)
+        asked = states[content_pieces(pieces)]
+        found = {
+            text: maxsim(asked, vectors)
+            for text, (_, vectors) in zip(unique, self._tokens(unique, query=False), strict=True)
+        }
+        return [found[text] for text in statements]

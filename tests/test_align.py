@@ -1,0 +1,110 @@
+"""Token alignment for questions not in Korean (aiqa.answer.align), and the decision's own threshold for them.
+
+The questions and statements are written for these tests; none comes from an evaluation set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aiqa.answer.align import Aligner, content_pieces, maxsim
+from aiqa.answer.candidates import Question, candidates
+from aiqa.answer.decision import load_decision
+from aiqa.errors import BadRequest, BadSetting
+from aiqa.lang.ko import analyse
+
+
+def test_content_pieces_leave_out_stop_words_and_punctuation():
+    pieces = ["▁How", "▁does", "▁the", "▁company", "▁hire", "▁engineer", "s", "?"]
+    assert [pieces[i] for i in content_pieces(pieces)] == ["▁company", "▁hire", "▁engineer", "s"]
+    assert content_pieces(["▁the", "?"]) == [0, 1]  # nothing left: every piece counts
+
+
+def test_maxsim_averages_each_question_piece_s_best_match():
+    question = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    statement = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
+    assert maxsim(question, statement) == pytest.approx((1.0 + 0.8) / 2)
+    assert maxsim(question, np.zeros((0, 2), np.float32)) == 0.0
+
+
+class _Tokens:
+    """Token states where a piece is a one-hot of its first letter: alignment counts shared initials."""
+
+    def embed_tokens(self, texts, *, query):
+        out = []
+        for text in texts:
+            pieces = ["▁" + w for w in text.split()]
+            states = np.zeros((len(pieces), 26), np.float32)
+            for i, p in enumerate(pieces):
+                states[i, (ord(p[1].lower()) - 97) % 26] = 1.0
+            out.append((pieces, states))
+        return out
+
+
+def test_the_aligner_scores_each_statement_and_says_when_it_cannot():
+    aligner = Aligner(_Tokens())
+    scores = aligner.scores("which river flows", ["rivers wind far", "mountains stand", "rivers wind far"])
+    assert scores[0] == scores[2] > scores[1]
+    assert aligner.scores("which river", []) == []
+    assert Aligner(object()).scores("which river", ["a b"]) is None and not Aligner(object()).available
+
+
+def test_english_questions_get_alignment_and_korean_ones_do_not(engine):
+    _, retriever, composer = engine.state()
+    for text, korean in (("How does China bring scientists back home?", False), ("중국의 인재 유치 방법은?", True)):
+        analysis = analyse(text)
+        question = Question.read(analysis, retriever.stats)
+        found = candidates(question, retriever.search(analysis, k=5), composer.statements, composer.aligner)
+        aligns = [c.features["align"] for c in found]
+        if korean:
+            assert set(aligns) == {0.0}
+        else:
+            assert composer.aligner.available and min(aligns) > 0.0
+            assert min(c.features["align_gap"] for c in found) == 0.0  # the best one
+        # Without token states the statements' own cosines stand in.
+        fallback = candidates(question, retriever.search(analysis, k=5), composer.statements, None)
+        assert [c.features["align"] for c in fallback] == (
+            [0.0] * len(fallback) if korean else [c.features["statement_dense"] for c in fallback]
+        )
+
+
+def test_an_older_decision_file_without_the_newer_features_still_loads(tmp_path):
+    import json
+
+    data = load_decision().as_json()
+    for part in ("selection", "answer"):
+        keep = [i for i, f in enumerate(data[part]["features"]) if not f.startswith("align")]
+        for key in ("features", "mean", "scale", "coef"):
+            data[part][key] = [data[part][key][i] for i in keep]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data), encoding="utf-8")
+    loaded = load_decision(old)
+    assert "align" not in loaded.selection.features and "align_top" not in loaded.answer.features
+    data["answer"]["features"][0] = "made_up"  # a feature this version does not compute
+    old.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(BadSetting, match="made_up"):
+        load_decision(old)
+
+
+def test_english_questions_can_teach_the_selection_only(engine):
+    from aiqa.calibrate import collect, fit
+    from aiqa.evaluate import Case
+
+    rows = [
+        ("중국 기업들이 국산 클러스터로 구현한 것은?", ["GPT-3.5 수준 모델 일부 구현"]),
+        ("중국의 자원 전략은?", ["희토류"]),
+        ("유럽의 AI 규제는?", []),
+        ("사내 식당 메뉴는?", []),
+    ]
+    english = [
+        ("Which models did Chinese firms build on local clusters?", ["GPT-3.5 수준 모델 일부 구현"]),
+        ("How does China secure raw materials?", ["희토류"]),
+    ]
+    cases = [Case(f"c{i}", q, tuple(g), answerable=bool(g)) for i, (q, g) in enumerate(rows)]
+    extra = [Case(f"e{i}", q, tuple(g)) for i, (q, g) in enumerate(english)]
+    alone, taught = fit(collect(engine, cases)), fit(collect(engine, cases), selection_only=collect(engine, extra))
+    assert alone.selection.coef != taught.selection.coef  # which statement answers, learnt from more
+    assert 0 < taught.answer.threshold < 1
+    with pytest.raises(BadRequest, match="both answerable and unanswerable"):
+        fit(collect(engine, cases[:2]), selection_only=collect(engine, extra))  # they do not count for that
