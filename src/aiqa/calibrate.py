@@ -9,6 +9,7 @@ teach when to refuse.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -74,7 +75,7 @@ def fit(
     examples: list[Example],
     target: float = TARGET_FALSE_ABSTENTIONS,
     about: dict | None = None,
-    selection_only: list[Example] = (),
+    selection_only: Sequence[Example] = (),
 ) -> Decision:
     """Fit the selection and answer models and place the answer threshold; raise BadRequest if the
     examples cannot teach them (no answerable or no unanswerable question, no gold found).

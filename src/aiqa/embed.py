@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -86,7 +86,8 @@ class SentenceEmbedder:
         import torch
 
         prefix = self._query_prefix if query else self._passage_prefix
-        tokenizer, encoder = self._model.tokenizer, self._model[0].auto_model
+        tokenizer = self._model.tokenizer
+        encoder: Any = self._model[0].auto_model  # the transformers model inside the first module
         skip = len(tokenizer(prefix.strip(), add_special_tokens=False)["input_ids"]) if prefix else 0
         out: list[TokenStates] = []
         for at in range(0, len(texts), 16):
