@@ -108,3 +108,24 @@ def test_english_questions_can_teach_the_selection_only(engine):
     assert 0 < taught.answer.threshold < 1
     with pytest.raises(BadRequest, match="both answerable and unanswerable"):
         fit(collect(engine, cases[:2]), selection_only=collect(engine, extra))  # they do not count for that
+
+
+@pytest.mark.parametrize(
+    ("question", "answering"),
+    [
+        ("Which animal was used in the experiments?", "실험에는 쥐가 사용되었다."),
+        ("What is the company's main product?", "이 회사의 주력 제품은 산업용 로봇이다."),
+        ("When was the company founded?", "회사는 2001년에 설립되었다."),
+    ],
+)
+def test_an_english_question_aligns_best_with_the_korean_statement_that_answers_it(embedder, question, answering):
+    statements = [
+        "실험에는 쥐가 사용되었다.",
+        "이 회사의 주력 제품은 산업용 로봇이다.",
+        "회사는 2001년에 설립되었다.",
+        "금강산의 가장 높은 봉우리는 비로봉이다.",
+    ]
+    scores = Aligner(embedder).scores(question, statements)
+    best = statements[max(range(len(scores)), key=scores.__getitem__)]
+    assert best == answering
+    assert max(scores) - sorted(scores)[-2] > 0.05  # by a clear margin, not a tie
