@@ -1,4 +1,4 @@
-"""Token alignment for questions not in Korean (aiqa.answer.align), and the decision's own threshold for them.
+"""Token alignment for questions not in Korean (aiqa.answer.align), and how it enters the decision.
 
 The questions and statements are written for these tests; none comes from an evaluation set.
 """
