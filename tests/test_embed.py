@@ -101,8 +101,29 @@ def _siblings(folder: Path) -> list[str]:
 
 
 def _truncate(path: Path) -> None:
-    with path.open("r+b") as fh:
-        fh.truncate(path.stat().st_size // 2)
+    """Leave `path` at half its size, as an interrupted write would (a new sparse file: links stay intact)."""
+    size = path.stat().st_size
+    path.unlink()
+    with path.open("wb") as fh:
+        fh.truncate(size // 2)
+
+
+def _replace(path: Path, text: str) -> None:
+    path.unlink()
+    path.write_text(text)
+
+
+def _linked_copy(source: Path, target: Path) -> None:
+    """Copy a model folder by hard links where the file system allows (the damage here replaces files, never
+    writes into them), so that each case does not write the model's weights again."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:  # another file system
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link)
 
 
 @pytest.mark.parametrize(
@@ -111,13 +132,13 @@ def _truncate(path: Path) -> None:
         lambda folder: (folder / convert.MARKER).unlink(),
         lambda folder: _truncate(folder / "model.safetensors"),
         lambda folder: (folder / "tokenizer.json").unlink(),
-        lambda folder: (folder / convert.MARKER).write_text("{not json"),
+        lambda folder: _replace(folder / convert.MARKER, "{not json"),
     ],
     ids=["no-marker", "truncated-weights", "missing-tokenizer", "garbled-marker"],
 )
 def test_damaged_folder_is_not_complete(embedder: Embedder, cache_dir: Path, tmp_path: Path, damage) -> None:
     folder = tmp_path / "copy"
-    shutil.copytree(convert.model_dir(cache_dir), folder)
+    _linked_copy(convert.model_dir(cache_dir), folder)
     assert convert.is_complete(folder)
     damage(folder)
     assert not convert.is_complete(folder)
@@ -125,7 +146,7 @@ def test_damaged_folder_is_not_complete(embedder: Embedder, cache_dir: Path, tmp
 
 def test_corrupt_cache_is_rebuilt(embedder: Embedder, cache_dir: Path, tmp_path: Path) -> None:
     folder = convert.model_dir(tmp_path)
-    shutil.copytree(convert.model_dir(cache_dir), folder)
+    _linked_copy(convert.model_dir(cache_dir), folder)
     good_size = (folder / "model.safetensors").stat().st_size
     _truncate(folder / "model.safetensors")
 
