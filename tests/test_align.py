@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aiqa.answer.align import Aligner, content_pieces, maxsim
-from aiqa.answer.candidates import Question, candidates
+from aiqa.answer.candidates import RERANK_DEPTH, Question, aligned_text, candidates, reranked
 from aiqa.answer.decision import load_decision
 from aiqa.errors import BadRequest, BadSetting
 from aiqa.lang.ko import analyse
@@ -129,3 +129,71 @@ def test_an_english_question_aligns_best_with_the_korean_statement_that_answers_
     best = statements[max(range(len(scores)), key=scores.__getitem__)]
     assert best == answering
     assert max(scores) - sorted(scores)[-2] > 0.05  # by a clear margin, not a tie
+
+
+class _Counting(_Tokens):
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def embed_tokens(self, texts, *, query):
+        self.encoded.extend(texts)
+        return super().embed_tokens(texts, query=query)
+
+
+def test_the_aligner_encodes_a_question_s_statements_once():
+    tokens = _Counting()
+    aligner = Aligner(tokens)
+    first = aligner.scores("which river flows", ["rivers wind far", "mountains stand"])
+    again = aligner.scores("which river flows", ["mountains stand", "forests grow"])
+    assert again[0] == first[1]
+    assert tokens.encoded == ["which river flows", "rivers wind far", "mountains stand", "forests grow"]
+    aligner.scores("another question", ["mountains stand"])  # a new question: its own scores
+    assert tokens.encoded[-2:] == ["another question", "mountains stand"]
+
+
+class _Favours:
+    """An aligner that scores a statement by whether it holds a given word."""
+
+    available = True
+
+    def __init__(self, word: str):
+        self.word = word
+
+    def scores(self, question, statements):
+        return [1.0 if self.word in s else 0.0 for s in statements]
+
+
+def test_an_english_question_s_passages_are_reordered_by_alignment(engine):
+    _, retriever, composer = engine.state()
+    analysis = analyse("How does China secure its raw materials?")
+    question = Question.read(analysis, retriever.stats)
+    hits = retriever.search(analysis, k=8)
+    target = hits[RERANK_DEPTH - 1]  # the last passage the rerank reads
+    word = _texts(composer, target)[0]  # a statement only that passage holds, as alignment reads it
+
+    out = reranked(question, hits, composer.statements, _Favours(word))
+
+    assert out[0].id == target.id  # alignment lifted the passage retrieval put last of those it reads
+    assert sorted(h.id for h in out) == sorted(h.id for h in hits)  # nothing lost, nothing added
+    assert [h.rank for h in out] == list(range(1, len(out) + 1))
+    scores = [h.score for h in out]
+    assert scores == sorted(scores, reverse=True)  # the later passages stay below the reordered ones
+    assert out[RERANK_DEPTH:] == hits[RERANK_DEPTH:]
+    # Korean questions, and aligners without token states, keep retrieval's order.
+    korean = analyse("중국의 원자재 확보 방법은?")
+    assert reranked(Question.read(korean, retriever.stats), hits, composer.statements, _Favours(word)) == hits
+    assert reranked(question, hits, composer.statements, Aligner(object())) == hits
+
+
+def _texts(composer, hit) -> list[str]:
+    doc = composer.statements.texts[hit.chunk.source]
+    return [aligned_text(hit.chunk, doc[a:b]) for a, b in hit.chunk.statements] or [hit.chunk.text]
+
+
+def test_alignment_reads_a_table_row_with_its_headers(engine):
+    _, retriever, _ = engine.state()
+    row = next(c for c in retriever.chunks if c.kind == "table_row" and c.cells)
+    text = aligned_text(row, row.text)
+    assert all(f"{header}: {cell}" in text for header, cell in row.cells)
+    prose = next(c for c in retriever.chunks if c.kind == "paragraph")
+    assert aligned_text(prose, "한 문장.") == "한 문장."

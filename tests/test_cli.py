@@ -80,7 +80,17 @@ def test_ask_json_contract(cli, shared_model, report_settings):
     assert data["citations"] and all(
         {"n", "source", "section", "locator", "quote"} <= set(c) for c in data["citations"]
     )
-    assert set(data["timings_ms"]) == {"retrieve", "answer", "analyse", "embed", "dense", "keyword", "fuse", "compose"}
+    assert set(data["timings_ms"]) == {
+        "retrieve",
+        "answer",
+        "analyse",
+        "embed",
+        "dense",
+        "keyword",
+        "fuse",
+        "rerank",
+        "compose",
+    }
 
 
 def test_ask_reads_questions_from_stdin_and_answers_english(cli, shared_model, report_settings):

@@ -55,7 +55,7 @@ def test_search_ranks_hits_best_first_and_points_at_their_chunks(fake_engine):
 def test_an_answer_is_the_contract_with_every_marker_cited_verbatim(fake_engine):
     result = fake_engine.ask_json(SOFTWARE_ROW, 3)
     assert CONTRACT | {"timings_ms"} <= set(result)
-    steps = {"analyse", "embed", "dense", "keyword", "fuse"}
+    steps = {"analyse", "embed", "dense", "keyword", "fuse", "rerank"}
     assert set(result["timings_ms"]) == {"retrieve", "answer", "compose"} | steps
     assert abs(result["timings_ms"]["retrieve"] - sum(result["timings_ms"][s] for s in steps)) < 0.1
     assert result["question"] == SOFTWARE_ROW and not result["abstained"] and result["related"] == []

@@ -54,7 +54,7 @@ def collect(engine, cases: list[Case], weight: float = 1.0, vectors: dict[str, A
     for case in cases:
         analysis = analyse(case.q)
         question = Question.read(analysis, retriever.stats)
-        hits = retriever.search(analysis, k=10, query_vector=vectors[case.q])
+        hits = composer.rerank(analysis, retriever.search(analysis, k=10, query_vector=vectors[case.q]))
         found = candidates(question, hits, composer.statements, composer.aligner)
         labels = [int(any(contains(c.quote, g) for g in case.gold)) for c in found]
         out.append(Example(case, is_answerable(case, sources), question, hits, found, labels, retriever.stats, weight))

@@ -260,12 +260,13 @@ class Engine:
         laps = Laps()
         resolved = analyse(resolve_follow_up(question, earlier))  # the one analysis of the question
         laps.lap("analyse")
-        hits = retriever.search(resolved, k=max(k, 6), laps=laps)
+        hits = composer.rerank(resolved, retriever.search(resolved, k=max(k, 6), laps=laps))
+        laps.lap("rerank")
         answer = composer.compose(question, hits, resolved)
         laps.lap("compose")
         steps = laps.ms()
         # "retrieve" and "answer" are the contract's two totals; the steps break them down.
-        retrieve = sum(steps.get(s, 0.0) for s in ("analyse", "embed", "dense", "keyword", "fuse"))
+        retrieve = sum(steps.get(s, 0.0) for s in ("analyse", "embed", "dense", "keyword", "fuse", "rerank"))
         timings = {"retrieve": retrieve, "answer": steps["compose"], **steps}
         return Reply(answer, hits, k, timings, composer.documents)
 

@@ -34,10 +34,15 @@ def maxsim(question: np.ndarray, statement: np.ndarray) -> float:
 
 
 class Aligner:
-    """Scores statements against a question through an embedder's token states, if it has them."""
+    """Scores statements against a question through an embedder's token states, if it has them.
+
+    The scores of the last question are kept: reranking the passages and picking the statement ask
+    about the same statements, and the encoder runs once for each.
+    """
 
     def __init__(self, embedder):
         self._tokens = getattr(embedder, "embed_tokens", None)
+        self._last: tuple[str, np.ndarray, dict[str, float]] | None = None
 
     @property
     def available(self) -> bool:
@@ -49,11 +54,18 @@ class Aligner:
             return None
         if not statements:
             return []
-        unique = list(dict.fromkeys(statements))
-        (pieces, states), *_ = self._tokens([question], query=True)
-        asked = states[content_pieces(pieces)]
-        found = {
-            text: maxsim(asked, vectors)
-            for text, (_, vectors) in zip(unique, self._tokens(unique, query=False), strict=True)
-        }
+        last = self._last  # one read: another thread may replace it meanwhile
+        if last is not None and last[0] == question:
+            _, asked, known = last
+        else:
+            (pieces, states), *_ = self._tokens([question], query=True)
+            asked, known = states[content_pieces(pieces)], {}
+        missing = [text for text in dict.fromkeys(statements) if text not in known]
+        found = dict(known)
+        if missing:
+            found.update(
+                (text, maxsim(asked, vectors))
+                for text, (_, vectors) in zip(missing, self._tokens(missing, query=False), strict=True)
+            )
+        self._last = (question, asked, found)
         return [found[text] for text in statements]

@@ -9,9 +9,10 @@ for); a small fitted model (decision.py) turns them into the chance that it hold
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import regex
 
 from aiqa.chunk import Chunk
@@ -21,6 +22,12 @@ from aiqa.retrieve import CorpusStats, Hit
 _ENGLISH_NAME = regex.compile(r"(?<=\w[^.?!]*\s)[A-Z][\w\-.]*|\b[A-Z]{2,}\w*|\b\w*\d\w*\b")
 # How many of the best passages are searched for the answering statement.
 DEPTH = 5
+# A question not in Korean: the best passages are reordered by how well their statements align with it
+# (aiqa.answer.align), this many of them, mixing alignment and retrieval score (each min-max scaled over
+# those passages) with this weight on alignment. Fitted on the English KorQuAD questions of the fit half
+# by scripts/fit_rerank.py.
+RERANK_DEPTH = 6
+RERANK_WEIGHT = 0.7
 
 
 @dataclass(frozen=True)
@@ -200,11 +207,20 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
     return _aligned(question, out, aligner)
 
 
+def aligned_text(chunk: Chunk, quote: str) -> str:
+    """What alignment reads of a statement: a table row with each cell under its header ("미국: 민간 중심"),
+    since the header often holds what the question asks about; any other statement as it is."""
+    if chunk.kind == "table_row" and chunk.cells:
+        return " | ".join(f"{header}: {cell}" for header, cell in chunk.cells)
+    return quote
+
+
 def _aligned(question: Question, found: list[Candidate], aligner) -> list[Candidate]:
     """Set the alignment features of the candidates (see SELECTION_FEATURES)."""
     scores = None
     if not question.analysis.korean and found:
-        scores = aligner.scores(question.analysis.text, [c.quote for c in found]) if aligner else None
+        texts = [aligned_text(c.hit.chunk, c.quote) for c in found]
+        scores = aligner.scores(question.analysis.text, texts) if aligner else None
         if scores is None:
             scores = [c.features["statement_dense"] for c in found]
     top = max(scores) if scores else 0.0
@@ -212,3 +228,38 @@ def _aligned(question: Question, found: list[Candidate], aligner) -> list[Candid
         c.features["align"] = scores[i] if scores else 0.0
         c.features["align_gap"] = top - scores[i] if scores else 0.0
     return found
+
+
+def reranked(question: Question, hits: list[Hit], statements: Statements, aligner) -> list[Hit]:
+    """The hits with the best RERANK_DEPTH reordered by token alignment, for a question not in Korean.
+
+    Keyword search is blind to a question that shares no word with the documents, and sentence
+    vectors across languages are noisy; alignment finds the passage that holds the question's words
+    in translation. Korean questions, and embedders without token states, keep retrieval's order.
+    The reordered passages get scores in the range of their retrieval scores, so later ones stay below.
+    """
+    if question.analysis.korean or aligner is None or not aligner.available or len(hits) < 2:
+        return hits
+    top = hits[:RERANK_DEPTH]
+    texts: list[str] = []
+    owners: list[int] = []
+    for j, hit in enumerate(top):
+        found, _ = statements.of(hit.id)
+        doc = statements.texts[hit.chunk.source]
+        pieces = [aligned_text(hit.chunk, doc[s.start : s.end]) for s in found] or [hit.chunk.text]
+        texts.extend(pieces)
+        owners.extend([j] * len(pieces))
+    scores = aligner.scores(question.analysis.text, texts)
+    best = np.full(len(top), -np.inf)
+    np.maximum.at(best, owners, scores)
+    fused = np.array([h.score for h in top])
+    mixed = (1 - RERANK_WEIGHT) * _scaled(fused) + RERANK_WEIGHT * _scaled(best)
+    low, high = float(fused.min()), float(fused.max())
+    order = sorted(range(len(top)), key=lambda j: -mixed[j])
+    out = [replace(top[j], score=low + float(mixed[j]) * (high - low), rank=r) for r, j in enumerate(order, start=1)]
+    return out + hits[len(top) :]
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.ones_like(values)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from aiqa.answer.align import Aligner
-from aiqa.answer.candidates import Candidate, Question, Statements, candidates
+from aiqa.answer.candidates import Candidate, Question, Statements, candidates, reranked
 from aiqa.answer.decision import Decision, answer_features, load_decision
 from aiqa.answer.present import ABSTAIN, Citation, present
 from aiqa.chunk import Chunk
@@ -47,6 +47,10 @@ class Composer:
         for chunk in retriever.chunks:
             if chunk.kind == "table_row":
                 self.tables.setdefault((chunk.source, chunk.table), []).append(chunk)
+
+    def rerank(self, analysis: Analysis, hits: list[Hit]) -> list[Hit]:
+        """The hits in the order the answer layer reads them (see candidates.reranked)."""
+        return reranked(Question.read(analysis, self.stats), hits, self.statements, self.aligner)
 
     def ranked(self, question: Question, hits: list[Hit]) -> list[Candidate]:
         """The candidate statements of the hits, most likely to hold the answer first."""

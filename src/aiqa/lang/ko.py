@@ -12,6 +12,9 @@ import regex
 # Content-bearing parts of speech: nouns, foreign words, numbers, hanja, verb/adjective stems, roots
 # (pronouns such as 누구/무엇 and adverbs such as 왜/언제 ask; they carry no topic).
 _CONTENT_TAGS = {"NNG", "NNP", "NR", "SL", "SN", "SH", "VV", "VA", "XR"}
+# Stems that Kiwi tags as content but that ask or point rather than name a topic: 어떤/어떻게 (어떻),
+# 어떠한 (어떠), 어떡하다, 얼마, 며칠, and the pro-adjectives 그렇/이렇/저렇 ("그런", "이러한").
+_PRO_FORMS = frozenset({"어떻", "어떠", "어떡하", "얼마", "며칠", "그렇", "이렇", "저렇"})
 # Latin/number tokens kept whole, so "GPT-3.5", "A100" and "910B" match as written.
 _LATIN = regex.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 _HANGUL = regex.compile(r"\p{Hangul}")
@@ -92,7 +95,7 @@ def analyse(text: str) -> Analysis:
     run: list[str] = []
     for tok in morphemes:
         tag = tok.tag.split("-")[0]  # "VV-R", "VA-I": regular and irregular stems are stems too
-        if tag in _CONTENT_TAGS and tag not in ("SL", "SN"):
+        if tag in _CONTENT_TAGS and tag not in ("SL", "SN") and tok.form not in _PRO_FORMS:
             form = tok.form.lower()
             out.append(form)
             if run:

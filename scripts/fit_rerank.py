@@ -1,0 +1,79 @@
+"""Fit the alignment weight of the passage rerank for questions not in Korean (RERANK_WEIGHT).
+
+Usage: .venv/bin/python scripts/fit_rerank.py [--korquad ../shared/eval/korquad] [--work .cache/calibration]
+
+The English questions of bench/korquad_english.jsonl about indexed KorQuAD articles, in the same
+fit/report split as scripts/fit_decision.py (which builds the index this reads). For each question
+the best RERANK_DEPTH passages are retrieved once, with their fused scores and the token alignment of
+their best statement; then every weight on a grid is tried: the share of questions whose first
+passage holds a gold span. The weight is chosen on the fit half (the smallest of equal ones); the
+report half is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from fit_decision import REPO, english_cases, korquad_engine
+
+from aiqa.answer.candidates import RERANK_DEPTH, Question
+from aiqa.evaluate import contains, load_cases
+from aiqa.lang.ko import analyse
+
+GRID = [round(w, 2) for w in np.arange(0.0, 1.0001, 0.05)]
+
+
+def passages(engine, cases) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per question: the fused scores, best statement alignments and gold flags of its best passages."""
+    _, retriever, composer = engine.state()
+    out = []
+    for case in cases:
+        analysis = analyse(case.q)
+        hits = retriever.search(analysis, k=RERANK_DEPTH)
+        question = Question.read(analysis, retriever.stats)
+        best = []
+        for hit in hits:
+            found, _ = composer.statements.of(hit.id)
+            doc = composer.statements.texts[hit.chunk.source]
+            texts = [doc[s.start : s.end] for s in found] or [hit.chunk.text]
+            best.append(max(composer.aligner.scores(question.analysis.text, texts)))
+        gold = [any(contains(h.chunk.text, g) for g in case.gold) for h in hits]
+        out.append((np.array([h.score for h in hits]), np.array(best), np.array(gold)))
+    return out
+
+
+def hit_at_1(rows, weight: float) -> float:
+    def scaled(v: np.ndarray) -> np.ndarray:
+        return (v - v.min()) / (v.max() - v.min()) if v.max() > v.min() else np.ones_like(v)
+
+    firsts = [gold[int(np.argmax((1 - weight) * scaled(f) + weight * scaled(a)))] for f, a, gold in rows if len(f)]
+    return float(np.mean(firsts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--korquad", type=Path, default=REPO.parent / "shared" / "eval" / "korquad")
+    parser.add_argument("--work", type=Path, default=REPO / ".cache" / "calibration")
+    args = parser.parse_args()
+    engine, split = korquad_engine(args.korquad, args.work)
+    engine.load()
+    if not engine.state()[2].aligner.available:
+        sys.exit("the embedding model has no token states: nothing to fit")
+    cases = load_cases(args.korquad / "questions.jsonl")
+    english = english_cases(REPO / "bench" / "korquad_english.jsonl", cases)
+    halves = {h: [c for c in english if split.get(c.file) == f"{h}_in"] for h in ("fit", "report")}
+    rows = {h: passages(engine, c) for h, c in halves.items()}
+    table = {w: {h: hit_at_1(r, w) for h, r in rows.items()} for w in GRID}
+    print("weight  " + "  ".join(f"{h} hit@1 (n={len(c)})" for h, c in halves.items()))
+    for w, found in table.items():
+        print(f"{w:6.2f}  " + "  ".join(f"{found[h]:14.3f}" for h in halves))
+    chosen = max(GRID, key=lambda w: (table[w]["fit"], -w))
+    print(json.dumps({"RERANK_DEPTH": RERANK_DEPTH, "RERANK_WEIGHT": chosen, "hit@1": table[chosen]}))
+
+
+if __name__ == "__main__":
+    main()
