@@ -224,15 +224,19 @@ ASKS_NUMBER = regex.compile(
     # "얼마나" asks an amount only before a word of size or count ("얼마나 많은", "얼마나 되나"); before
     # a verb it asks how badly or how well ("얼마나 타격을 받나").
     r"얼마(?!나)|얼마나\s*(?:많|적|되|늘|줄|크|큰|높|낮|비싸|걸리|차이)|몇|규모|비율|비중|점유율|금액|액수|가격|"
-    r"수치|건수|개수|인원|\S\s수(?:는|가|를|도)?\s*[?？]?\s*$|[률율](?=[은는이가을를의]?\s*[?？]?\s*$)|"
+    r"수치|건수|개수|인원|예산|매출|연봉|급여|임금|\S\s수(?:는|가|를|도)?\s*[?？]?\s*$|"
+    # a noun of rate or sum ending the question: 자급률, 점유율, 매출액, 투자액
+    r"[률율액](?=[은는이가을를의]?\s*[?？]?\s*$)|"
     r"how\s+(?:much|many)|what\s+(?:percent|share|price|number)|\bprice\b|\bshare\b|\bpercentage\b|\bamount\b",
     regex.I,
 )
 ASKS_TIME = regex.compile(r"언제|몇\s*년도?|몇\s*월|며칠|\bwhen\b|\bwhat\s+year\b|\bwhich\s+year\b", regex.I)
 ASKS_WHO = regex.compile(r"누구|누가|\bwho\b|\bwhom\b", regex.I)
-# An amount: a number with a unit, currency or percent; a code such as "H100" or "7nm" is a name.
+# An amount: a number with a unit, currency or percent; a code such as "H100" or "7nm" is a name, and
+# a year ("2025년", "1990년대") is a date, not an amount.
 QUANTITY = regex.compile(
-    r"(?<![A-Za-z\d.\-])\d[\d,.]*(?![\dA-Za-z])|[$€£¥₩]\s?\d|[일이삼사오육칠팔구십백천만억조]+\s?(?:명|개|원|달러|배)"
+    r"(?<![A-Za-z\d.\-])(?!(?:1[0-9]|20)\d{2}\s*년)\d[\d,.]*(?![\dA-Za-z])|[$€£¥₩]\s?\d|"
+    r"[일이삼사오육칠팔구십백천만억조]+\s?(?:명|개|원|달러|배)"
 )
 DATE = regex.compile(r"(?<!\d)(?:1[0-9]|20)\d{2}(?!\d)|\d{1,2}\s*월|\d{1,2}\s*일|작년|올해|내년|지난해|분기|세기|년대")
 # Counter words: "몇 명", "몇 달러", "몇 %": the unit an answer's number must carry.
