@@ -16,7 +16,7 @@ from aiqa.answer.decision import Model, load_decision
 from aiqa.chunk import chunk_document
 from aiqa.errors import BadSetting
 from aiqa.ingest import Document
-from aiqa.lang.ko import ASKS_NUMBER, LatinNames, analyse
+from aiqa.lang.ko import ASKS_NUMBER, QUANTITY, LatinNames, analyse
 
 DATA = Path(__file__).with_name("data")
 TITLE = "AI 패권 경쟁, 미국은 지키고 중국은 쫓는다"
@@ -86,6 +86,20 @@ def test_korean_forms_that_once_crashed_the_romaniser_are_read():
     assert names.match("화웨이") == "huawei"
     for question in ("IT 분야에 관심이 많은 사람이 위원장을 맡은 곳은?", "병력을 잃은 뒤에나 물러난 장수는?"):
         assert LatinNames({"it", "center"}).normalize(list(analyse(question).tokens))
+
+
+def test_words_that_ask_or_point_are_not_keywords():
+    # 어떤/어떻게 and 그런 are tagged as adjectives, 얼마 as a noun: none of them names a topic.
+    assert analyse("회사는 어떤 제품을 어떻게 파나?").terms == {"회사", "제품", "팔"}
+    assert analyse("그런 계약의 금액은 얼마인가?").terms == {"계약", "금액"}
+
+
+def test_an_amount_is_not_a_year_and_a_noun_of_sum_asks_for_one():
+    assert not QUANTITY.search("2024년 현재 공장은 가동 중이다") and not QUANTITY.search("1990년대 초반")
+    assert QUANTITY.search("3년간 120억 원을 들였다") and QUANTITY.search("점유율 35%")
+    for question in ("본사의 올해 연구 예산은?", "작년 매출액은?", "신입 사원의 연봉은?", "부품 국산화율은?"):
+        assert ASKS_NUMBER.search(question), question
+    assert not ASKS_NUMBER.search("본사의 연구 방향은?")
 
 
 def test_irregular_and_regular_verb_stems_are_keywords():
