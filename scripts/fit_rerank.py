@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from fit_decision import REPO, english_cases, korquad_engine
 
-from aiqa.answer.candidates import RERANK_DEPTH, Question
+from aiqa.answer.candidates import RERANK_DEPTH, Question, passage_alignment, rerank_scores
 from aiqa.evaluate import contains, load_cases
 from aiqa.lang.ko import analyse
 
@@ -35,23 +35,14 @@ def passages(engine, cases) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         analysis = analyse(case.q)
         hits = retriever.search(analysis, k=RERANK_DEPTH)
         question = Question.read(analysis, retriever.stats)
-        best = []
-        for hit in hits:
-            found, _ = composer.statements.of(hit.id)
-            doc = composer.statements.texts[hit.chunk.source]
-            texts = [doc[s.start : s.end] for s in found] or [hit.chunk.text]
-            best.append(max(composer.aligner.scores(question.analysis.text, texts)))
+        alignment = passage_alignment(question, hits, composer.statements, composer.aligner)
         gold = [any(contains(h.chunk.text, g) for g in case.gold) for h in hits]
-        out.append((np.array([h.score for h in hits]), np.array(best), np.array(gold)))
+        out.append((np.array([h.score for h in hits]), alignment, np.array(gold)))
     return out
 
 
 def hit_at_1(rows, weight: float) -> float:
-    def scaled(v: np.ndarray) -> np.ndarray:
-        return (v - v.min()) / (v.max() - v.min()) if v.max() > v.min() else np.ones_like(v)
-
-    firsts = [gold[int(np.argmax((1 - weight) * scaled(f) + weight * scaled(a)))] for f, a, gold in rows if len(f)]
-    return float(np.mean(firsts))
+    return float(np.mean([gold[int(np.argmax(rerank_scores(f, a, weight)))] for f, a, gold in rows if len(f)]))
 
 
 def main() -> None:

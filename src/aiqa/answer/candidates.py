@@ -241,23 +241,32 @@ def reranked(question: Question, hits: list[Hit], statements: Statements, aligne
     if question.analysis.korean or aligner is None or not aligner.available or len(hits) < 2:
         return hits
     top = hits[:RERANK_DEPTH]
+    fused = np.array([h.score for h in top])
+    mixed = rerank_scores(fused, passage_alignment(question, top, statements, aligner), RERANK_WEIGHT)
+    low, high = float(fused.min()), float(fused.max())
+    order = sorted(range(len(top)), key=lambda j: -mixed[j])
+    out = [replace(top[j], score=low + float(mixed[j]) * (high - low), rank=r) for r, j in enumerate(order, start=1)]
+    return out + hits[len(top) :]
+
+
+def passage_alignment(question: Question, hits: list[Hit], statements: Statements, aligner) -> np.ndarray:
+    """Each hit's best token alignment of one of its statements (its text when it has none)."""
     texts: list[str] = []
     owners: list[int] = []
-    for j, hit in enumerate(top):
+    for j, hit in enumerate(hits):
         found, _ = statements.of(hit.id)
         doc = statements.texts[hit.chunk.source]
         pieces = [aligned_text(hit.chunk, doc[s.start : s.end]) for s in found] or [hit.chunk.text]
         texts.extend(pieces)
         owners.extend([j] * len(pieces))
-    scores = aligner.scores(question.analysis.text, texts)
-    best = np.full(len(top), -np.inf)
-    np.maximum.at(best, owners, scores)
-    fused = np.array([h.score for h in top])
-    mixed = (1 - RERANK_WEIGHT) * _scaled(fused) + RERANK_WEIGHT * _scaled(best)
-    low, high = float(fused.min()), float(fused.max())
-    order = sorted(range(len(top)), key=lambda j: -mixed[j])
-    out = [replace(top[j], score=low + float(mixed[j]) * (high - low), rank=r) for r, j in enumerate(order, start=1)]
-    return out + hits[len(top) :]
+    best = np.full(len(hits), -np.inf)
+    np.maximum.at(best, owners, aligner.scores(question.analysis.text, texts))
+    return best
+
+
+def rerank_scores(fused: np.ndarray, alignment: np.ndarray, weight: float) -> np.ndarray:
+    """Retrieval scores and alignments, each scaled to 0..1 over the passages, mixed with `weight` on alignment."""
+    return (1 - weight) * _scaled(fused) + weight * _scaled(alignment)
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:
