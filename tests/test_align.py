@@ -140,15 +140,34 @@ class _Counting(_Tokens):
         return super().embed_tokens(texts, query=query)
 
 
-def test_the_aligner_encodes_a_question_s_statements_once():
+def test_the_aligner_encodes_each_statement_once_while_it_is_cached():
     tokens = _Counting()
     aligner = Aligner(tokens)
     first = aligner.scores("which river flows", ["rivers wind far", "mountains stand"])
     again = aligner.scores("which river flows", ["mountains stand", "forests grow"])
     assert again[0] == first[1]
     assert tokens.encoded == ["which river flows", "rivers wind far", "mountains stand", "forests grow"]
-    aligner.scores("another question", ["mountains stand"])  # a new question: its own scores
-    assert tokens.encoded[-2:] == ["another question", "mountains stand"]
+    later = aligner.scores("where mountains stand", ["mountains stand", "rivers wind far"])
+    assert tokens.encoded[4:] == ["where mountains stand"]  # a new question; its statements were seen
+    assert later[0] > later[1]
+
+
+def test_the_statement_cache_keeps_to_its_size():
+    tokens = _Counting()
+    one = 26 * 4 * 2  # the states of a two-word statement (two pieces of 26 float32)
+    aligner = Aligner(tokens, cache_bytes=2 * one)
+    aligner.scores("which river", ["rivers wind", "mountains stand", "forests grow"])
+    aligner.scores("which forest", ["rivers wind"])  # the oldest was dropped: encoded again
+    assert tokens.encoded == [
+        "which river",
+        "rivers wind",
+        "mountains stand",
+        "forests grow",
+        "which forest",
+        "rivers wind",
+    ]
+    aligner.scores("which mountain", ["forests grow"])  # still cached
+    assert tokens.encoded[-1] == "which mountain"
 
 
 class _Favours:

@@ -5,11 +5,13 @@ a candidate statement is blind, and the sentence vectors alone pick the answerin
 poorly. The encoder's contextual token states carry more: each content piece of the question is
 matched to its most similar piece of the statement, and the similarities are averaged (a MaxSim
 score, as late-interaction retrievers use). It costs one pass of the encoder over the candidate
-statements, so it is done only for questions that are not in Korean.
+statements not seen lately, so it is done only for questions that are not in Korean.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +20,9 @@ import regex
 from aiqa.lang.ko import ENGLISH_STOPWORDS
 
 _WORD = regex.compile(r"[\p{L}\p{N}]")
+# Token states of recent statements kept per index version (float32, 384 dims: about 1,500 statements
+# of 30 pieces).
+STATE_CACHE_BYTES = 64 * 2**20
 
 
 def content_pieces(pieces: list[str]) -> list[int]:
@@ -36,13 +41,19 @@ def maxsim(question: np.ndarray, statement: np.ndarray) -> float:
 class Aligner:
     """Scores statements against a question through an embedder's token states, if it has them.
 
-    The scores of the last question are kept: reranking the passages and picking the statement ask
-    about the same statements, and the encoder runs once for each.
+    Two caches spare the encoder: the scores of the last question (reranking the passages and
+    picking the statement ask about the same statements), and the token states of the statements
+    seen lately, up to `cache_bytes` (the same passages answer many questions). An Aligner lives as
+    long as its index version, so the states never outlive the text they were computed from.
     """
 
-    def __init__(self, embedder):
+    def __init__(self, embedder, cache_bytes: int = STATE_CACHE_BYTES):
         self._tokens = getattr(embedder, "embed_tokens", None)
         self._last: tuple[str, np.ndarray, dict[str, float]] | None = None
+        self._states: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._cache_bytes = cache_bytes
+        self._lock = threading.Lock()
 
     @property
     def available(self) -> bool:
@@ -62,10 +73,27 @@ class Aligner:
             asked, known = states[content_pieces(pieces)], {}
         missing = [text for text in dict.fromkeys(statements) if text not in known]
         found = dict(known)
-        if missing:
-            found.update(
-                (text, maxsim(asked, vectors))
-                for text, (_, vectors) in zip(missing, self._tokens(missing, query=False), strict=True)
-            )
+        found.update((text, maxsim(asked, vectors)) for text, vectors in self._statement_states(missing).items())
         self._last = (question, asked, found)
         return [found[text] for text in statements]
+
+    def _statement_states(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The token states of each text, from the cache or from one encoder pass over the rest."""
+        assert self._tokens is not None
+        with self._lock:
+            out = {t: self._states[t] for t in texts if t in self._states}
+            for text in out:
+                self._states.move_to_end(text)
+        missing = [t for t in texts if t not in out]
+        if missing:
+            computed = {t: v for t, (_, v) in zip(missing, self._tokens(missing, query=False), strict=True)}
+            out.update(computed)
+            with self._lock:
+                for text, states in computed.items():
+                    if text not in self._states and states.nbytes <= self._cache_bytes:
+                        self._states[text] = states
+                        self._bytes += states.nbytes
+                while self._bytes > self._cache_bytes:
+                    _, dropped = self._states.popitem(last=False)
+                    self._bytes -= dropped.nbytes
+        return out
