@@ -27,7 +27,7 @@ DEPTH = 5
 # those passages) with this weight on alignment. Fitted on the English KorQuAD questions of the fit half
 # by scripts/fit_rerank.py.
 RERANK_DEPTH = 6
-RERANK_WEIGHT = 0.7
+RERANK_WEIGHT = 0.65
 
 
 @dataclass(frozen=True)
