@@ -41,15 +41,15 @@ def maxsim(question: np.ndarray, statement: np.ndarray) -> float:
 class Aligner:
     """Scores statements against a question through an embedder's token states, if it has them.
 
-    Two caches spare the encoder: the scores of the last question (reranking the passages and
-    picking the statement ask about the same statements), and the token states of the statements
-    seen lately, up to `cache_bytes` (the same passages answer many questions). An Aligner lives as
+    Two caches spare the encoder: the token states of the last question (reranking the passages and
+    picking the statement ask about the same question), and those of the statements seen lately, up
+    to `cache_bytes` (the same passages answer many questions). An Aligner lives as
     long as its index version, so the states never outlive the text they were computed from.
     """
 
     def __init__(self, embedder, cache_bytes: int = STATE_CACHE_BYTES):
         self._tokens = getattr(embedder, "embed_tokens", None)
-        self._last: tuple[str, np.ndarray, dict[str, float]] | None = None
+        self._last: tuple[str, np.ndarray] | None = None
         self._states: OrderedDict[str, np.ndarray] = OrderedDict()
         self._bytes = 0
         self._cache_bytes = cache_bytes
@@ -67,15 +67,13 @@ class Aligner:
             return []
         last = self._last  # one read: another thread may replace it meanwhile
         if last is not None and last[0] == question:
-            _, asked, known = last
+            asked = last[1]
         else:
             (pieces, states), *_ = self._tokens([question], query=True)
-            asked, known = states[content_pieces(pieces)], {}
-        missing = [text for text in dict.fromkeys(statements) if text not in known]
-        found = dict(known)
-        found.update((text, maxsim(asked, vectors)) for text, vectors in self._statement_states(missing).items())
-        self._last = (question, asked, found)
-        return [found[text] for text in statements]
+            asked = states[content_pieces(pieces)]
+            self._last = (question, asked)
+        found = self._statement_states(list(dict.fromkeys(statements)))
+        return [maxsim(asked, found[text]) for text in statements]
 
     def _statement_states(self, texts: list[str]) -> dict[str, np.ndarray]:
         """The token states of each text, from the cache or from one encoder pass over the rest."""
