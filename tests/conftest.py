@@ -152,11 +152,12 @@ def shared_model(monkeypatch, embedder):
     return embedder
 
 
-def report_index(root: Path, cache_dir: Path, embedder) -> Settings:
-    """Copy the bundled corpus under `root` and index it with `embedder`; return the settings that read it."""
+def report_index(root: Path, cache_dir: Path, embedder, corpus: Path = CORPUS) -> Settings:
+    """Copy a corpus (the bundled one by default) under `root` and index it with `embedder`; return the
+    settings that read it."""
     from aiqa.index import build_index
 
-    shutil.copytree(CORPUS, root / "corpus")
+    shutil.copytree(corpus, root / "corpus")
     settings = Settings(
         corpus_dir=root / "corpus", index_dir=root / "index", cache_dir=cache_dir, embed_model=embedder.name
     )
@@ -182,6 +183,15 @@ def report_settings(tmp_path_factory, cache_dir, embedder) -> Settings:
 @pytest.fixture(scope="session")
 def engine(report_settings, embedder):
     return engine_over(report_settings, embedder).load()
+
+
+@pytest.fixture(scope="session")
+def handbook_engine(tmp_path_factory, cache_dir, embedder):
+    """An engine over tests/data/handbook: an English document, for questions in its language and in Korean."""
+    settings = report_index(
+        tmp_path_factory.mktemp("handbook"), cache_dir, embedder, REPO / "tests" / "data" / "handbook"
+    )
+    return engine_over(settings, embedder).load()
 
 
 @pytest.fixture(scope="session")

@@ -16,16 +16,16 @@ import numpy as np
 import regex
 
 from aiqa.chunk import Chunk
-from aiqa.lang.ko import ASKS_NUMBER, ASKS_TIME, ASKS_WHO, DATE, QUANTITY, Analysis, analyse, asked_unit
+from aiqa.lang.ko import ASKS_NUMBER, ASKS_TIME, ASKS_WHO, DATE, QUANTITY, Analysis, analyse, asked_unit, is_korean
 from aiqa.retrieve import CorpusStats, Hit
 
 _ENGLISH_NAME = regex.compile(r"(?<=\w[^.?!]*\s)[A-Z][\w\-.]*|\b[A-Z]{2,}\w*|\b\w*\d\w*\b")
 # How many of the best passages are searched for the answering statement.
 DEPTH = 5
-# A question not in Korean: the best passages are reordered by how well their statements align with it
-# (aiqa.answer.align), this many of them, mixing alignment and retrieval score (each min-max scaled over
-# those passages) with this weight on alignment. Fitted on the English KorQuAD questions of the fit half
-# by scripts/fit_rerank.py.
+# A question in another language than its passages (see crosses): the best passages are reordered by how
+# well their statements align with it (aiqa.answer.align), this many of them, mixing alignment and
+# retrieval score (each min-max scaled over those passages) with this weight on alignment. Fitted on the
+# English KorQuAD questions of the fit half by scripts/fit_rerank.py.
 RERANK_DEPTH = 6
 RERANK_WEIGHT = 0.65
 
@@ -152,7 +152,8 @@ SELECTION_FEATURES = (
     "type_match",  # asks for an amount/date/person and the statement has one
     "type_miss",  # asks for one and the statement has none
     "length",  # log of the statement's number of terms
-    "align",  # a question not in Korean: its token alignment with the statement (aiqa.answer.align); 0 for Korean
+    "align",  # a question in another language than its passages (see crosses): its token alignment with the
+    # statement (aiqa.answer.align); 0 for a question in the passages' language
     "align_gap",  # how far below the best alignment among the candidates
 )
 
@@ -160,7 +161,7 @@ SELECTION_FEATURES = (
 def candidates(question: Question, hits: list[Hit], statements: Statements, aligner=None) -> list[Candidate]:
     """Every statement of the best passages, with its selection features.
 
-    `aligner` (an aiqa.answer.align.Aligner) scores the statements for a question not in Korean;
+    `aligner` (an aiqa.answer.align.Aligner) scores the statements for a question in another language;
     without one, or when its embedder has no token states, the statements' own cosines stand in.
     """
     stats = statements.stats
@@ -204,7 +205,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
                 "length": math.log1p(len(s.terms)),
             }
             out.append(Candidate(hit, s, text[s.start : s.end], features))
-    return _aligned(question, out, aligner)
+    return _aligned(question, hits, out, aligner)
 
 
 def aligned_text(chunk: Chunk, quote: str) -> str:
@@ -215,10 +216,10 @@ def aligned_text(chunk: Chunk, quote: str) -> str:
     return quote
 
 
-def _aligned(question: Question, found: list[Candidate], aligner) -> list[Candidate]:
+def _aligned(question: Question, hits: list[Hit], found: list[Candidate], aligner) -> list[Candidate]:
     """Set the alignment features of the candidates (see SELECTION_FEATURES)."""
     scores = None
-    if not question.analysis.korean and found:
+    if found and crosses(question, hits):
         texts = [aligned_text(c.hit.chunk, c.quote) for c in found]
         scores = aligner.scores(question.analysis.text, texts) if aligner else None
         if scores is None:
@@ -230,15 +231,23 @@ def _aligned(question: Question, found: list[Candidate], aligner) -> list[Candid
     return found
 
 
+def crosses(question: Question, hits: list[Hit]) -> bool:
+    """Whether the question is in another language than its best passages (English over Korean text, or
+    Korean over English): then it shares few words with them and the answer layer reads meaning instead."""
+    return bool(hits) and question.analysis.korean != is_korean(" ".join(h.chunk.text for h in hits[:DEPTH]))
+
+
 def reranked(question: Question, hits: list[Hit], statements: Statements, aligner) -> list[Hit]:
-    """The hits with the best RERANK_DEPTH reordered by token alignment, for a question not in Korean.
+    """The hits with the best RERANK_DEPTH reordered by token alignment, for a question in another
+    language than its passages.
 
     Keyword search is blind to a question that shares no word with the documents, and sentence
     vectors across languages are noisy; alignment finds the passage that holds the question's words
-    in translation. Korean questions, and embedders without token states, keep retrieval's order.
-    The reordered passages get scores in the range of their retrieval scores, so later ones stay below.
+    in translation. Questions in the passages' language, and embedders without token states, keep
+    retrieval's order. The reordered passages get scores in the range of their retrieval scores, so
+    later ones stay below.
     """
-    if question.analysis.korean or aligner is None or not aligner.available or len(hits) < 2:
+    if aligner is None or not aligner.available or len(hits) < 2 or not crosses(question, hits):
         return hits
     top = hits[:RERANK_DEPTH]
     fused = np.array([h.score for h in top])

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiqa.answer.candidates import DEPTH, SELECTION_FEATURES, Candidate, Question
+from aiqa.answer.candidates import DEPTH, SELECTION_FEATURES, Candidate, Question, crosses
 from aiqa.errors import BadSetting
 from aiqa.retrieve import CorpusStats, Hit
 
@@ -38,12 +38,14 @@ ANSWER_FEATURES = (
     "known",  # IDF-weighted share of the question's terms the corpus uses at all
     "names_known",  # share of the question's names some statement of the corpus uses, in any spelling
     "unknown_names",  # IDF-weighted share of the whole question made of names the corpus never mentions
-    "korean",  # the question is in Korean (an English one shares no words with Korean text)
-    "dense_foreign",  # dense_top again for a question not in Korean (0 otherwise): there it is the main signal
+    # The question is in its passages' language (see candidates.crosses): the name is historical, from when
+    # every corpus was Korean. A question in another language shares few words with them.
+    "korean",
+    "dense_foreign",  # dense_top again for a question in another language (0 otherwise): there it is the main signal
     "statement_foreign",  # the best statement's own cosine, likewise
     "terms",  # log of the number of the question's terms
-    "align_best",  # the best candidate's token alignment with a question not in Korean (0 for Korean)
-    "align_top",  # the best alignment among all candidates (0 for Korean)
+    "align_best",  # the best candidate's token alignment with a question in another language (0 otherwise)
+    "align_top",  # the best alignment among all candidates (0 for a question in the passages' language)
 )
 
 
@@ -117,6 +119,7 @@ def answer_features(
     dense = [h.dense for h in hits[:DEPTH]]
     rest = dense[1:]
     q = question.terms
+    foreign = crosses(question, hits)
     return {
         "selection": best.score,
         **{
@@ -131,9 +134,9 @@ def answer_features(
         if question.names
         else 1.0,
         "unknown_names": stats.coverage(q | question.names, {n for n in question.names if not stats.stated_about(n)}),
-        "korean": float(question.analysis.korean),
-        "dense_foreign": 0.0 if question.analysis.korean else max(dense),
-        "statement_foreign": 0.0 if question.analysis.korean else best.features["statement_dense"],
+        "korean": float(not foreign),
+        "dense_foreign": max(dense) if foreign else 0.0,
+        "statement_foreign": best.features["statement_dense"] if foreign else 0.0,
         "terms": math.log1p(len(q)),
         "align_best": best.features["align"],
         "align_top": max(c.features["align"] for c in ranked or [best]),

@@ -9,7 +9,7 @@ import regex
 from aiqa.answer.candidates import Candidate, Question
 from aiqa.chunk import Chunk, quote_span
 from aiqa.index import StoredDocument
-from aiqa.lang.ko import content_terms
+from aiqa.lang.ko import content_terms, is_korean
 from aiqa.layout import locate, plain
 
 # A comparison across columns (e.g. US vs China) is best shown as table rows ...
@@ -108,6 +108,10 @@ def present(
             cite(n, c.hit.chunk, documents[c.hit.chunk.source], c.start, c.end) for n, c in enumerate(chosen, start=1)
         )
         text = "\n".join(f"{frame(c, question)} [{n}]" for n, c in enumerate(chosen, start=1))
-    if not korean:
+    # Quotes stay in their documents' language; say so when it is not the question's.
+    quoted_korean = [is_korean(c.hit.chunk.text) for c in chosen]
+    if not korean and any(quoted_korean):
         text = "From the documents (quoted in their own language):\n\n" + text
+    elif korean and not any(quoted_korean):
+        text = "문서의 원문 그대로 인용합니다:\n\n" + text
     return text, citations

@@ -236,9 +236,25 @@ ASKS_WHO = regex.compile(r"누구|누가|\bwho\b|\bwhom\b", regex.I)
 # a year ("2025년", "1990년대") is a date, not an amount.
 QUANTITY = regex.compile(
     r"(?<![A-Za-z\d.\-])(?!(?:1[0-9]|20)\d{2}\s*년)\d[\d,.]*(?![\dA-Za-z])|[$€£¥₩]\s?\d|"
-    r"[일이삼사오육칠팔구십백천만억조]+\s?(?:명|개|원|달러|배)"
+    r"[일이삼사오육칠팔구십백천만억조]+\s?(?:명|개|원|달러|배)|"
+    # native Korean numerals before a counter ("세 명", "두 가지"), and English number words
+    r"(?<![가-힣])(?:한|두|세|네|다섯|여섯|일곱|여덟|아홉|열|스무)\s?(?:명|개|번|가지|곳|권|달|시간|차례)|"
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|"
+    r"million|billion|dozen|half)\b",
+    regex.I,
 )
-DATE = regex.compile(r"(?<!\d)(?:1[0-9]|20)\d{2}(?!\d)|\d{1,2}\s*월|\d{1,2}\s*일|작년|올해|내년|지난해|분기|세기|년대")
+_MONTHS = (  # "may" only beside a number or after a preposition: as a verb it is no date
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+_WEEKDAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+DATE = regex.compile(
+    r"(?<!\d)(?:1[0-9]|20)\d{2}(?!\d)|\d{1,2}\s*월|\d{1,2}\s*일|작년|올해|내년|지난해|분기|세기|년대|"
+    # weekdays and clock times ("월요일", "오후 3시", "10:00"), English months and weekdays ("in June")
+    r"[월화수목금토일]요일|(?:오전|오후|새벽|밤)\s?\d{1,2}\s?시|\d{1,2}\s?시\s?\d{1,2}\s?분|(?<![\d:])\d{1,2}:\d{2}(?![\d:])|"
+    rf"\b(?:{_MONTHS})\b(?!-)|\bmay\s+\d|\d\s+may\b|\b(?:in|of|since|until)\s+may\b|\b{_WEEKDAYS}s?\b|\b(?:yesterday|today|tomorrow|quarterly|annually)\b",
+    regex.I,
+)
 # Counter words: "몇 명", "몇 달러", "몇 %": the unit an answer's number must carry.
 _COUNTER = regex.compile(
     r"몇\s*(명|개|년|개월|월|일|시간|분|초|배|건|곳|번|차례|대|살|세|권|편|장|달러|원|엔|위안|유로|퍼센트|%|km|킬로미터|미터|톤)"
