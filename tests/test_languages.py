@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiqa.answer.candidates import Question, crosses
 from aiqa.evaluate import contains
-from aiqa.lang.ko import DATE, QUANTITY, analyse
+from aiqa.lang.ko import DATE, QUANTITY, analyse, asked_unit
 
 QUESTIONS = Path(__file__).with_name("data") / "handbook_questions.jsonl"
 
@@ -78,3 +78,12 @@ def test_the_handbook_questions_are_answered_and_the_others_refused(handbook_eng
     # Measured 13 of 14 and 5 of 6 when this test was written (one Korean question's passage ranks 9th).
     assert right >= 12, right
     assert refused >= 4, refused
+
+
+def test_an_english_question_for_a_sum_of_money_wants_a_currency():
+    unit = asked_unit("How much does the R7 router cost?")
+    assert unit is not None
+    assert unit.search("It sells for $129.") and unit.search("연간 이용권은 1,500유로이다")
+    assert not unit.search("It ships with a 1.5 metre cable.")
+    assert asked_unit("Which side is more cost-efficient?") is None
+    assert asked_unit("How much power does the panel supply?") is None

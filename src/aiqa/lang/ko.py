@@ -268,10 +268,23 @@ _CURRENCY = {
 }
 
 
+# An English question asking for a sum of money ("How much does it cost?", "What is the fee?"): its
+# answer's number carries a currency.
+_ASKS_MONEY = regex.compile(
+    r"\bhow\s+much\b[^?]*\b(?:costs?|pay|paid|charged?|spen[dt]|earn(?:ed)?|make|made|sell|sold|worth|money|revenue|"
+    r"budget|price|fee)\b|\bwhat\s+(?:is|was|are|were)\s+the\s+(?:price|cost|fees?|salary|budget)\b|\bfor\s+how\s+much\b",
+    regex.I,
+)
+_MONEY = "|".join(_CURRENCY.values()) + r"|파운드|dollars?|euros?|pounds?|yen|yuan|won|gbp"
+
+
 def asked_unit(question: str):
-    """The pattern a number in the answer must carry when a question counts in a unit ("몇 달러"), else None."""
+    """The pattern a number in the answer must carry when a question counts in a unit ("몇 달러") or asks
+    for a sum of money, else None."""
     found = _COUNTER.search(question)
     if not found:
+        if _ASKS_MONEY.search(question):
+            return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{_MONEY})|(?:{_MONEY})\s?\d", regex.I)
         return None
     unit = found.group(1)
     unit = {"퍼센트": "%"}.get(unit, unit)
