@@ -110,3 +110,15 @@ def test_helpers():
     assert split_cells("소프트웨어 생태계 |") == ["소프트웨어 생태계"]
     assert short_section("1️⃣ 현재 기술 수준 – 미국 우세지만 격차는 좁혀진다") == "현재 기술 수준"
     assert short_section("## Results: overview") == "Results"
+
+
+def test_a_numbered_markdown_heading_is_not_cited_as_a_statement():
+    # "## 2. Requests" once split at "2." into a sentence of its own and "Requests", which then passed
+    # for a statement and was chosen as the answer to questions about its section.
+    text = (
+        "# Travel rules\n\n## 2. 출장 신청\n출장자는 출발 5영업일 전까지 신청서를 제출한다.\n\n"
+        "## 3. Requests\nSend it to HR.\n"
+    )
+    doc = Document(source="rules.md", text=text, sha256="x")
+    cited = [text[a:b] for c in chunk_document(doc, count_tokens) for a, b in c.statements]
+    assert cited == ["출장자는 출발 5영업일 전까지 신청서를 제출한다.", "Send it to HR."]

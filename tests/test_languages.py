@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiqa.answer.candidates import Question, crosses
 from aiqa.evaluate import contains
-from aiqa.lang.ko import DATE, QUANTITY, analyse, asked_unit
+from aiqa.lang.ko import ASKS_TIME, DATE, QUANTITY, analyse, asked_unit
 
 QUESTIONS = Path(__file__).with_name("data") / "handbook_questions.jsonl"
 
@@ -87,3 +87,11 @@ def test_an_english_question_for_a_sum_of_money_wants_a_currency():
     assert not unit.search("It ships with a 1.5 metre cable.")
     assert asked_unit("Which side is more cost-efficient?") is None
     assert asked_unit("How much power does the panel supply?") is None
+
+
+def test_a_deadline_is_asked_and_a_time_limit_answers_it():
+    for question in ("경비 정산 기한은?", "보고서 마감 일정은?", "What is the deadline for claims?"):
+        assert ASKS_TIME.search(question), question
+    for text in ("출발 5영업일 전까지 제출한다.", "복귀 후 10일 이내에 정산한다.", "within 30 days of the expense"):
+        assert DATE.search(text), text
+    assert not DATE.search("참가자는 100명 이내로 한다.")

@@ -38,7 +38,7 @@ from aiqa.layout import (
 
 TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
-CHUNKER_VERSION = 5
+CHUNKER_VERSION = 6
 _OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 # Above this many characters a document takes minutes to chunk and embed: say so in the log.
 LARGE_DOCUMENT_CHARS = 5_000_000
@@ -96,7 +96,13 @@ def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
             groups.append([pos, pos + len(line)])
         after_blank = not line.strip()
         pos += len(line) + 1
-    return [span for a, b in groups for span in sentence_spans(text[a:b], a)]
+    # A heading line stays whole ("## 2. 출장 신청" is no sentence "2." and another), so that it is known
+    # for a heading below.
+    return [
+        span
+        for a, b in groups
+        for span in ([(a, b)] if is_numbered_heading(text[a:b]) else sentence_spans(text[a:b], a))
+    ]
 
 
 def quote_span(text: str, start: int, end: int) -> tuple[int, int]:

@@ -230,7 +230,11 @@ ASKS_NUMBER = regex.compile(
     r"how\s+(?:much|many)|what\s+(?:percent|share|price|number)|\bprice\b|\bshare\b|\bpercentage\b|\bamount\b",
     regex.I,
 )
-ASKS_TIME = regex.compile(r"언제|몇\s*년도?|몇\s*월|며칠|\bwhen\b|\bwhat\s+year\b|\bwhich\s+year\b", regex.I)
+ASKS_TIME = regex.compile(
+    r"언제|몇\s*년도?|몇\s*월|며칠|시기|시점|기한|마감|날짜|일정|"
+    r"\bwhen\b|\b(?:what|which)\s+(?:year|month|day|date|time)\b|\bdeadline\b|\bby\s+when\b|\bhow\s+soon\b",
+    regex.I,
+)
 ASKS_WHO = regex.compile(r"누구|누가|\bwho\b|\bwhom\b", regex.I)
 # An amount: a number with a unit, currency or percent; a code such as "H100" or "7nm" is a name, and
 # a year ("2025년", "1990년대") is a date, not an amount.
@@ -251,6 +255,9 @@ _WEEKDAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 DATE = regex.compile(
     r"(?<!\d)(?:1[0-9]|20)\d{2}(?!\d)|\d{1,2}\s*월|\d{1,2}\s*일|작년|올해|내년|지난해|분기|세기|년대|"
     # weekdays and clock times ("월요일", "오후 3시", "10:00"), English months and weekdays ("in June")
+    # a time limit counted from an event ("5영업일 전까지", "10일 이내", "within 30 days")
+    r"\d+\s*(?:영업일|근무일|일|주일?|개월|달|년|시간)\s*(?:전|후|뒤|이내|안에|내에|만에|까지)|"
+    r"\bwithin\s+(?:\d+|[a-z]+)\s+(?:working\s+|business\s+)?(?:days?|weeks?|months?|years?|hours?)\b|"
     r"[월화수목금토일]요일|(?:오전|오후|새벽|밤)\s?\d{1,2}\s?시|\d{1,2}\s?시\s?\d{1,2}\s?분|(?<![\d:])\d{1,2}:\d{2}(?![\d:])|"
     rf"\b(?:{_MONTHS})\b(?!-)|\bmay\s+\d|\d\s+may\b|\b(?:in|of|since|until)\s+may\b|\b{_WEEKDAYS}s?\b|\b(?:yesterday|today|tomorrow|quarterly|annually)\b",
     regex.I,
