@@ -188,10 +188,15 @@ def engine(report_settings, embedder):
 @pytest.fixture(scope="session")
 def handbook_engine(tmp_path_factory, cache_dir, embedder):
     """An engine over tests/data/handbook: an English document, for questions in its language and in Korean."""
-    settings = report_index(
-        tmp_path_factory.mktemp("handbook"), cache_dir, embedder, REPO / "tests" / "data" / "handbook"
-    )
-    return engine_over(settings, embedder).load()
+    folder = REPO / "tests" / "data" / "handbook"
+    return engine_over(report_index(tmp_path_factory.mktemp("handbook"), cache_dir, embedder, folder), embedder).load()
+
+
+@pytest.fixture(scope="session")
+def company_engine(tmp_path_factory, cache_dir, embedder):
+    """An engine over tests/data/company: a Korean expense policy in Markdown and an IT FAQ in plain text."""
+    folder = REPO / "tests" / "data" / "company"
+    return engine_over(report_index(tmp_path_factory.mktemp("company"), cache_dir, embedder, folder), embedder).load()
 
 
 @pytest.fixture(scope="session")

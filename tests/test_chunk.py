@@ -122,3 +122,19 @@ def test_a_numbered_markdown_heading_is_not_cited_as_a_statement():
     doc = Document(source="rules.md", text=text, sha256="x")
     cited = [text[a:b] for c in chunk_document(doc, count_tokens) for a, b in c.statements]
     assert cited == ["출장자는 출발 5영업일 전까지 신청서를 제출한다.", "Send it to HR."]
+
+
+def test_a_faq_question_and_its_answer_are_one_unit_and_a_list_mark_no_sentence():
+    text = (
+        "Q. 계정이 잠기면 어떻게 하나요?\nA. 30분 동안 잠깁니다. 급하면 전화하세요.\n"
+        "Q: How big is the mailbox?\nA: 50 GB.\n\n1. 신청서를 낸다. 2. 승인을 받는다.\n"
+    )
+    doc = Document(source="faq.txt", text=text, sha256="x")
+    chunks = chunk_document(doc, count_tokens)
+    cited = [text[a:b] for c in chunks for a, b in c.statements]
+    assert cited[:2] == [
+        "계정이 잠기면 어떻게 하나요?\nA. 30분 동안 잠깁니다. 급하면 전화하세요.",
+        "How big is the mailbox?\nA: 50 GB.",
+    ]
+    assert "1." not in cited and "신청서를 낸다. 2." not in cited
+    assert sum(1 for c in chunks if "계정이 잠기면" in c.text and "30분" in c.text) == 1

@@ -18,6 +18,8 @@ from aiqa.ingest import Document
 from aiqa.layout import (
     BULLET,
     CONTINUES,
+    FAQ_ANSWER,
+    FAQ_QUESTION,
     GLUED_ITEM,
     MD_HEADING,
     SENTENCE_END,
@@ -38,7 +40,7 @@ from aiqa.layout import (
 
 TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
-CHUNKER_VERSION = 6
+CHUNKER_VERSION = 7
 _OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 # Above this many characters a document takes minutes to chunk and embed: say so in the log.
 LARGE_DOCUMENT_CHARS = 5_000_000
@@ -97,12 +99,18 @@ def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
         after_blank = not line.strip()
         pos += len(line) + 1
     # A heading line stays whole ("## 2. 출장 신청" is no sentence "2." and another), so that it is known
-    # for a heading below.
-    return [
-        span
-        for a, b in groups
-        for span in ([(a, b)] if is_numbered_heading(text[a:b]) else sentence_spans(text[a:b], a))
-    ]
+    # for a heading below. A FAQ's question and its answer are one statement: the question alone asks
+    # rather than states, and its words tell what the answer is about.
+    out: list[tuple[int, int]] = []
+    for i, (a, b) in enumerate(groups):
+        piece = text[a:b]
+        if i and FAQ_ANSWER.match(piece) and FAQ_QUESTION.match(text[groups[i - 1][0] : groups[i - 1][1]]):
+            out[-1] = (out[-1][0], b)
+        elif is_numbered_heading(piece) or FAQ_QUESTION.match(piece):
+            out.append((a, b))
+        else:
+            out.extend(sentence_spans(piece, a))
+    return out
 
 
 def quote_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -282,6 +290,13 @@ class _Builder:
             elif kind == "paragraph":
                 j = paragraph_end(lines, kinds, i)
                 self.emit_text("paragraph", line.start, lines[j - 1].end)
+                i = j
+            elif FAQ_QUESTION.match(line.text):
+                # A FAQ's question with its answer is one unit: the lines up to the next question or blank.
+                j = i + 1
+                while j < len(lines) and kinds[j] in ("bullet", "paragraph") and not FAQ_QUESTION.match(lines[j].text):
+                    j += 1
+                self.emit_text("bullet", line.start, lines[j - 1].end)
                 i = j
             else:  # bullet or callout
                 j = i + 1

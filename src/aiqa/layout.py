@@ -16,14 +16,22 @@ from aiqa.ingest import page_at
 
 _KEYCAP_HEADING = regex.compile(r"^\s*\d{1,2}\ufe0f?\u20e3\s*")
 MD_HEADING = regex.compile(r"^\s*#{1,6}\s+")
-BULLET = regex.compile(r"^\s*(?:[-*•·▪◦‣]|\d{1,2}[.)])\s+")
+# The question and answer marks of a FAQ ("Q. ...", "A: ...", "질문) ...", "답. ...").
+FAQ_QUESTION = regex.compile(r"^\s*(?:Q|질문|문)\s*[.:)]\s+")
+FAQ_ANSWER = regex.compile(r"^\s*(?:A|답변|답)\s*[.:)]\s+")
+# A list item's mark; a FAQ's marks start items too.
+BULLET = regex.compile(r"^\s*(?:[-*•·▪◦‣]|\d{1,2}[.)]|(?:Q|A|질문|답변|문|답)\s*[.:)])\s+")
 _CALLOUT = regex.compile(r"^\s*\p{Extended_Pictographic}")
 TABLE_SEPARATOR = regex.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 # Two list items glued on one line: "... 프로그램 - 💻 사이버 기술 유출: ..."
 GLUED_ITEM = regex.compile(r"\s+-\s+(?=\p{Extended_Pictographic})")
 SENTENCE_END = regex.compile(r"(?:[.!?。！？…]|다|요|음|함|임)[\"'”’)\]]*\s*$")
 CONTINUES = regex.compile(r"[,，:;…]\s*$")
-_SENTENCE_SPLIT = regex.compile(r"(?<=[.!?。！？])[\"'”’)\]]*\s+")
+# A sentence ends at its mark and the space after it, but not the mark of a list item or FAQ line at
+# the start of a line ("1. ", "Q. ", "가. ").
+_SENTENCE_SPLIT = regex.compile(
+    r"(?<!^[ \t]*(?:#{1,6}[ \t]+)?(?:\d{1,3}|[A-Za-z]|[가-힣]|질문|답변)[.)])(?<=[.!?。！？])[\"'”’)\]]*\s+", regex.M
+)
 _LEADING_MARK = regex.compile(r"^\s*(?:#{1,6}\s+|\d{1,2}\ufe0f?\u20e3\s*|\p{Extended_Pictographic}\ufe0f?\s*)")
 
 
