@@ -138,3 +138,14 @@ def test_a_faq_question_and_its_answer_are_one_unit_and_a_list_mark_no_sentence(
     ]
     assert "1." not in cited and "신청서를 낸다. 2." not in cited
     assert sum(1 for c in chunks if "계정이 잠기면" in c.text and "30분" in c.text) == 1
+
+
+def test_a_short_line_alone_before_text_is_a_plain_heading_and_labels_its_section():
+    text = "사내 IT 안내\n\n메일\nQ. 메일함 용량은?\nA. 50GB입니다.\n\n원격 근무\n집에서는 VPN으로 접속합니다.\n"
+    doc = Document(source="faq.txt", text=text, sha256="x")
+    chunks = chunk_document(doc, count_tokens)
+    cited = [text[a:b] for c in chunks for a, b in c.statements]
+    assert "메일" not in cited and "원격 근무" not in cited
+    assert cited == ["메일함 용량은?\nA. 50GB입니다.", "집에서는 VPN으로 접속합니다."]
+    sections = {c.section for c in chunks if c.statements}
+    assert any("메일" in s for s in sections) and any("원격 근무" in s for s in sections)

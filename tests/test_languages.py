@@ -87,7 +87,7 @@ def test_the_handbook_questions_are_answered_and_the_others_refused(handbook_eng
 
 def test_the_company_questions_are_answered_and_the_others_refused(company_engine):
     right, refused = answered_and_refused(company_engine, DATA / "company_questions.jsonl")
-    # Measured 23 of 28 and 7 of 13 when this test was written: questions on a topic near the documents'
+    # Measured 23 of 28 and 8 of 13 when this test was written: questions on a topic near the documents'
     # (a password the FAQ does not give, mileage the policy does not mention) are the weak spot.
     assert right >= 21, right
     assert refused >= 5, refused

@@ -40,7 +40,7 @@ from aiqa.layout import (
 
 TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
-CHUNKER_VERSION = 7
+CHUNKER_VERSION = 8
 _OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 # Above this many characters a document takes minutes to chunk and embed: say so in the log.
 LARGE_DOCUMENT_CHARS = 5_000_000
@@ -136,6 +136,8 @@ def statement_spans(text: str, chunk: Chunk) -> tuple[tuple[int, int], ...]:
     spans = unit_spans(text, chunk)
     if chunk.kind == "title":
         spans = spans[1:]  # the title line names the document; the prose after it states things
+    elif chunk.kind == "heading" and spans and line_kind(text[spans[0][0] : spans[0][1]]) == "paragraph":
+        spans = spans[1:]  # a plain heading line ("계정과 비밀번호") labels its section, like a numbered one
     out = []
     for a, b in spans:
         a, b = quote_span(text, a, b)
@@ -143,6 +145,25 @@ def statement_spans(text: str, chunk: Chunk) -> tuple[tuple[int, int], ...]:
         if a < b and not is_numbered_heading(piece) and not (_OPEN_QUESTION.search(piece) and len(piece.split()) <= 3):
             out.append((a, b))
     return tuple(out)
+
+
+# A line this short, alone after a blank line and followed by text, that ends no sentence, is a heading
+# in a plain-text document ("메일", "Working hours").
+PLAIN_HEADING_CHARS = 40
+
+
+def plain_heading(lines: list[Line], kinds: list[str], i: int) -> bool:
+    """Whether line i is a plain-text heading: short, after a blank line, before text, ending no sentence."""
+    text = lines[i].text.strip()
+    return (
+        kinds[i] == "paragraph"
+        and 0 < i < len(lines) - 1
+        and kinds[i - 1] == "blank"
+        and kinds[i + 1] != "blank"
+        and len(text) <= PLAIN_HEADING_CHARS
+        and not SENTENCE_END.search(text)
+        and not CONTINUES.search(text)
+    )
 
 
 class _Builder:
@@ -278,7 +299,12 @@ class _Builder:
             nxt = next((j for j in range(i + 1, len(lines)) if kinds[j] != "blank"), None)
             is_title = i == first and kind in ("paragraph", "heading") and len(line.text) <= 120
             # A callout followed by prose heads that prose (e.g. a conclusion section).
-            if is_title or kind == "heading" or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph"):
+            if (
+                is_title
+                or kind == "heading"
+                or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph")
+                or plain_heading(lines, kinds, i)
+            ):
                 self.enter(heading_level(line.text, is_title), MD_HEADING.sub("", line.text).strip())
                 i = self.heading("title" if is_title else "heading", lines, kinds, i)
             elif kind == "table":
@@ -319,7 +345,7 @@ class _Builder:
             k = j
             while k < len(lines) and kinds[k] == "blank":
                 k += 1
-            if k >= len(lines) or kinds[k] != "paragraph":
+            if k >= len(lines) or kinds[k] != "paragraph" or plain_heading(lines, kinds, k):
                 break
             if self.doc.page_at(lines[k].start) != self.doc.page_at(start):
                 break  # a citation of the heading should name one page
