@@ -115,3 +115,10 @@ def test_a_deadline_is_asked_and_a_time_limit_answers_it():
     for text in ("출발 5영업일 전까지 제출한다.", "복귀 후 10일 이내에 정산한다.", "within 30 days of the expense"):
         assert DATE.search(text), text
     assert not DATE.search("참가자는 100명 이내로 한다.")
+
+
+def test_a_counter_is_answered_by_one_that_counts_the_same():
+    assert asked_unit("시험 응시료는 몇 번까지 지원하나요?").search("연 2회까지 지원한다")
+    assert asked_unit("몇 회 열리나?").search("두 차례가 아니라 3번")
+    assert asked_unit("몇 명이 모여야 하나?").search("5인 이상")
+    assert not asked_unit("몇 명이 모여야 하나?").search("5개 이상")

@@ -264,7 +264,7 @@ DATE = regex.compile(
 )
 # Counter words: "몇 명", "몇 달러", "몇 %": the unit an answer's number must carry.
 _COUNTER = regex.compile(
-    r"몇\s*(명|개|년|개월|월|일|시간|분|초|배|건|곳|번|차례|대|살|세|권|편|장|달러|원|엔|위안|유로|퍼센트|%|km|킬로미터|미터|톤)"
+    r"몇\s*(명|개|년|개월|월|일|시간|분|초|배|건|곳|번|회|차례|대|살|세|권|편|장|달러|원|엔|위안|유로|퍼센트|%|km|킬로미터|미터|톤)"
 )
 _CURRENCY = {
     "달러": r"달러|\$|usd",
@@ -285,6 +285,19 @@ _ASKS_MONEY = regex.compile(
 _MONEY = "|".join(_CURRENCY.values()) + r"|파운드|dollars?|euros?|pounds?|yen|yuan|won|gbp"
 
 
+# Counters that count the same thing ("몇 번" is answered by "2회"), and the spellings of a percent.
+_SAME_COUNTER = {
+    "번": "번|회|차례",
+    "차례": "번|회|차례",
+    "회": "번|회|차례",
+    "명": "명|인",
+    "개월": "개월|달",
+    "살": "살|세",
+    "세": "살|세",
+    "%": "%|퍼센트|percent",
+}
+
+
 def asked_unit(question: str):
     """The pattern a number in the answer must carry when a question counts in a unit ("몇 달러") or asks
     for a sum of money, else None."""
@@ -295,5 +308,5 @@ def asked_unit(question: str):
         return None
     unit = found.group(1)
     unit = {"퍼센트": "%"}.get(unit, unit)
-    words = _CURRENCY.get(unit, regex.escape(unit) + ("|퍼센트|percent" if unit == "%" else ""))
+    words = _CURRENCY.get(unit) or _SAME_COUNTER.get(unit) or regex.escape(unit)
     return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{words})|(?:{words})\s?\d", regex.I)
