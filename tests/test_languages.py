@@ -44,10 +44,10 @@ def test_a_question_crosses_only_into_another_language(handbook_engine, engine):
         (engine, "Which software frameworks does the US lead with?", True),
         (engine, "미국이 주도하는 소프트웨어는?", False),
     ):
-        _, retriever, _ = eng.state()
+        _, retriever, composer = eng.state()
         analysis = analyse(question)
         hits = retriever.search(analysis, k=5)
-        assert crosses(Question.read(analysis, retriever.stats), hits) is expected, question
+        assert crosses(Question.read(analysis, retriever.stats), hits, composer.statements) is expected, question
 
 
 def test_an_english_question_over_an_english_document_is_answered_in_its_words(handbook_engine):

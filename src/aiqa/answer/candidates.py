@@ -92,6 +92,8 @@ class Candidate:
         return self.statement.end
 
 
+# How much of a document tells its language.
+LANGUAGE_SAMPLE_CHARS = 20_000
 # Chunks whose analysed statements are kept between questions (the oldest go first).
 MEMO_CHUNKS = 20_000
 
@@ -104,6 +106,14 @@ class Statements:
         self.texts = texts
         self.stats = stats
         self._memo: dict[int, tuple[list[Statement], frozenset[str]]] = {}
+        self._korean: dict[str, bool] = {}
+
+    def korean(self, source: str) -> bool:
+        """Whether a document is mainly Korean (read from its opening, once)."""
+        found = self._korean.get(source)
+        if found is None:
+            found = self._korean[source] = is_korean(self.texts[source][:LANGUAGE_SAMPLE_CHARS])
+        return found
 
     def of(self, chunk_id: int) -> tuple[list[Statement], frozenset[str]]:
         """The statements of a chunk (see Chunk.statements) and the terms of its labels (section, headers)."""
@@ -205,7 +215,10 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
                 "length": math.log1p(len(s.terms)),
             }
             out.append(Candidate(hit, s, text[s.start : s.end], features))
-    return _aligned(question, hits, out, aligner)
+    foreign = crosses(question, hits, statements)
+    for c in out:
+        c.features["foreign"] = float(foreign)  # read by the answer decision, not a selection feature
+    return _aligned(question, out, aligner, foreign)
 
 
 def aligned_text(chunk: Chunk, quote: str) -> str:
@@ -216,10 +229,10 @@ def aligned_text(chunk: Chunk, quote: str) -> str:
     return quote
 
 
-def _aligned(question: Question, hits: list[Hit], found: list[Candidate], aligner) -> list[Candidate]:
+def _aligned(question: Question, found: list[Candidate], aligner, foreign: bool) -> list[Candidate]:
     """Set the alignment features of the candidates (see SELECTION_FEATURES)."""
     scores = None
-    if found and crosses(question, hits):
+    if found and foreign:
         texts = [aligned_text(c.hit.chunk, c.quote) for c in found]
         scores = aligner.scores(question.analysis.text, texts) if aligner else None
         if scores is None:
@@ -231,10 +244,12 @@ def _aligned(question: Question, hits: list[Hit], found: list[Candidate], aligne
     return found
 
 
-def crosses(question: Question, hits: list[Hit]) -> bool:
-    """Whether the question is in another language than its best passages (English over Korean text, or
-    Korean over English): then it shares few words with them and the answer layer reads meaning instead."""
-    return bool(hits) and question.analysis.korean != is_korean(" ".join(h.chunk.text for h in hits[:DEPTH]))
+def crosses(question: Question, hits: list[Hit], statements: Statements) -> bool:
+    """Whether the question is in another language than the document of its best passage (English over a
+    Korean report, or Korean over an English handbook): then it shares few words with it and the answer
+    layer reads meaning instead. The document's language, not the passage's: a table row of English
+    names in a Korean report is still Korean text."""
+    return bool(hits) and question.analysis.korean != statements.korean(hits[0].chunk.source)
 
 
 def reranked(question: Question, hits: list[Hit], statements: Statements, aligner) -> list[Hit]:
@@ -247,7 +262,7 @@ def reranked(question: Question, hits: list[Hit], statements: Statements, aligne
     retrieval's order. The reordered passages get scores in the range of their retrieval scores, so
     later ones stay below.
     """
-    if aligner is None or not aligner.available or len(hits) < 2 or not crosses(question, hits):
+    if aligner is None or not aligner.available or len(hits) < 2 or not crosses(question, hits, statements):
         return hits
     top = hits[:RERANK_DEPTH]
     fused = np.array([h.score for h in top])

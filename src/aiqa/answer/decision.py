@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiqa.answer.candidates import DEPTH, SELECTION_FEATURES, Candidate, Question, crosses
+from aiqa.answer.candidates import DEPTH, SELECTION_FEATURES, Candidate, Question
 from aiqa.errors import BadSetting
 from aiqa.retrieve import CorpusStats, Hit
 
@@ -119,7 +119,7 @@ def answer_features(
     dense = [h.dense for h in hits[:DEPTH]]
     rest = dense[1:]
     q = question.terms
-    foreign = crosses(question, hits)
+    foreign = bool(best.features.get("foreign"))  # see candidates.crosses
     return {
         "selection": best.score,
         **{
