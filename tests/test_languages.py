@@ -122,3 +122,12 @@ def test_a_counter_is_answered_by_one_that_counts_the_same():
     assert asked_unit("몇 회 열리나?").search("두 차례가 아니라 3번")
     assert asked_unit("몇 명이 모여야 하나?").search("5인 이상")
     assert not asked_unit("몇 명이 모여야 하나?").search("5개 이상")
+
+
+def test_example_questions_come_from_the_documents_faq_and_sections(company_engine, handbook_engine, engine):
+    company = company_engine.examples()
+    assert len(company) == 4 and "비밀번호는 얼마나 자주 바꿔야 하나요?" in company
+    assert all(q.endswith("?") for q in company)
+    handbook = handbook_engine.examples()
+    assert handbook and all(q.startswith("Tell me about ") for q in handbook), handbook
+    assert all(q.endswith(("은?", "는?")) for q in engine.examples()), engine.examples()

@@ -16,13 +16,15 @@ from aiqa.config import Settings
 from aiqa.errors import AiqaError, BadRequest
 from aiqa.generate import Generator, with_generated
 from aiqa.index import load_index
-from aiqa.lang.ko import analyse, content_terms, language, names, tokens, topic_particle
+from aiqa.lang.ko import analyse, content_terms, is_korean, language, names, tokens, topic_particle
 from aiqa.laps import Laps
-from aiqa.layout import short_section
+from aiqa.layout import FAQ_QUESTION, short_section
 from aiqa.store import live_version
 
 log = logging.getLogger("aiqa.engine")
 # Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
+# A FAQ question this long at most is shown as an example question in the chat.
+EXAMPLE_CHARS = 40
 _FOLLOW_UP = regex.compile(r"^\s*(?:그럼|그러면|그렇다면|그리고|또|반면|and|what about|how about)\b", regex.I)
 
 
@@ -42,6 +44,11 @@ def check_text(text: str, what: str = "question") -> None:
 def has_content(text: str) -> bool:
     """Tell whether text has a letter or a digit: "???", "..." or "🙂" ask nothing."""
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+def _lower_first(words: str) -> str:
+    """A title as words inside a sentence: "Working hours" -> "working hours", but "IT and security" stays."""
+    return words[0].lower() + words[1:] if words[1:2].islower() else words
 
 
 def history_questions(history: Any, max_items: int = 20, max_chars: int = 8000) -> list[str]:
@@ -201,20 +208,31 @@ class Engine:
         return self.retriever.index
 
     def examples(self, n: int = 4) -> list[str]:
-        """Example questions for the chat: AIQA_EXAMPLES, or one about each of the first short
-        section titles of the indexed documents ("현재 기술 수준" -> "현재 기술 수준은?")."""
+        """Example questions for the chat: AIQA_EXAMPLES; else the questions of the documents' FAQs,
+        then one about each of the first short section titles ("현재 기술 수준" -> "현재 기술 수준은?",
+        "Working hours" -> "Tell me about working hours")."""
         if self.settings.examples:
             return list(self.settings.examples[:n])
         try:
             chunks = self.current_index().chunks
         except AiqaError:
             return []
+        asked: list[str] = []
         topics: list[str] = []
+        titles: set[str] = set()
         for chunk in chunks:
+            first = chunk.text.split("\n", 1)[0]
+            mark = FAQ_QUESTION.match(first)
+            question = first[mark.end() :].strip() if mark else ""
+            if 4 <= len(question) <= EXAMPLE_CHARS and question not in asked:
+                asked.append(question)
             topic = short_section(chunk.section.split(" > ")[-1]).replace("_", " ") if chunk.section else ""
-            if 2 <= len(topic) <= 20 and topic not in topics:
+            if chunk.kind == "title":
+                titles.add(topic)  # a document's title names it; it asks nothing
+            elif 2 <= len(topic) <= 20 and topic not in topics and topic not in titles:
                 topics.append(topic)
-        return [f"{t}{topic_particle(t)}?" for t in topics[:n]]
+        about = [f"{t}{topic_particle(t)}?" if is_korean(t) else f"Tell me about {_lower_first(t)}" for t in topics]
+        return [*asked[: n - min(len(about), n // 2)], *about][:n]
 
     def health(self) -> dict[str, Any]:
         index = self.current_index()
