@@ -22,9 +22,9 @@ from aiqa.layout import FAQ_QUESTION, short_section
 from aiqa.store import live_version
 
 log = logging.getLogger("aiqa.engine")
-# Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
 # A FAQ question this long at most is shown as an example question in the chat.
 EXAMPLE_CHARS = 40
+# Openers of an elliptical follow-up ("그럼 중국은?", "what about China?").
 _FOLLOW_UP = regex.compile(r"^\s*(?:그럼|그러면|그렇다면|그리고|또|반면|and|what about|how about)\b", regex.I)
 
 

@@ -17,10 +17,11 @@ from aiqa.ingest import page_at
 _KEYCAP_HEADING = regex.compile(r"^\s*\d{1,2}\ufe0f?\u20e3\s*")
 MD_HEADING = regex.compile(r"^\s*#{1,6}\s+")
 # The question and answer marks of a FAQ ("Q. ...", "A: ...", "질문) ...", "답. ...").
-FAQ_QUESTION = regex.compile(r"^\s*(?:Q|질문|문)\s*[.:)]\s+")
-FAQ_ANSWER = regex.compile(r"^\s*(?:A|답변|답)\s*[.:)]\s+")
+_ASKS, _ANSWERS = r"(?:Q|질문|문)\s*[.:)]", r"(?:A|답변|답)\s*[.:)]"
+FAQ_QUESTION = regex.compile(rf"^\s*{_ASKS}\s+")
+FAQ_ANSWER = regex.compile(rf"^\s*{_ANSWERS}\s+")
 # A list item's mark; a FAQ's marks start items too.
-BULLET = regex.compile(r"^\s*(?:[-*•·▪◦‣]|\d{1,2}[.)]|(?:Q|A|질문|답변|문|답)\s*[.:)])\s+")
+BULLET = regex.compile(rf"^\s*(?:[-*•·▪◦‣]|\d{{1,2}}[.)]|{_ASKS}|{_ANSWERS})\s+")
 _CALLOUT = regex.compile(r"^\s*\p{Extended_Pictographic}")
 TABLE_SEPARATOR = regex.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 # Two list items glued on one line: "... 프로그램 - 💻 사이버 기술 유출: ..."
