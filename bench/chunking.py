@@ -14,8 +14,8 @@ import random
 import time
 
 from aiqa.chunk import chunk_document
-from aiqa.ingest import Document
-from aiqa.tokens import count_tokens
+from aiqa.records import Document
+from aiqa.text.tokens import count_tokens
 
 WORDS = "미국 중국 인공지능 반도체 경쟁 정책 투자 기술 모델 데이터 수출 규제 the AI chip".split()
 

@@ -6,7 +6,7 @@ Defaults: the KorQuAD calibration index and questions that scripts/fit_decision.
 .cache/calibration/korquad/ (made from ../shared/eval/korquad, not shipped); absent, it says so and stops.
 
 For each runtime, in this one process:
-- passages: every view of every chunk (Chunk.views, one vector each, as the index stores them)
+- passages: every view of every chunk (chunk_views(Chunk), one vector each, as the index stores them)
   embedded with 2 threads, and the views of a sample of chunks with 1 thread: model tokens/s and
   chunks/s (the tokens are counted once, with the converted model's tokenizer, prefix included);
 - questions: one at a time over the first N calibration questions, p50/p95 in ms, with 1 and 2 threads;
@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from aiqa.chunk import chunk_views
 from aiqa.config import BUNDLED_MODEL, ENCODER_RUNTIMES, Settings
-from aiqa.embed import load_embedder
+from aiqa.embedders.registry import load_embedder
 from aiqa.evaluate import contains, is_answerable, load_cases, percentile
-from aiqa.index import load_index
-from aiqa.lang.ko import analyse
 from aiqa.retrieve import Retriever, fuse
+from aiqa.stores.registry import load_index
+from aiqa.text.korean import analyse
 
 REPO = Path(__file__).resolve().parents[1]
 CALIBRATION = REPO / ".cache" / "calibration" / "korquad"
@@ -61,10 +62,10 @@ def main() -> None:
     if index.model != BUNDLED_MODEL:
         raise SystemExit(f"encoders.py: {args.index} was built with {index.model}; the runtimes run {BUNDLED_MODEL}")
     chunks = index.chunks
-    views = [v for c in chunks for v in c.views]
+    views = [v for c in chunks for v in chunk_views(c)]
     rng = np.random.default_rng(0)
     picked = np.sort(rng.choice(len(chunks), min(args.sample, len(chunks)), replace=False))
-    sample = [v for i in picked for v in chunks[i].views]
+    sample = [v for i in picked for v in chunk_views(chunks[i])]
     tokens_all, tokens_sample = _count_tokens(settings.cache_dir, views), _count_tokens(settings.cache_dir, sample)
     cases = [c for c in load_cases(args.questions) if is_answerable(c, set(index.documents))]
     analyses = [analyse(c.q) for c in cases]
@@ -146,7 +147,7 @@ def _query_threads(embedder, runtime: str, cache_dir: Path, n: int):
 
         torch.set_num_threads(n)
     elif runtime.startswith("onnx") and n != embedder.query_threads:
-        from aiqa.runtimes import load_onnx
+        from aiqa.embedders.onnx import load_onnx
 
         return load_onnx(BUNDLED_MODEL, cache_dir, int8=runtime == "onnx-int8", threads=1, query_threads=n)
     else:
@@ -227,7 +228,7 @@ def _count_tokens(cache_dir: Path, texts: list[str]) -> int:
     """Model tokens of the texts as passages, truncated at 512 as every runtime does."""
     from tokenizers import Tokenizer
 
-    from aiqa.convert import ensure_model
+    from aiqa.embedders.convert import ensure_model
 
     tokenizer = Tokenizer.from_file(str(ensure_model(cache_dir) / "tokenizer.json"))
     tokenizer.enable_truncation(512)

@@ -18,9 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from aiqa.build import build_index
+from aiqa.chunk import chunk_views
 from aiqa.config import Settings
-from aiqa.embed import load_embedder
-from aiqa.index import build_index, load_index
+from aiqa.embedders.registry import load_embedder
+from aiqa.stores.registry import load_index
 from evalsets import REPO
 
 KORQUAD = REPO.parent / "shared" / "eval" / "korquad" / "corpus"
@@ -47,7 +49,7 @@ def main() -> None:
         full = build_index(settings, embedder_factory=lambda: embedder)
         build_s = time.perf_counter() - t
         index = load_index(settings)
-        texts = [v for c in index.chunks for v in c.views]
+        texts = [v for c in index.chunks for v in chunk_views(c)]
         t = time.perf_counter()
         embedder.embed_passages(texts)
         bare_s = time.perf_counter() - t

@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from aiqa.build import build_index
 from aiqa.config import Settings
-from aiqa.embed import load_embedder
+from aiqa.embedders.registry import load_embedder
 from aiqa.evaluate import contains, is_answerable, load_cases
-from aiqa.index import build_index, load_index
-from aiqa.lang.ko import analyse
 from aiqa.retrieve import Retriever
+from aiqa.stores.registry import load_index
+from aiqa.text.korean import analyse
 from evalsets import REPO
 
 CALIBRATION = REPO / ".cache" / "calibration" / "korquad"

@@ -55,7 +55,8 @@ from pathlib import Path
 from typing import Any
 
 from aiqa.config import Settings
-from aiqa.embed import SentenceEmbedder, load_embedder
+from aiqa.embedders.registry import load_embedder
+from aiqa.embedders.torch import SentenceEmbedder
 from aiqa.errors import AiqaError
 from aiqa.evaluate import Case, contains, is_answerable, load_cases, percentile
 
@@ -98,13 +99,13 @@ class Aiqa(System):
         self.embedder = embedder
 
     def build(self) -> None:
-        from aiqa.index import build_index
+        from aiqa.build import build_index
 
         self.chunks = build_index(self.settings, embedder_factory=lambda: self.embedder).chunks
 
     def ready(self) -> Search:
-        from aiqa.index import load_index
         from aiqa.retrieve import Retriever
+        from aiqa.stores.registry import load_index
 
         retriever = Retriever(load_index(self.settings), self.embedder)
         self.vectors = retriever.index.vectors.ntotal

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from aiqa import dense
 from aiqa.config import Settings
-from aiqa.embed import load_embedder
+from aiqa.embedders.registry import load_embedder
 from aiqa.evaluate import percentile
-from aiqa.keyword import KeywordIndex, build_keywords, token_counts
-from aiqa.lang.ko import analyse
+from aiqa.index import dense
+from aiqa.index.keyword import KeywordIndex, build_keywords, token_counts
+from aiqa.text.korean import analyse
 from evalsets import REPO
 
 ARTICLES = REPO.parent / "shared" / "eval" / "korquad"

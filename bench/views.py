@@ -10,11 +10,12 @@ import sys
 
 import numpy as np
 
+from aiqa.chunk import chunk_views
 from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.evaluate import contains
-from aiqa.lang.ko import language
 from aiqa.retrieve import fuse
+from aiqa.text.korean import language
 from evalsets import BENCH_SET, DEV_SET, question_files, read_cases
 
 
@@ -24,7 +25,7 @@ def main() -> None:
     engine = Engine(Settings()).load()
     retriever = engine.retriever
     chunks = retriever.chunks
-    context, own = (engine.embedder.embed_passages([c.views[v] for c in chunks]) for v in (0, 1))
+    context, own = (engine.embedder.embed_passages([chunk_views(c)[v] for c in chunks]) for v in (0, 1))
     views = {
         "context": lambda q: context @ q,
         "own words": lambda q: own @ q,

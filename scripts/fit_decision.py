@@ -35,11 +35,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiqa.build import build_index
 from aiqa.calibrate import collect, fit, measure
 from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.evaluate import load_cases
-from aiqa.index import build_index
 
 REPO = Path(__file__).resolve().parents[1]
 GROUPS = ("fit_in", "fit_out", "report_in", "report_out")

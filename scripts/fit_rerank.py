@@ -22,7 +22,7 @@ from fit_decision import REPO, english_cases, korquad_engine
 
 from aiqa.answer.candidates import RERANK_DEPTH, Question, passage_alignment, rerank_scores
 from aiqa.evaluate import contains, load_cases
-from aiqa.lang.ko import analyse
+from aiqa.text.korean import analyse
 
 GRID = [round(w, 2) for w in np.arange(0.0, 1.0001, 0.05)]
 

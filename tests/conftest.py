@@ -132,7 +132,7 @@ def _isolated_paths(monkeypatch, tmp_path, cache_dir):
 @pytest.fixture(scope="session")
 def embedder(cache_dir):
     from aiqa.config import BUNDLED_MODEL
-    from aiqa.embed import load_embedder
+    from aiqa.embedders.registry import load_embedder
 
     return load_embedder(BUNDLED_MODEL, cache_dir)
 
@@ -140,7 +140,7 @@ def embedder(cache_dir):
 @pytest.fixture
 def shared_model(monkeypatch, embedder):
     """Code that loads the bundled model in this process (the CLI, Engine) gets the session's copy."""
-    import aiqa.embed
+    import aiqa.embedders.base
     from aiqa.config import BUNDLED_MODEL
 
     load = aiqa.embed.load_embedder
@@ -155,7 +155,7 @@ def shared_model(monkeypatch, embedder):
 def report_index(root: Path, cache_dir: Path, embedder, corpus: Path = CORPUS) -> Settings:
     """Copy a corpus (the bundled one by default) under `root` and index it with `embedder`; return the
     settings that read it."""
-    from aiqa.index import build_index
+    from aiqa.build import build_index
 
     shutil.copytree(corpus, root / "corpus")
     settings = Settings(

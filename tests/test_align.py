@@ -12,7 +12,7 @@ from aiqa.answer.align import Aligner, content_pieces, maxsim
 from aiqa.answer.candidates import RERANK_DEPTH, Question, aligned_text, candidates, reranked
 from aiqa.answer.decision import load_decision
 from aiqa.errors import BadRequest, BadSetting
-from aiqa.lang.ko import analyse
+from aiqa.text.korean import analyse
 
 
 def test_content_pieces_leave_out_stop_words_and_punctuation():

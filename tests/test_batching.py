@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from aiqa.batching import SharedBatches
+from aiqa.embedders.batching import SharedBatches
 
 from .fakes import FakeEmbedder
 

@@ -56,7 +56,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(report_settings, embedder, tmp_path_factory):
     """The app on 127.0.0.1 (report + a hostile document) and a portal page on localhost, another origin."""
-    from aiqa.index import build_index
+    from aiqa.build import build_index
 
     root = tmp_path_factory.mktemp("browser")
     shutil.copytree(report_settings.corpus_dir, root / "corpus")

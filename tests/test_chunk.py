@@ -6,9 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiqa.chunk import chunk_document
-from aiqa.ingest import Document, read_document
-from aiqa.layout import short_section, split_cells
-from aiqa.tokens import count_tokens
+from aiqa.ingest import read_document
+from aiqa.records import Document
+from aiqa.text.layout import short_section, split_cells
+from aiqa.text.tokens import count_tokens
 
 from .conftest import CORPUS, REPORT
 

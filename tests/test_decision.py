@@ -15,8 +15,9 @@ import pytest
 from aiqa.answer.decision import Model, load_decision
 from aiqa.chunk import chunk_document
 from aiqa.errors import BadSetting
-from aiqa.ingest import Document
-from aiqa.lang.ko import ASKS_NUMBER, QUANTITY, LatinNames, analyse
+from aiqa.records import Document
+from aiqa.text.cues import ASKS_NUMBER, QUANTITY
+from aiqa.text.korean import LatinNames, analyse
 
 DATA = Path(__file__).with_name("data")
 TITLE = "AI 패권 경쟁, 미국은 지키고 중국은 쫓는다"

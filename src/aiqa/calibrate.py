@@ -17,8 +17,9 @@ from aiqa.answer.candidates import SELECTION_FEATURES, Candidate, Question, cand
 from aiqa.answer.decision import ANSWER_FEATURES, Decision, answer_features, fit_model
 from aiqa.errors import BadRequest
 from aiqa.evaluate import Case, contains, is_answerable
-from aiqa.lang.ko import analyse
-from aiqa.retrieve import CorpusStats, Hit
+from aiqa.records import Hit
+from aiqa.retrieve import CorpusStats
+from aiqa.text.korean import analyse
 
 # Share of answerable questions the fitted threshold may refuse (on the questions it is fitted on).
 TARGET_FALSE_ABSTENTIONS = 0.02

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import regex
 
-from aiqa.ingest import Document
-from aiqa.layout import (
+from aiqa.records import Chunk, Document
+from aiqa.text.layout import (
     BULLET,
     CONTINUES,
     FAQ_ANSWER,
@@ -47,33 +47,14 @@ LARGE_DOCUMENT_CHARS = 5_000_000
 log = logging.getLogger("aiqa.chunk")
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """One retrievable unit with everything a citation needs to point back into its source."""
-
-    source: str
-    section: str
-    kind: str  # title | heading | paragraph | bullet | callout | table_header | table_row
-    start: int  # character offsets of the exact source span in the document text
-    end: int
-    text: str  # == document text[start:end]
-    context: str  # the unit read alone: section, headers and cells; embedded and keyword-indexed
-    locator: str
-    tokens: int = 0
-    cells: tuple[tuple[str, str], ...] = field(default=())  # (header, value) for table rows
-    table: int = 0  # number of the table in its document (1-based) for table chunks, else 0
-
-    statements: tuple[tuple[int, int], ...] = field(default=())  # citable spans: sentences, bullets, a row
-
-    @property
-    def views(self) -> tuple[str, ...]:
-        """The texts the embedding model reads, one vector each: the labelled context, then each
-        statement in its own words (or the whole unit's words when it has none). Retrieval takes the
-        best of them: labels help a question in the document's language, while they blur one in
-        another language towards every chunk of the section; and a statement's own vector tells
-        which sentence of a passage is closest to the question."""
-        own = [plain(self.text[a - self.start : b - self.start]) for a, b in self.statements]
-        return (self.context, *(own or [plain(self.text)]))
+def chunk_views(chunk: Chunk) -> tuple[str, ...]:
+    """The texts the embedding model reads of a chunk, one vector each: the labelled context, then each
+    statement in its own words (or the whole unit's words when it has none). Retrieval takes the
+    best of them: labels help a question in the document's language, while they blur one in
+    another language towards every chunk of the section; and a statement's own vector tells
+    which sentence of a passage is closest to the question."""
+    own = [plain(chunk.text[a - chunk.start : b - chunk.start]) for a, b in chunk.statements]
+    return (chunk.context, *(own or [plain(chunk.text)]))
 
 
 def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:

@@ -29,7 +29,7 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from aiqa.index import build_index
+    from aiqa.build import build_index
 
     settings = _settings(args)
     progress = not args.json and sys.stderr.isatty()

@@ -6,8 +6,6 @@ import logging
 import threading
 import unicodedata
 from collections.abc import Generator as Gen
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import regex
@@ -15,11 +13,11 @@ import regex
 from aiqa.config import Settings
 from aiqa.errors import AiqaError, BadRequest
 from aiqa.generate import Generator, with_generated
-from aiqa.index import load_index
-from aiqa.lang.ko import analyse, content_terms, is_korean, language, names, tokens, topic_particle
 from aiqa.laps import Laps
-from aiqa.layout import FAQ_QUESTION, short_section
-from aiqa.store import live_version
+from aiqa.records import Reply
+from aiqa.stores.registry import live_version, load_index
+from aiqa.text.korean import analyse, content_terms, is_korean, language, names, tokens, topic_particle
+from aiqa.text.layout import FAQ_QUESTION, short_section
 
 log = logging.getLogger("aiqa.engine")
 # A FAQ question this long at most is shown as an example question in the chat.
@@ -127,17 +125,6 @@ def _passage(hit) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Reply:
-    """One question's extractive answer and what a written answer needs: every hit, the documents."""
-
-    answer: Any  # aiqa.answer.Answer
-    hits: list  # every retrieved Hit, best first (k or more)
-    k: int  # how many the caller asked for
-    timings: dict[str, float]
-    documents: Mapping[str, Any]  # source -> StoredDocument of the version that answered
-
-
 class Engine:
     """Loads the index, model and per-index structures once; swaps them when a new build lands."""
 
@@ -154,11 +141,11 @@ class Engine:
     @property
     def embedder(self):
         if self._embedder is None:
-            from aiqa.embed import load_embedder
+            from aiqa.embedders.registry import load_embedder
 
             embedder = load_embedder(self.settings.embed_model, self.settings.cache_dir, self.settings.encoder_runtime)
             if self._shared_batches:
-                from aiqa.batching import SharedBatches
+                from aiqa.embedders.batching import SharedBatches
 
                 embedder = SharedBatches(embedder)
             self._embedder = embedder

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from aiqa.chunk import Chunk
-from aiqa.index import LoadedIndex
-from aiqa.keyword import KeywordIndex, idf_of
-from aiqa.lang.ko import Analysis, LatinNames, analyse
+from aiqa.index.format import LoadedIndex
+from aiqa.index.keyword import KeywordIndex, idf_of
 from aiqa.laps import Laps
+from aiqa.records import Hit
+from aiqa.text.korean import Analysis, LatinNames, analyse
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
 # and BM25 scores; the keyword side gets the rest of the weight, scaled in `fuse`.
 DENSE_WEIGHT = 0.35
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One retrieved chunk with its fused score and the two signals behind it."""
-
-    chunk: Chunk
-    id: int
-    score: float
-    dense: float  # cosine similarity of question and chunk
-    keyword: float  # BM25 score, normalised to the best keyword score of this question (0..1)
-    rank: int
-    statement_dense: tuple[float, ...] = ()  # cosine of the question and each of the chunk's statements
 
 
 class CorpusStats:
@@ -112,7 +98,7 @@ class Retriever:
         n = len(self.chunks)
         vector = self.encode(question.text) if query_vector is None else query_vector
         dense = np.full(n, np.nan, dtype=np.float32)
-        # Each chunk has several vectors (see Chunk.views); its dense score is the best of them.
+        # Each chunk has several vectors (see aiqa.chunk.chunk_views); its dense score is the best of them.
         search = self.index.search
         views = search.vector_count / max(1, n)
         laps = laps or Laps()

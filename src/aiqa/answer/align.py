@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import regex
 
-from aiqa.lang.ko import ENGLISH_STOPWORDS
+from aiqa.text.english import ENGLISH_STOPWORDS
 
 _WORD = regex.compile(r"[\p{L}\p{N}]")
 # Token states of recent statements kept per index version (float32, 384 dims: about 1,500 statements

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import regex
 
-from aiqa.chunk import Chunk
-from aiqa.lang.ko import ASKS_NUMBER, ASKS_TIME, ASKS_WHO, DATE, QUANTITY, Analysis, analyse, asked_unit, is_korean
-from aiqa.retrieve import CorpusStats, Hit
+from aiqa.records import Chunk, Hit
+from aiqa.retrieve import CorpusStats
+from aiqa.text.cues import ASKS_NUMBER, ASKS_TIME, ASKS_WHO, DATE, QUANTITY, asked_unit
+from aiqa.text.korean import Analysis, analyse, is_korean
 
 _ENGLISH_NAME = regex.compile(r"(?<=\w[^.?!]*\s)[A-Z][\w\-.]*|\b[A-Z]{2,}\w*|\b\w*\d\w*\b")
 # How many of the best passages are searched for the answering statement.

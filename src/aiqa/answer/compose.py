@@ -6,32 +6,20 @@ row) with its citation, so no fact can appear that its quote does not hold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from aiqa.answer.align import Aligner
 from aiqa.answer.candidates import Candidate, Question, Statements, candidates, reranked
 from aiqa.answer.decision import Decision, answer_features, load_decision
-from aiqa.answer.present import ABSTAIN, Citation, present
-from aiqa.chunk import Chunk
-from aiqa.lang.ko import Analysis, analyse
-from aiqa.lang.ko import language as question_language
-from aiqa.retrieve import Hit
+from aiqa.answer.present import ABSTAIN, present
+from aiqa.records import Answer, Chunk, Hit
+from aiqa.text.korean import Analysis, analyse
+from aiqa.text.korean import language as question_language
 
 # A second statement joins the answer when its chance to hold the answer is at least this share of the
 # best's: on the calibration questions that lifts answers holding the gold span by 4 points at 1.3
 # statements an answer on average (scripts/fit_decision.py).
 SECOND_RATIO = 0.4
-
-
-@dataclass(frozen=True)
-class Answer:
-    question: str
-    answer: str
-    abstained: bool
-    citations: tuple[Citation, ...] = ()
-    resolved_question: str = ""
-    signals: dict = field(default_factory=dict)  # the decision's features and probability
-    related: tuple[Hit, ...] = ()  # when abstaining: the closest passages, for reading, not as sources
 
 
 class Composer:

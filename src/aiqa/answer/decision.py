@@ -19,7 +19,8 @@ from typing import Any
 
 from aiqa.answer.candidates import DEPTH, SELECTION_FEATURES, Candidate, Question
 from aiqa.errors import BadSetting
-from aiqa.retrieve import CorpusStats, Hit
+from aiqa.records import Hit
+from aiqa.retrieve import CorpusStats
 
 FORMAT = 1
 DEFAULT_PATH = Path(__file__).with_name("decision.json")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import regex
 
 from aiqa.answer.candidates import Candidate, Question
-from aiqa.chunk import Chunk, quote_span
-from aiqa.index import StoredDocument
-from aiqa.lang.ko import content_terms, is_korean
-from aiqa.layout import locate, plain
+from aiqa.chunk import quote_span
+from aiqa.records import Chunk, Citation, Document
+from aiqa.text.korean import content_terms, is_korean
+from aiqa.text.layout import locate, plain
 
 # A comparison across columns (e.g. US vs China) is best shown as table rows ...
 _COMPARES = regex.compile(r"비교|차이|대비|\bvs\.?\b|\bversus\b|\bcompar|\bdiffer", regex.I)
@@ -20,29 +18,7 @@ _WHOLE_TABLE = regex.compile(r"표로|표를|항목별|전체\s*(?:표|항목)|�
 ABSTAIN = {"ko": "문서에서 답을 찾을 수 없습니다.", "en": "The documents do not answer this."}
 
 
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    source: str
-    section: str
-    locator: str
-    quote: str
-    start: int  # span of the quote in the document text
-    end: int
-    passage: str  # the whole chunk the quote sits in, for showing it in context
-
-    def as_json(self) -> dict:
-        return {
-            "n": self.n,
-            "source": self.source,
-            "section": self.section,
-            "locator": self.locator,
-            "quote": self.quote,
-            "passage": self.passage,
-        }
-
-
-def cite(n: int, chunk: Chunk, doc: StoredDocument, start: int, end: int) -> Citation:
+def cite(n: int, chunk: Chunk, doc: Document, start: int, end: int) -> Citation:
     """A citation whose locator points at the quote itself (its lines and page), not the whole chunk."""
     locator = chunk.locator if chunk.kind == "table_row" else locate(doc.text, doc.pages, start, end)
     return Citation(n, chunk.source, chunk.section, locator, doc.text[start:end], start, end, chunk.text)
@@ -91,7 +67,7 @@ def table_text(rows: list[Chunk], korean: bool) -> str:
 def present(
     chosen: list[Candidate],
     question: Question,
-    documents: dict[str, StoredDocument],
+    documents: dict[str, Document],
     tables: dict[tuple[str, int], list[Chunk]],
 ) -> tuple[str, tuple[Citation, ...]]:
     """The answer text with [n] markers and its citations, framed in the question's language."""

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import regex
 
-from aiqa.chunk import Chunk
-from aiqa.lang.ko import analyse, is_korean
-from aiqa.layout import BULLET
+from aiqa.records import Chunk
+from aiqa.text.korean import analyse, is_korean
+from aiqa.text.layout import BULLET
 
 _MARKERS = regex.compile(r"\[\s*(\d{1,3}(?:\s*[,，]\s*\d{1,3})*)\s*\]")
 _LEADING_MARKERS = regex.compile(r"^\s*(?:\[\s*\d{1,3}(?:\s*[,，]\s*\d{1,3})*\s*\]\s*)+[.。]?")

@@ -8,14 +8,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiqa.answer.present import Citation, cite
-from aiqa.chunk import Chunk
+from aiqa.answer.present import cite
 from aiqa.config import Settings
 from aiqa.errors import GenerationFailed
 from aiqa.generate.check import Evidence, Sentence, check
 from aiqa.generate.client import ChatClient
 from aiqa.generate.prompt import Prompt, build_prompt
-from aiqa.index import StoredDocument
+from aiqa.records import Chunk, Citation, Document
 
 # A written answer is shown only when at least this share of its sentences (and at least one) is
 # held by the passages they cite, and one of them cites a statement the answer decision chose;
@@ -114,7 +113,7 @@ class Generator:
         self,
         reply: str,
         prompt: Prompt,
-        documents: Mapping[str, StoredDocument],
+        documents: Mapping[str, Document],
         started: float,
         grounds: tuple[tuple[str, int, int], ...] = (),
     ) -> Generated:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiqa.chunk import Chunk
-from aiqa.tokens import count_tokens, encoding
+from aiqa.records import Chunk
+from aiqa.text.tokens import count_tokens, encoding
 
 # Share of the context window left unused: other tokenizers cut Korean into up to this much more.
 PROMPT_MARGIN = 0.2

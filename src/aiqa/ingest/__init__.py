@@ -6,10 +6,10 @@ import hashlib
 import importlib
 import io
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from aiqa.errors import UnreadableDocument
+from aiqa.records import Document
 
 # Bump when a reader's output changes, so `aiqa index` re-reads files whose bytes did not change
 # (and retries files it skipped before).
@@ -25,25 +25,6 @@ _EXT_TO_MODULE = {
     ".docx": "aiqa.ingest.docx",
 }
 SUPPORTED_EXTENSIONS = tuple(sorted(_EXT_TO_MODULE))
-
-
-@dataclass(frozen=True)
-class Document:
-    """One corpus file as readable text, with what a citation needs to point back into it."""
-
-    source: str  # path relative to the corpus folder, with forward slashes
-    text: str
-    sha256: str  # of the file's bytes: the manifest compares it to decide what to re-embed
-    pages: tuple[int, ...] = ()  # text offsets where pages start (PDF); empty otherwise
-
-    def page_at(self, offset: int) -> int | None:
-        """Return the 1-based page holding `offset`, or None when the document has no pages."""
-        return page_at(self.pages, offset) if self.pages else None
-
-
-def page_at(pages: tuple[int, ...], offset: int) -> int:
-    """The 1-based page whose start offset is the last one at or before `offset`."""
-    return sum(1 for start in pages if start <= offset) or 1
 
 
 def is_supported(path: Path) -> bool:

@@ -21,8 +21,9 @@ from typing import Any
 
 from aiqa.config import Settings
 from aiqa.errors import UnreadableDocument
-from aiqa.ingest import Document, file_sha256, is_supported
+from aiqa.ingest import file_sha256, is_supported
 from aiqa.ingest.worker import Worker
+from aiqa.records import Document
 
 
 @dataclass

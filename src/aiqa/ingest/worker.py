@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from aiqa.errors import UnreadableDocument
-from aiqa.ingest import Document, read_document
+from aiqa.ingest import read_document
+from aiqa.records import Document
 
 _SIZE = struct.Struct(">Q")
 

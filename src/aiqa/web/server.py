@@ -273,7 +273,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     """Bring the index up to date, then serve the chat, the API and the widget until interrupted."""
     import uvicorn
 
-    from aiqa.store import live_version
+    from aiqa.stores.registry import live_version
 
     torch_runtime = settings.encoder_runtime.startswith("torch")  # the onnx runtimes pick their threads per call
     if "OMP_NUM_THREADS" not in os.environ and not settings.batch_questions and torch_runtime:

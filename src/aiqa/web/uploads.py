@@ -145,7 +145,7 @@ def uploaded_files(paths: list[str] | None) -> list[Path]:
 
 def rebuild(settings: Settings, embedder_factory: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Bring the index up to date with the corpus; return the BuildReport as JSON."""
-    from aiqa.index import build_index
+    from aiqa.build import build_index
 
     return build_index(settings, embedder_factory=embedder_factory).as_json()
 

@@ -1,7 +1,7 @@
 """The index on Milvus: one collection per version, an alias naming the live one (AIQA_STORE=milvus).
 
 A version's collection holds one row per dense vector, numbered as the FAISS store numbers them
-(each chunk's views, chunk by chunk; see Chunk.views). A chunk's first row also carries its text,
+(each chunk's views, chunk by chunk; see aiqa.chunk.chunk_views). A chunk's first row also carries its text,
 its metadata and term counts, and its keyword vector: the BM25+ weight of each of its terms
 (aiqa.keyword, Kiwi morphology), so the inner product with a question's term counts is aiqa's
 own BM25+ score less a per-question constant, and rankings match. The manifest and the documents'
@@ -23,9 +23,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from aiqa.chunk import chunk_views
 from aiqa.errors import BadSetting, IndexMismatch, IndexNotFound
-from aiqa.keyword import build_keywords
-from aiqa.milvus_layout import (
+from aiqa.index.format import NewVersion
+from aiqa.index.keyword import build_keywords
+from aiqa.stores.milvus_layout import (
     BATCH,
     MilvusSearch,
     batches,
@@ -36,11 +38,10 @@ from aiqa.milvus_layout import (
     terms_digest,
     version_rows,
 )
-from aiqa.store import NewVersion
 
 if TYPE_CHECKING:
     from aiqa.config import Settings
-    from aiqa.index import LoadedIndex
+    from aiqa.index.format import LoadedIndex
 
 ALIAS_TTL = 1.0  # seconds a replica trusts its last look at the alias
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,100}")
@@ -121,7 +122,7 @@ class MilvusStore:
         return self._manifest(self.collection(version))
 
     def _manifest(self, collection: str) -> dict[str, Any]:
-        from aiqa.index import checked_shape
+        from aiqa.index.format import checked_shape
 
         text = self._blob(collection, "manifest")
         try:
@@ -138,7 +139,7 @@ class MilvusStore:
 
     @reported
     def load(self, settings: Settings) -> LoadedIndex:
-        from aiqa.index import REBUILD_HINT, LoadedIndex, check_manifest, chunk_from_json, stored_documents
+        from aiqa.index.format import REBUILD_HINT, LoadedIndex, check_manifest, chunk_from_json, stored_documents
 
         version = self.live()
         manifest = self.manifest()
@@ -150,7 +151,7 @@ class MilvusStore:
         firsts = sorted(pages(self.client, collection, "view == 0", ["chunk", "text", "meta"], rows), key=_by_chunk)
         chunks = [chunk_from_json({"text": r["text"], **r["meta"]["chunk"]}) for r in firsts]
         keywords = build_keywords(r["meta"]["counts"] for r in firsts)
-        expected = sum(len(c.views) for c in chunks)
+        expected = sum(len(chunk_views(c)) for c in chunks)
         if len(chunks) != manifest.get("chunk_count") or rows != expected:
             raise IndexMismatch(f"{where} holds {rows} vectors for {len(chunks)} chunks: {REBUILD_HINT}")
         if terms_digest(keywords.terms) != manifest.get("keyword_terms"):

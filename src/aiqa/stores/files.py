@@ -18,25 +18,55 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from aiqa import dense
+import numpy as np
+
 from aiqa.config import Settings
 from aiqa.errors import IndexMismatch, IndexNotFound
-from aiqa.index import (
+from aiqa.index import dense
+from aiqa.index.format import (
     REBUILD_HINT,
     LoadedIndex,
+    NewVersion,
     check_manifest,
     checked_shape,
     chunk_from_json,
     stored_documents,
     view_offsets,
 )
-from aiqa.keyword import KeywordIndex
-from aiqa.store import LocalSearch, NewVersion
-from aiqa.versions import current_version, make_live, prune, tidy
+from aiqa.index.keyword import KeywordIndex
+from aiqa.stores.versions import current_version, make_live, prune, tidy
+
+
+class LocalSearch:
+    """The FAISS store's search: this process's FAISS index and memory-mapped keyword postings."""
+
+    def __init__(self, vectors: Any, keywords: KeywordIndex):
+        self.vectors = vectors
+        self.keywords = keywords
+
+    @property
+    def vector_count(self) -> int:
+        return int(self.vectors.ntotal)
+
+    def dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return dense.search(self.vectors, vector, k)
+
+    def keyword(self, terms: Sequence[str]) -> np.ndarray:
+        return self.keywords.scores(terms)
+
+    def rows(self, start: int, n: int) -> np.ndarray:
+        return dense.rows(self.vectors, start, n)
+
+    def rows_of(self, spans: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+        return [dense.rows(self.vectors, start, n) for start, n in spans]
+
+    def all_rows(self) -> np.ndarray:
+        return dense.all_rows(self.vectors)
 
 
 def _read_json(path: Path) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import regex
 
-from aiqa.ingest import page_at
+from aiqa.records import page_at
 
 _KEYCAP_HEADING = regex.compile(r"^\s*\d{1,2}\ufe0f?\u20e3\s*")
 MD_HEADING = regex.compile(r"^\s*#{1,6}\s+")

@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from aiqa.chunk import chunk_views
 from aiqa.errors import StoreUnavailable
-from aiqa.keyword import DELTA
-from aiqa.store import NewVersion
+from aiqa.index.format import NewVersion
+from aiqa.index.keyword import DELTA
 
 PAGE = 4096  # rows per query when reading a whole version
 BATCH = 512  # rows per insert: a few MB per call at 384 dimensions
@@ -177,7 +178,7 @@ def version_rows(new: NewVersion) -> Iterator[dict[str, Any]]:
         text = meta.pop("text")
         if len(text.encode("utf-8")) > TEXT_BYTES:
             meta["text"], text = text, ""  # over VARCHAR's cap: the JSON field keeps it whole
-        for view in range(len(chunk.views)):
+        for view in range(len(chunk_views(chunk))):
             first = view == 0
             yield {
                 "row": row,

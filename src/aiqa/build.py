@@ -12,72 +12,33 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aiqa.chunk import CHUNKER_VERSION, Chunk, chunk_document
+from aiqa.chunk import CHUNKER_VERSION, chunk_document, chunk_views
 from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, IndexReadOnly
-from aiqa.ingest import READERS_VERSION, Document
+from aiqa.index.format import (
+    FORMAT_VERSION,
+    LoadedIndex,
+    NewVersion,
+    check_manifest,
+    document_json,
+)
+from aiqa.index.keyword import KeywordIndex, build_keywords, token_counts
+from aiqa.ingest import READERS_VERSION
 from aiqa.ingest.collect import collect
-from aiqa.keyword import KeywordIndex, build_keywords, token_counts
-from aiqa.lang.ko import analyse
 from aiqa.laps import Laps
-from aiqa.store import NewVersion, Search, open_store
-from aiqa.tokens import count_tokens
-from aiqa.versions import CURRENT, current_version
+from aiqa.records import Chunk, Document
+from aiqa.stores.registry import open_store
+from aiqa.text.korean import analyse
+from aiqa.text.tokens import count_tokens
 
 if TYPE_CHECKING:
-    from aiqa.embed import Embedder
+    from aiqa.embedders.base import Embedder
 
-__all__ = ["CURRENT", "BuildReport", "LoadedIndex", "build_index", "current_version", "load_index"]
-
-FORMAT_VERSION = 4
-REBUILD_HINT = "run `aiqa index` to rebuild it"
-
-
-@dataclass(frozen=True)
-class StoredDocument:
-    source: str
-    sha256: str
-    text: str
-    pages: tuple[int, ...] = ()
-
-
-@dataclass
-class LoadedIndex:
-    """One version of the index in memory: what retrieval and answering read."""
-
-    path: Path
-    version: str
-    manifest: dict[str, Any]
-    chunks: list[Chunk]
-    documents: dict[str, StoredDocument]
-    vectors: Any  # faiss.Index (None on Milvus): each chunk's views (see Chunk.views) in consecutive rows
-    keywords: KeywordIndex  # on Milvus: rebuilt from the stored term counts, for the answer layer's statistics
-    search: Search  # dense and keyword search over this version, on whichever store holds it
-
-    @property
-    def model(self) -> str:
-        return str(self.manifest["model"])
-
-    @cached_property
-    def offsets(self) -> np.ndarray:
-        """Row of each chunk's first vector; offsets[i + 1] - offsets[i] is its number of views."""
-        return view_offsets(self.chunks)
-
-    @cached_property
-    def owners(self) -> np.ndarray:
-        """The chunk each vector row belongs to."""
-        return np.repeat(np.arange(len(self.chunks)), np.diff(self.offsets))
-
-
-def view_offsets(chunks: list[Chunk]) -> np.ndarray:
-    """Cumulative vector rows of chunks laid out view by view (one more entry than chunks)."""
-    return np.concatenate([[0], np.cumsum([len(c.views) for c in chunks], dtype=np.int64)])
+__all__ = ["BuildReport", "build_index"]
 
 
 @dataclass
@@ -101,47 +62,6 @@ class BuildReport:
         data["seconds"] = round(self.seconds, 3)
         data["steps"] = {name: round(s, 3) for name, s in self.steps.items()}
         return data
-
-
-def checked_shape(manifest: Any, where: str) -> dict[str, Any]:
-    """Return a parsed manifest if it has the fields a build and a load read; raise IndexMismatch if not."""
-    if not isinstance(manifest, dict):
-        raise IndexMismatch(f"{where} is damaged: {REBUILD_HINT}")
-    for key, kind in (("files", dict), ("documents", dict), ("skipped", dict), ("dim", int)):
-        if not isinstance(manifest.get(key), kind):
-            raise IndexMismatch(f"{where} is damaged (bad '{key}'): {REBUILD_HINT}")
-    return manifest
-
-
-def check_manifest(manifest: dict[str, Any], settings: Settings, where: Path) -> None:
-    """Refuse an index that another format version or embedding model wrote."""
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexMismatch(
-            f"{where}/ has index format {manifest.get('format_version')}, this aiqa reads format "
-            f"{FORMAT_VERSION}: {REBUILD_HINT}"
-        )
-    if manifest.get("model") != settings.embed_model:
-        raise IndexMismatch(
-            f"{where}/ was built with model {manifest.get('model')}, this aiqa uses "
-            f"{settings.embed_model}: {REBUILD_HINT} (or set AIQA_EMBED_MODEL to the index's model)"
-        )
-
-
-def load_index(settings: Settings) -> LoadedIndex:
-    """Load the live version of the index from the configured store, verifying format, model and integrity."""
-    return open_store(settings).load(settings)
-
-
-def stored_documents(data: dict[str, dict[str, Any]]) -> dict[str, StoredDocument]:
-    """The documents of a version from their JSON form (source -> sha256, text, pages)."""
-    return {src: StoredDocument(src, d["sha256"], d["text"], tuple(d.get("pages", ()))) for src, d in data.items()}
-
-
-def chunk_from_json(item: dict[str, Any]) -> Chunk:
-    item = dict(item)
-    item["cells"] = tuple(tuple(pair) for pair in item.get("cells", ()))
-    item["statements"] = tuple(tuple(span) for span in item.get("statements", ()))
-    return Chunk(**item)
 
 
 def _chunking(settings: Settings) -> dict[str, int]:
@@ -228,10 +148,10 @@ def _build_locked(
         report.chunks, report.index_version = len(old.chunks), old.version
     else:
         chunks, vectors, documents, counts = _reuse(old, plan.keep) if old else ([], [], {}, [])
-        documents |= {doc.source: _document_json(doc) for doc in plan.fresh}
+        documents |= {doc.source: document_json(doc) for doc in plan.fresh}
         if new_chunks:
             embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
-            vectors.append(embedder.embed_passages([v for c in new_chunks for v in c.views], progress=progress))
+            vectors.append(embedder.embed_passages([v for c in new_chunks for v in chunk_views(c)], progress=progress))
             chunks.extend(new_chunks)
         clock.lap("embed")
         counts.extend(token_counts(analyse(c.context).tokens) for c in new_chunks)
@@ -287,17 +207,13 @@ def _reuse(
     starts = old.offsets  # a chunk's views are consecutive rows
     matrix = old.search.all_rows()
     rows = matrix[[row for i in kept for row in range(starts[i], starts[i + 1])]]
-    documents = {src: _document_json(old.documents[src]) for src in keep}
+    documents = {src: document_json(old.documents[src]) for src in keep}
     counts = [old.keywords.chunk_counts_of(i) for i in kept]
     return [old.chunks[i] for i in kept], [rows], documents, counts
 
 
-def _document_json(doc: Document | StoredDocument) -> dict[str, Any]:
-    return {"sha256": doc.sha256, "text": doc.text, "pages": list(doc.pages)}
-
-
 def _default_embedder(settings: Settings) -> Embedder:
-    from aiqa.embed import load_embedder
+    from aiqa.embedders.registry import load_embedder
 
     return load_embedder(settings.embed_model, settings.cache_dir, settings.encoder_runtime)
 

@@ -1,1 +1,0 @@
-"""Language rules: morphemes, keyword tokens, names and question cues, one module per language."""
