@@ -39,7 +39,7 @@ def main() -> None:
     engine = Engine(Settings()).load()
     print(f"{'id':<5} {'ans':<3} {'abst':<4} " + " ".join(f"{c[:9]:>9}" for c in COLUMNS) + "  question")
     for case in cases:
-        answer, _, _ = engine.ask(case.q, 6)
+        answer = engine.ask(case.q, 6).answer
         s = answer.signals
         wrong = "!" if answer.abstained == case.answerable else " "
         print(

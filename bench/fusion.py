@@ -19,7 +19,7 @@ from evalsets import question_files, read_cases
 def main() -> None:
     cases = [c for c in read_cases(question_files(sys.argv[1:2])) if c.answerable]
     engine = Engine(Settings()).load()
-    retriever = engine.retriever
+    retriever = engine.pipeline().retriever
     rows = []
     for case in cases:
         gold = np.array([any(contains(c.text, g) for g in case.gold) for c in retriever.chunks])

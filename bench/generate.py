@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from aiqa.config import Settings
+from aiqa.contract import final_json, reply_json
 from aiqa.engine import Engine
 from aiqa.evaluate import contains, is_answerable, score_case
 from evalsets import DEV_SET, REPO, read_cases
@@ -37,14 +38,14 @@ CALIBRATION = REPO / ".cache" / "calibration" / "korquad"
 
 
 def measure(engine: Engine, cases, name: str) -> dict:
-    sources = set(engine.current_index().documents)
+    sources = set(engine.index.documents)
     rows = []
     for case in cases:
-        reply = engine.prepare(case.q, 5)
+        reply = engine.ask(case.q, 5)
         answerable = is_answerable(case, sources)
-        extractive = engine.reply_json(reply)
+        extractive = reply_json(reply)
         started = time.perf_counter()
-        final = engine.final_json(reply)
+        final = final_json(reply, engine.generator)
         seconds = time.perf_counter() - started
         generation = final.get("generation")
         rows.append(

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from aiqa.config import Settings
+from aiqa.contract import ask_json
 from aiqa.engine import Engine
 from aiqa.evaluate import percentile
 from evalsets import DEV_SET, question_files, read_cases
@@ -40,7 +41,7 @@ def main() -> None:
             engine.embedder.embed_queries([q])
             encode.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            result = engine.ask_json(q)
+            result = ask_json(engine, q)
             ask.append((time.perf_counter() - t) * 1000)
             for name, ms in result["timings_ms"].items():
                 if name not in ("retrieve", "answer"):

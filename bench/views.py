@@ -23,7 +23,7 @@ def main() -> None:
     files = question_files(sys.argv[1:], defaults=(DEV_SET, BENCH_SET))
     cases = [c for c in read_cases(files) if c.answerable]
     engine = Engine(Settings()).load()
-    retriever = engine.retriever
+    retriever = engine.pipeline().retriever
     chunks = retriever.chunks
     context, own = (engine.embedder.embed_passages([chunk_views(c)[v] for c in chunks]) for v in (0, 1))
     views = {

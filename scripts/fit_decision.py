@@ -70,7 +70,7 @@ def korquad_engine(korquad: Path, work: Path) -> tuple[Engine, dict[str, str]]:
 
 def query_vectors(engine: Engine, questions: list[str], work: Path) -> dict[str, object]:
     """Query vectors of the questions, kept in the work folder per model so that a refit skips them."""
-    model = hashlib.sha256(engine.current_index().model.encode()).hexdigest()[:12]
+    model = hashlib.sha256(engine.index.model.encode()).hexdigest()[:12]
     path = work / f"query-vectors-{model}.pkl"
     cached = pickle.loads(path.read_bytes()) if path.exists() else {}
     missing = [q for q in dict.fromkeys(questions) if q not in cached]
@@ -134,8 +134,7 @@ def gapped_engine(korquad: Path, work: Path, split: dict[str, str], cases, share
         (corpus / name).write_text(text, encoding="utf-8")
     settings = Settings(corpus_dir=corpus, index_dir=work / "korquad-gapped" / "index")
     build_index(settings, embedder_factory=lambda: embedder, progress=sys.stderr.isatty())
-    engine = Engine(settings)
-    engine._embedder = embedder
+    engine = Engine(settings, embedder=embedder)
     unanswerable = {h: [replace(c, answerable=False) for c in chosen[h]] for h in chosen}
     return engine, unanswerable
 
@@ -143,8 +142,7 @@ def gapped_engine(korquad: Path, work: Path, split: dict[str, str], cases, share
 def report_engine(work: Path, embedder) -> Engine:
     settings = Settings(corpus_dir=REPO / "corpus", index_dir=work / "report" / "index")
     build_index(settings, embedder_factory=lambda: embedder)
-    engine = Engine(settings)
-    engine._embedder = embedder
+    engine = Engine(settings, embedder=embedder)
     return engine
 
 

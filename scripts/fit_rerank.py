@@ -29,7 +29,8 @@ GRID = [round(w, 2) for w in np.arange(0.0, 1.0001, 0.05)]
 
 def passages(engine, cases) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per question: the fused scores, best statement alignments and gold flags of its best passages."""
-    _, retriever, composer = engine.state()
+    pipeline = engine.pipeline()
+    retriever, composer = pipeline.retriever, pipeline.composer
     out = []
     for case in cases:
         analysis = analyse(case.q)
@@ -52,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     engine, split = korquad_engine(args.korquad, args.work)
     engine.load()
-    if not engine.state()[2].aligner.available:
+    if not engine.pipeline().composer.aligner.available:
         sys.exit("the embedding model has no token states: nothing to fit")
     cases = load_cases(args.korquad / "questions.jsonl")
     english = english_cases(REPO / "bench" / "korquad_english.jsonl", cases)

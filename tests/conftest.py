@@ -140,12 +140,12 @@ def embedder(cache_dir):
 @pytest.fixture
 def shared_model(monkeypatch, embedder):
     """Code that loads the bundled model in this process (the CLI, Engine) gets the session's copy."""
-    import aiqa.embedders.base
+    import aiqa.embedders.registry
     from aiqa.config import BUNDLED_MODEL
 
-    load = aiqa.embed.load_embedder
+    load = aiqa.embedders.registry.load_embedder
     monkeypatch.setattr(
-        aiqa.embed,
+        aiqa.embedders.registry,
         "load_embedder",
         lambda model, cache, *rest, **kw: embedder if model == BUNDLED_MODEL else load(model, cache, *rest, **kw),
     )
@@ -169,9 +169,7 @@ def engine_over(settings: Settings, embedder):
     """An Engine on `settings` that answers with the `embedder` already loaded, instead of loading its own."""
     from aiqa.engine import Engine
 
-    engine = Engine(settings)
-    engine._embedder = embedder
-    return engine
+    return Engine(settings, embedder=embedder)
 
 
 @pytest.fixture(scope="session")

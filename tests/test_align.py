@@ -51,7 +51,8 @@ def test_the_aligner_scores_each_statement_and_says_when_it_cannot():
 
 
 def test_english_questions_get_alignment_and_korean_ones_do_not(engine):
-    _, retriever, composer = engine.state()
+    pipeline = engine.pipeline()
+    retriever, composer = pipeline.retriever, pipeline.composer
     for text, korean in (("How does China bring scientists back home?", False), ("중국의 인재 유치 방법은?", True)):
         analysis = analyse(text)
         question = Question.read(analysis, retriever.stats)
@@ -183,7 +184,8 @@ class _Favours:
 
 
 def test_an_english_question_s_passages_are_reordered_by_alignment(engine):
-    _, retriever, composer = engine.state()
+    pipeline = engine.pipeline()
+    retriever, composer = pipeline.retriever, pipeline.composer
     analysis = analyse("How does China secure its raw materials?")
     question = Question.read(analysis, retriever.stats)
     hits = retriever.search(analysis, k=8)
@@ -210,7 +212,7 @@ def _texts(composer, hit) -> list[str]:
 
 
 def test_alignment_reads_a_table_row_with_its_headers(engine):
-    _, retriever, _ = engine.state()
+    retriever = engine.pipeline().retriever
     row = next(c for c in retriever.chunks if c.kind == "table_row" and c.cells)
     text = aligned_text(row, row.text)
     assert all(f"{header}: {cell}" in text for header, cell in row.cells)

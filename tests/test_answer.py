@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from aiqa.contract import ask_json
 from aiqa.evaluate import squash
 
 from .conftest import REPORT
@@ -44,7 +45,7 @@ def check_cited(result: dict) -> None:
     ],
 )
 def test_answers_cite_exact_source_text(engine, question, expected):
-    result = engine.ask_json(question)
+    result = ask_json(engine, question)
     check_cited(result)
     assert expected in result["answer"]
     assert any(expected in c["quote"] for c in result["citations"])
@@ -52,14 +53,14 @@ def test_answers_cite_exact_source_text(engine, question, expected):
 
 
 def test_table_row_is_framed_with_its_headers(engine):
-    result = engine.ask_json("장기 계획을 이어가는 힘에서 어느 나라가 유리한가?")
+    result = ask_json(engine, "장기 계획을 이어가는 힘에서 어느 나라가 유리한가?")
     check_cited(result)
     assert "**전략 일관성** (항목)" in result["answer"] and "중국: 장기 계획 지속 가능" in result["answer"]
     assert result["citations"][0]["locator"] == "line 34, table 3, row 4"
 
 
 def test_comparison_is_answered_with_a_table(engine):
-    result = engine.ask_json("미국과 중국의 AI 반도체를 비교해줘")
+    result = ask_json(engine, "미국과 중국의 AI 반도체를 비교해줘")
     check_cited(result)
     lines = result["answer"].splitlines()
     assert lines[0] == "| 항목 | 미국 | 중국 | 평가 | 출처 |"
@@ -67,13 +68,13 @@ def test_comparison_is_answered_with_a_table(engine):
 
 
 def test_whole_table_request_lists_every_row(engine):
-    result = engine.ask_json("중장기 전망을 항목별로 표로 정리해줘")
+    result = ask_json(engine, "중장기 전망을 항목별로 표로 정리해줘")
     rows = [line for line in result["answer"].splitlines() if re.search(r"\[\d+\] \|$", line)]
     assert len(rows) == 5 and len(result["citations"]) == 5
 
 
 def test_english_question_gets_english_framing_and_korean_quotes(engine):
-    result = engine.ask_json("What chips did China develop after Nvidia GPU export limits?")
+    result = ask_json(engine, "What chips did China develop after Nvidia GPU export limits?")
     check_cited(result)
     assert result["answer"].startswith("From the documents")
     assert any("국산 칩 개발에 집중" in c["quote"] for c in result["citations"])
@@ -90,7 +91,7 @@ def test_english_question_gets_english_framing_and_korean_quotes(engine):
     ],
 )
 def test_abstains_honestly(engine, question, message):
-    result = engine.ask_json(question)
+    result = ask_json(engine, question)
     assert result["abstained"] is True
     assert result["answer"].startswith(message)
     assert result["citations"] == []
@@ -99,41 +100,41 @@ def test_abstains_honestly(engine, question, message):
 
 
 def test_transliterated_name_is_known(engine):
-    result = engine.ask_json("화웨이의 AI 반도체는?")  # the report writes "Huawei"
+    result = ask_json(engine, "화웨이의 AI 반도체는?")  # the report writes "Huawei"
     assert not result["abstained"] and "Huawei" in result["answer"]
-    result = engine.ask_json("바이두, 알리바바는 무엇을 구현했나?")  # "Baidu, Alibaba"
+    result = ask_json(engine, "바이두, 알리바바는 무엇을 구현했나?")  # "Baidu, Alibaba"
     assert not result["abstained"] and "GPT-3.5 수준 모델 일부 구현" in result["citations"][0]["quote"]
 
 
 def test_follow_up_is_resolved_from_history(engine):
-    first = engine.ask_json("미국의 AI 반도체는?")
+    first = ask_json(engine, "미국의 AI 반도체는?")
     assert "NVIDIA" in first["answer"]
     history = [
         {"role": "user", "content": "미국의 AI 반도체는?"},
         {"role": "assistant", "content": first["answer"]},
     ]
-    follow = engine.ask_json("중국은?", history=history)
+    follow = ask_json(engine, "중국은?", history=history)
     assert not follow["abstained"]
     assert "Huawei Ascend 910B" in follow["answer"]
     assert "반도체" in follow["resolved_question"]
-    alone = engine.ask_json("중국은?")
+    alone = ask_json(engine, "중국은?")
     assert "반도체" not in alone["resolved_question"]
 
 
 def test_follow_up_that_switches_the_name_finds_that_names_row(engine):
-    follow = engine.ask_json("그럼 미국 기업은?", history=["관세 인상이 중국의 자립에 주는 영향은?"])
+    follow = ask_json(engine, "그럼 미국 기업은?", history=["관세 인상이 중국의 자립에 주는 영향은?"])
     assert not follow["abstained"]
     assert "중국 매출 비중 높은 기업들 타격" in follow["citations"][0]["quote"]
 
 
 def test_full_question_is_not_rewritten_by_history(engine):
-    result = engine.ask_json("중국은 원자재를 어디서 조달하나?", history=["미국의 AI 반도체는?"])
+    result = ask_json(engine, "중국은 원자재를 어디서 조달하나?", history=["미국의 AI 반도체는?"])
     assert result["resolved_question"] == "중국은 원자재를 어디서 조달하나?"
     assert "희토류" in result["answer"]
 
 
 def test_a_chain_of_follow_ups_keeps_its_topic():
-    from aiqa.engine import resolve_follow_up
+    from aiqa.pipeline import resolve_follow_up
 
     assert resolve_follow_up("중국은?", ["미국의 AI 반도체는?"]).split()[1:] == ["반도체", "ai"]
     chained = resolve_follow_up("일본은?", ["미국의 AI 반도체는?", "중국은?"])
@@ -145,5 +146,5 @@ def test_a_chain_of_follow_ups_keeps_its_topic():
 
 
 def test_follow_up_about_a_name_the_documents_lack_abstains(engine):
-    result = engine.ask_json("일본은?", history=["미국의 AI 반도체는?", "중국은?"])
+    result = ask_json(engine, "일본은?", history=["미국의 AI 반도체는?", "중국은?"])
     assert result["abstained"] is True

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aiqa.answer.candidates import Question
 from aiqa.answer.decision import Model, load_decision
 from aiqa.chunk import chunk_document
+from aiqa.contract import ask_json
 from aiqa.errors import BadSetting
 from aiqa.records import Document
 from aiqa.text.cues import ASKS_NUMBER, QUANTITY
@@ -25,7 +27,7 @@ TITLE = "AI 패권 경쟁, 미국은 지키고 중국은 쫓는다"
 
 def test_a_cue_word_that_does_not_ask_for_an_amount_does_not_refuse(engine):
     # "얼마나 피해를" asks how badly, not how much: the row on US companies answers it.
-    result = engine.ask_json("관세가 오르면 미국 기업들은 얼마나 피해를 보나?")
+    result = ask_json(engine, "관세가 오르면 미국 기업들은 얼마나 피해를 보나?")
     assert not result["abstained"]
     assert "타격" in result["answer"]
     assert not ASKS_NUMBER.search("관세가 오르면 미국 기업들은 얼마나 피해를 보나?")
@@ -34,14 +36,14 @@ def test_a_cue_word_that_does_not_ask_for_an_amount_does_not_refuse(engine):
 
 def test_a_word_the_documents_never_use_does_not_refuse(engine):
     # "챗GPT" is nowhere in the report; the question is still about its table of AI models.
-    result = engine.ask_json("챗GPT 같은 초거대 모델은 어느 나라가 주도하나?")
+    result = ask_json(engine, "챗GPT 같은 초거대 모델은 어느 나라가 주도하나?")
     assert not result["abstained"]
     assert any("초거대모델 주도" in c["quote"] for c in result["citations"])
 
 
 def test_a_paraphrase_finds_the_statement_in_other_words(engine):
     # The report says 인재 유치 / 귀국 유도; the question says bringing scientists home.
-    result = engine.ask_json("중국이 해외에 있는 과학 인재를 귀국시키는 제도는?")
+    result = ask_json(engine, "중국이 해외에 있는 과학 인재를 귀국시키는 제도는?")
     assert not result["abstained"]
     assert "천인계획" in result["answer"]
 
@@ -57,25 +59,25 @@ def test_a_paraphrase_finds_the_statement_in_other_words(engine):
     ],
 )
 def test_questions_the_report_does_not_answer_are_refused(engine, question):
-    result = engine.ask_json(question)
+    result = ask_json(engine, question)
     assert result["abstained"], result["answer"]
     assert result["citations"] == []
 
 
 def test_both_countries_in_a_question_do_not_dump_a_whole_table(engine):
-    result = engine.ask_json("미국과 중국 모두 가진 강점은?")
+    result = ask_json(engine, "미국과 중국 모두 가진 강점은?")
     assert len(result["citations"]) <= 2
 
 
 def test_a_title_line_is_never_cited_as_a_statement(engine):
-    result = engine.ask_json("AI 패권 경쟁에서 미국과 중국은?")
+    result = ask_json(engine, "AI 패권 경쟁에서 미국과 중국은?")
     assert result["citations"], "the opening paragraph answers this"
     assert all(TITLE not in c["quote"] for c in result["citations"])
 
 
 def test_the_confidence_of_the_decision_is_reported(engine):
-    answered = engine.ask_json("바이두가 만든 AI 모델 이름은?")
-    refused = engine.ask_json("김치찌개 끓이는 법을 알려줘")
+    answered = ask_json(engine, "바이두가 만든 AI 모델 이름은?")
+    refused = ask_json(engine, "김치찌개 끓이는 법을 알려줘")
     assert not answered["abstained"] and refused["abstained"]
     assert 0.0 <= refused["confidence"] < answered["confidence"] <= 1.0
 
@@ -112,13 +114,14 @@ def test_every_calibration_question_goes_through_every_stage(engine):
     """No question of the calibration set crashes analysis, retrieval, the decision or the answer."""
     questions = [json.loads(line) for line in (DATA / "korquad_questions.jsonl").read_text("utf-8").splitlines()]
     assert len(questions) > 2500
-    _, retriever, composer = engine.state()
+    pipeline = engine.pipeline()
+    retriever, composer = pipeline.retriever, pipeline.composer
     # The encoder reads any text; one batch of real vectors stands in for all, to keep this fast.
     vectors = engine.embedder.embed_queries(questions[:32])
     for n, question in enumerate(questions):
         analysis = analyse(question)
         hits = retriever.search(analysis, k=6, query_vector=vectors[n % len(vectors)])
-        answer = composer.compose(question, hits, analysis)
+        answer = composer.compose(question, Question.read(analysis, retriever.stats), hits, analysis.language)
         assert answer.abstained or answer.citations
 
 

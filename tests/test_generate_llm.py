@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from aiqa.chunk import chunk_document
+from aiqa.contract import ask_json, health_json
+from aiqa.contract import events as events_of
 from aiqa.generate import Generator
 from aiqa.generate.check import numbers
 from aiqa.generate.client import ChatClient
@@ -39,7 +41,7 @@ def held(result: dict) -> set[str]:
 def test_written_answers_state_only_what_their_citations_hold(engine, llm_server, monkeypatch):
     monkeypatch.setattr(engine, "generator", writer(llm_server.url))
     questions = [json.loads(line)["q"] for line in REPORT_QUESTIONS.read_text(encoding="utf-8").splitlines()[:4]]
-    results = [engine.ask_json(q) for q in questions]
+    results = [ask_json(engine, q) for q in questions]
     for r in results:
         assert not r["abstained"] and r["generation"]["sentences"] >= r["generation"]["kept"]
         if r["mode"] == "generated":
@@ -72,7 +74,7 @@ def test_made_up_numbers_are_dropped(llm_server):
 def test_a_refused_question_never_asks_the_model(engine, llm_server, monkeypatch):
     generator = writer(llm_server.url)
     monkeypatch.setattr(engine, "generator", generator)
-    result = engine.ask_json("김치찌개 끓이는 법을 알려줘")
+    result = ask_json(engine, "김치찌개 끓이는 법을 알려줘")
     assert result["abstained"] and result["mode"] == "extractive" and "generation" not in result
     assert generator.status.answers == 0 and generator.status.failures == 0
 
@@ -81,7 +83,7 @@ def test_a_server_that_dies_mid_answer_leaves_the_quoted_answer(engine, llm_serv
     with LlmServer(llm_server.model) as doomed:
         generator = writer(doomed.url)
         monkeypatch.setattr(engine, "generator", generator)
-        events = engine.events(engine.prepare("미국의 AI 반도체는?"))
+        events = events_of(engine.ask("미국의 AI 반도체는?"), engine.generator)
         kind, extractive = next(events)
         assert kind == "extractive"
         kind, _ = next(events)
@@ -91,7 +93,7 @@ def test_a_server_that_dies_mid_answer_leaves_the_quoted_answer(engine, llm_serv
     final = rest[-1][1]
     assert final["mode"] == "extractive" and final["answer"] == extractive["answer"]
     assert final["generation"]["fallback"] and generator.status.failing
-    assert engine.health()["llm"]["state"] == "failing"
+    assert health_json(engine)["llm"]["state"] == "failing"
 
 
 def sse(response: httpx.Response) -> list[tuple[str, dict]]:

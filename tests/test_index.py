@@ -13,16 +13,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import aiqa.files
 import numpy as np
 import pytest
 from filelock import FileLock
 
 import aiqa
-import aiqa.index
+import aiqa.stores.files
 from aiqa.build import build_index
 from aiqa.chunk import CHUNKER_VERSION, chunk_document, chunk_views
 from aiqa.config import BUNDLED_MODEL, Settings
+from aiqa.contract import ask_json
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound
 from aiqa.index.format import FORMAT_VERSION
 from aiqa.ingest import READERS_VERSION, file_sha256, read_document
@@ -273,7 +273,7 @@ def test_load_reads_one_version_while_a_build_swaps_current(tmp_path, cache_dir,
     new = build(settings, embedder).index_version
     (settings.index_dir / CURRENT).write_text(old, encoding="utf-8")
 
-    read_json = aiqa.files._read_json
+    read_json = aiqa.stores.files._read_json
 
     def swap_after_manifest(path: Path):
         data = read_json(path)
@@ -326,10 +326,10 @@ CHILD = r"""
 import os, signal, sys
 from pathlib import Path
 
-import aiqa.files as files
-import aiqa.index as index
+import aiqa.build as build
+import aiqa.stores.files as files
 from aiqa.config import Settings
-from aiqa.chunk import chunk_views
+from aiqa.stores.versions import CURRENT
 from tests.fakes import FakeEmbedder
 
 moment, corpus, index_dir = sys.argv[1:4]
@@ -353,13 +353,13 @@ elif moment == "before CURRENT swap":  # the version folder is in place, CURRENT
     real_replace = os.replace
 
     def replace(src, dst):
-        if Path(dst).name == index.CURRENT:
+        if Path(dst).name == CURRENT:
             die()
         return real_replace(src, dst)
 
     os.replace = replace
 factory = DiesWhileEmbedding if moment == "embedding" else (lambda: model)
-index.build_index(settings, embedder_factory=factory)
+build.build_index(settings, embedder_factory=factory)
 print("the build finished: it was not killed")
 """
 
@@ -401,7 +401,7 @@ def test_killed_build_leaves_the_previous_index_live(tmp_path, cache_dir, embedd
     index = load_index(settings)
     assert index.version == live and index.chunks == before
     engine = engine_over(settings, embedder)
-    answer = engine.ask_json("프로젝트 한빛의 예산 책임자는 누구인가?")
+    answer = ask_json(engine, "프로젝트 한빛의 예산 책임자는 누구인가?")
     assert not answer["abstained"]
     assert any(c["source"] == "hanbit.md" and "김서연" in c["quote"] for c in answer["citations"])
 

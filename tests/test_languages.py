@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 
 from aiqa.answer.candidates import Question, crosses
+from aiqa.contract import ask_json
 from aiqa.evaluate import contains
 from aiqa.text.cues import ASKS_TIME, DATE, QUANTITY, asked_unit
 from aiqa.text.korean import analyse
+from aiqa.web.examples import examples
 
 DATA = Path(__file__).with_name("data")
 
@@ -45,14 +47,15 @@ def test_a_question_crosses_only_into_another_language(handbook_engine, engine):
         (engine, "Which software frameworks does the US lead with?", True),
         (engine, "미국이 주도하는 소프트웨어는?", False),
     ):
-        _, retriever, composer = eng.state()
+        pipeline = eng.pipeline()
+        retriever, composer = pipeline.retriever, pipeline.composer
         analysis = analyse(question)
         hits = retriever.search(analysis, k=5)
         assert crosses(Question.read(analysis, retriever.stats), hits, composer.statements) is expected, question
 
 
 def test_an_english_question_over_an_english_document_is_answered_in_its_words(handbook_engine):
-    result = handbook_engine.ask_json("When are performance reviews held?")
+    result = ask_json(handbook_engine, "When are performance reviews held?")
     assert not result["abstained"], result["answer"]
     assert "June and December" in result["answer"]
     assert "quoted in their own language" not in result["answer"]
@@ -60,7 +63,7 @@ def test_an_english_question_over_an_english_document_is_answered_in_its_words(h
 
 
 def test_a_korean_question_over_an_english_document_quotes_it_and_says_so(handbook_engine):
-    result = handbook_engine.ask_json("비밀번호는 몇 자 이상이어야 하나요?")
+    result = ask_json(handbook_engine, "비밀번호는 몇 자 이상이어야 하나요?")
     assert not result["abstained"], result["answer"]
     assert "14 characters" in result["answer"]
     assert result["answer"].startswith("문서의 원문 그대로 인용합니다")
@@ -71,7 +74,7 @@ def answered_and_refused(engine, path: Path) -> tuple[int, int]:
     cases = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     right = refused = 0
     for case in cases:
-        result = engine.ask_json(case["q"])
+        result = ask_json(engine, case["q"])
         if case["answerable"]:
             right += not result["abstained"] and any(contains(result["answer"], g) for g in case["gold"])
         else:
@@ -95,7 +98,7 @@ def test_the_company_questions_are_answered_and_the_others_refused(company_engin
 
 
 def test_a_faq_answer_is_cited_with_its_question(company_engine):
-    result = company_engine.ask_json("비밀번호를 얼마나 자주 변경해야 하나요?")
+    result = ask_json(company_engine, "비밀번호를 얼마나 자주 변경해야 하나요?")
     assert not result["abstained"], result["answer"]
     quote = result["citations"][0]["quote"]
     assert "90일마다" in quote and "바꿔야 하나요?" in quote
@@ -126,9 +129,9 @@ def test_a_counter_is_answered_by_one_that_counts_the_same():
 
 
 def test_example_questions_come_from_the_documents_faq_and_sections(company_engine, handbook_engine, engine):
-    company = company_engine.examples()
+    company = examples(company_engine)
     assert len(company) == 4 and "비밀번호는 얼마나 자주 바꿔야 하나요?" in company
     assert all(q.endswith("?") for q in company)
-    handbook = handbook_engine.examples()
+    handbook = examples(handbook_engine)
     assert handbook and all(q.startswith("Tell me about ") for q in handbook), handbook
-    assert all(q.endswith(("은?", "는?")) for q in engine.examples()), engine.examples()
+    assert all(q.endswith(("은?", "는?")) for q in examples(engine)), examples(engine)

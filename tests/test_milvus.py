@@ -25,6 +25,7 @@ pytest.importorskip(
 from aiqa.build import build_index
 from aiqa.chunk import chunk_views
 from aiqa.config import Settings
+from aiqa.contract import ask_json
 from aiqa.errors import BadSetting
 from aiqa.evaluate import contains, load_cases
 from aiqa.retrieve import Retriever
@@ -171,7 +172,7 @@ def test_a_milvus_version_past_the_threshold_gets_a_graph_and_answers_like_the_e
     [("해외로 나간 인재를 중국이 귀국시키는 제도는?", "천인계획"), ("미국 쪽 AI 칩으로는 무엇이 있나?", "NVIDIA A100")],
 )
 def test_asks_are_answered_and_cited_from_either_store(engine_on, store, question, cited):
-    result = engine_on.ask_json(question)
+    result = ask_json(engine_on, question)
     assert not result["abstained"] and cited in result["answer"], result["answer"]
     assert any(cited in c["quote"] for c in result["citations"]), result["citations"]
     corpus = "".join(p.read_text(encoding="utf-8") for p in CORPUS.iterdir())
@@ -182,7 +183,7 @@ def test_asks_are_answered_and_cited_from_either_store(engine_on, store, questio
 @pytest.mark.parametrize("store", STORES)
 @pytest.mark.parametrize("question", ["김치찌개 끓이는 법을 알려줘", "일본의 AI 반도체 전략은?"])
 def test_abstains_on_either_store(engine_on, store, question):
-    result = engine_on.ask_json(question)
+    result = ask_json(engine_on, question)
     assert result["abstained"] and not result["citations"] and result["passages"]
 
 
@@ -217,7 +218,7 @@ def test_the_server_rebuild_route_swaps_the_milvus_version_without_restart(tmp_p
     build_index(settings, embedder_factory=lambda: embedder)
     first, replica = engine_over(settings, embedder).load(), engine_over(settings, embedder).load()
     question = "프로젝트 한빛의 예산 책임자는 누구인가?"
-    assert replica.ask_json(question)["abstained"]
+    assert ask_json(replica, question)["abstained"]
     with ThreadedServer(settings, first) as server:
         (settings.corpus_dir / "hanbit.md").write_text(HANBIT, encoding="utf-8")
         r = httpx.post(f"{server.url}/api/index", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120)
@@ -226,7 +227,7 @@ def test_the_server_rebuild_route_swaps_the_milvus_version_without_restart(tmp_p
         assert health["index_version"] == r.json()["index_version"] == live_version(settings)
         served = httpx.post(f"{server.url}/api/ask", json={"question": question}).json()
     # Both the serving engine and the one that never rebuilt anything answer from the new version.
-    for answer in (served, replica.ask_json(question)):
+    for answer in (served, ask_json(replica, question)):
         assert not answer["abstained"] and any("김서연" in c["quote"] for c in answer["citations"]), answer
 
 
@@ -260,8 +261,7 @@ from pathlib import Path
 
 from aiqa.config import Settings
 from aiqa.build import build_index
-import aiqa.milvus as milvus
-from aiqa.chunk import chunk_views
+import aiqa.stores.milvus as milvus
 from tests.fakes import FakeEmbedder
 
 root, moment = Path(sys.argv[1]), sys.argv[2]

@@ -88,9 +88,7 @@ def test_a_damaged_new_version_leaves_the_good_one_served(tmp_path, cache_dir, e
 
     settings = make_settings(tmp_path, cache_dir, hanbit=HANBIT)
     good = build(settings, embedder).index_version
-    engine = Engine(settings)
-    engine._embedder = embedder
-    engine.load()
+    engine = Engine(settings, embedder=embedder).load()
     (settings.corpus_dir / "aurora.md").write_text(AURORA, encoding="utf-8")
     new = build(settings, embedder).index_version
     (settings.index_dir / new / "chunks.json").write_text("[]", encoding="utf-8")

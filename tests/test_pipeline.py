@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 
+from aiqa.contract import ask_json
 from aiqa.errors import BadRequest
 from aiqa.evaluate import squash
 from aiqa.retrieve import DENSE_WEIGHT, fuse
@@ -43,7 +44,7 @@ def test_fusion_scores_chunks_beyond_the_dense_depth_as_zero_and_flat_scores_as_
 
 
 def test_search_ranks_hits_best_first_and_points_at_their_chunks(fake_engine):
-    retriever = fake_engine.retriever
+    retriever = fake_engine.pipeline().retriever
     hits = retriever.search(SOFTWARE_ROW, k=7)
     assert [h.rank for h in hits] == list(range(1, 8))
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
@@ -53,7 +54,7 @@ def test_search_ranks_hits_best_first_and_points_at_their_chunks(fake_engine):
 
 
 def test_an_answer_is_the_contract_with_every_marker_cited_verbatim(fake_engine):
-    result = fake_engine.ask_json(SOFTWARE_ROW, 3)
+    result = ask_json(fake_engine, SOFTWARE_ROW, 3)
     assert CONTRACT | {"timings_ms"} <= set(result)
     steps = {"analyse", "embed", "dense", "keyword", "fuse", "rerank"}
     assert set(result["timings_ms"]) == {"retrieve", "answer", "compose"} | steps
@@ -68,7 +69,7 @@ def test_an_answer_is_the_contract_with_every_marker_cited_verbatim(fake_engine)
 
 
 def test_an_abstention_lists_related_passages_but_cites_nothing(fake_engine):
-    result = fake_engine.ask_json("What is the capital of France?")
+    result = ask_json(fake_engine, "What is the capital of France?")
     assert result["abstained"] and result["language"] == "en"
     assert result["answer"].startswith("The documents do not answer this")
     assert result["citations"] == [] and result["related"] and len(result["passages"]) == 5
@@ -92,4 +93,4 @@ def test_an_abstention_lists_related_passages_but_cites_nothing(fake_engine):
 )
 def test_bad_questions_are_refused_with_what_is_wrong(fake_engine, question, k, history, message):
     with pytest.raises(BadRequest, match=re.escape(message)):
-        fake_engine.ask_json(question, k, history)
+        ask_json(fake_engine, question, k, history)

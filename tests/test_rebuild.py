@@ -11,6 +11,7 @@ import pytest
 
 from aiqa.chunk import chunk_views
 from aiqa.config import Settings
+from aiqa.contract import ask_json
 from aiqa.stores.registry import load_index
 
 from .conftest import engine_over
@@ -109,7 +110,7 @@ CASES = [
 
 @pytest.mark.parametrize(("question", "source", "fact"), CASES)
 def test_each_document_answers_with_a_citation_to_its_file(qa, question, source, fact):
-    result = qa.ask_json(question)
+    result = ask_json(qa, question)
     assert not result["abstained"], result["answer"]
     cited = [c for c in result["citations"] if c["source"] == source and fact in c["quote"]]
     assert cited, result["citations"]
@@ -154,7 +155,7 @@ def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp
     )
     engine = engine_over(settings, embedder)
     question = "What is the Aurora project's launch code?"
-    before = engine.ask_json(question)
+    before = ask_json(engine, question)
     assert any(c["source"] == "aurora.docx" for c in before["citations"])
 
     (settings.corpus_dir / "aurora.docx").unlink()
@@ -168,12 +169,12 @@ def test_deleted_document_stops_answering_without_a_restart(built, embedder, tmp
     assert report["embedded_chunks"] == 0 and report["skipped"] == []
 
     # The same engine serves the new version on its next question.
-    after = engine.ask_json(question)
-    assert engine.current_index().version == report["index_version"] != built.report["index_version"]
+    after = ask_json(engine, question)
+    assert engine.index.version == report["index_version"] != built.report["index_version"]
     assert after["abstained"] or not any(c["source"] == "aurora.docx" for c in after["citations"])
     assert "ZX-4471" not in after["answer"]
     assert all(p["source"] != "aurora.docx" for p in after["passages"])
-    still = engine.ask_json("별빛 회의실 예약 담당자는 누구인가?")
+    still = ask_json(engine, "별빛 회의실 예약 담당자는 누구인가?")
     assert any(c["source"] == "memo.txt" and "최민준" in c["quote"] for c in still["citations"])
 
 
@@ -185,6 +186,6 @@ def test_fact_on_page_2_of_a_short_pdf_is_cited_on_page_2(tmp_path, cache_dir, e
     make_pdf(settings.corpus_dir / "short.pdf", [[PDF_TITLE, PDF_PAGE_1[0]], [PDF_FACT]])
     build_index(settings, embedder_factory=lambda: embedder)
     engine = engine_over(settings, embedder)
-    result = engine.ask_json(PDF_QUESTION)
+    result = ask_json(engine, PDF_QUESTION)
     cited = [c for c in result["citations"] if PDF_ANSWER in c["quote"]]
     assert cited and all("p. 2" in c["locator"] for c in cited), result["citations"]

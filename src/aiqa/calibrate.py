@@ -45,7 +45,8 @@ def collect(engine, cases: list[Case], weight: float = 1.0, vectors: dict[str, A
     `vectors` maps question texts to query vectors already computed (by the same model); the
     questions missing from it are encoded in batches, which is much faster than one by one.
     """
-    _, retriever, composer = engine.state()
+    pipeline = engine.pipeline()
+    retriever, composer = pipeline.retriever, pipeline.composer
     vectors = dict(vectors or {})
     missing = [c.q for c in cases if c.q not in vectors]
     if missing:
@@ -55,7 +56,7 @@ def collect(engine, cases: list[Case], weight: float = 1.0, vectors: dict[str, A
     for case in cases:
         analysis = analyse(case.q)
         question = Question.read(analysis, retriever.stats)
-        hits = composer.rerank(analysis, retriever.search(analysis, k=10, query_vector=vectors[case.q]))
+        hits = composer.rerank(question, retriever.search(analysis, k=10, query_vector=vectors[case.q]))
         found = candidates(question, hits, composer.statements, composer.aligner)
         labels = [int(any(contains(c.quote, g) for g in case.gold)) for c in found]
         out.append(Example(case, is_answerable(case, sources), question, hits, found, labels, retriever.stats, weight))

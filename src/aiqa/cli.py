@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiqa.config import Settings
+from aiqa.contract import ask_json, events
 from aiqa.errors import AiqaError
 
 
@@ -115,9 +116,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def _ask(engine, question: str, args: argparse.Namespace, history) -> dict[str, Any]:
     """The answer; on a terminal, with an LLM server set, its words are shown (on stderr) as they come."""
     if args.json or engine.generator is None:
-        return engine.ask_json(question, args.k, history)
+        return ask_json(engine, question, args.k, history)
     final: dict[str, Any] = {}
-    for kind, value in engine.events(engine.prepare(question, args.k, history)):
+    for kind, value in events(engine.ask(question, args.k, history), engine.generator):
         if kind == "token":
             print(value["text"], end="", file=sys.stderr, flush=True)
         elif kind == "answer":

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiqa.contract import ask_json
 from aiqa.errors import BadRequest
 
 
@@ -116,7 +117,7 @@ def run_eval(engine, cases: list[Case], k: int = 10) -> dict[str, Any]:
     A question that fails inside aiqa is counted as a crash and the run goes on.
     """
     engine.load()
-    documents = engine.current_index().documents
+    documents = engine.index.documents
     sources = set(documents)
     corpus_texts = [squash(d.text) for d in documents.values()]
     per_case, latencies, retrieve_ms, answer_ms = [], [], [], []
@@ -125,7 +126,7 @@ def run_eval(engine, cases: list[Case], k: int = 10) -> dict[str, Any]:
         answerable = is_answerable(case, sources)
         t0 = time.perf_counter()
         try:
-            result = engine.ask_json(case.q, k)
+            result = ask_json(engine, case.q, k)
         except BadRequest as exc:  # the question itself is refused as malformed: an abstention
             result = {"abstained": True, "answer": "", "citations": [], "passages": [], "error": str(exc)}
         except Exception as exc:

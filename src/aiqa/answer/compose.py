@@ -13,8 +13,7 @@ from aiqa.answer.candidates import Candidate, Question, Statements, candidates, 
 from aiqa.answer.decision import Decision, answer_features, load_decision
 from aiqa.answer.present import ABSTAIN, present
 from aiqa.records import Answer, Chunk, Hit
-from aiqa.text.korean import Analysis, analyse
-from aiqa.text.korean import language as question_language
+from aiqa.retrieve import Retriever
 
 # A second statement joins the answer when its chance to hold the answer is at least this share of the
 # best's: on the calibration questions that lifts answers holding the gold span by 4 points at 1.3
@@ -25,7 +24,7 @@ SECOND_RATIO = 0.4
 class Composer:
     """Turns ranked hits into a cited answer; built once per index version."""
 
-    def __init__(self, retriever, decision: Decision | None = None):
+    def __init__(self, retriever: Retriever, decision: Decision | None = None):
         self.stats = retriever.stats
         self.documents = retriever.index.documents
         self.statements = Statements(retriever.chunks, {s: d.text for s, d in self.documents.items()}, self.stats)
@@ -36,9 +35,9 @@ class Composer:
             if chunk.kind == "table_row":
                 self.tables.setdefault((chunk.source, chunk.table), []).append(chunk)
 
-    def rerank(self, analysis: Analysis, hits: list[Hit]) -> list[Hit]:
+    def rerank(self, question: Question, hits: list[Hit]) -> list[Hit]:
         """The hits in the order the answer layer reads them (see candidates.reranked)."""
-        return reranked(Question.read(analysis, self.stats), hits, self.statements, self.aligner)
+        return reranked(question, hits, self.statements, self.aligner)
 
     def ranked(self, question: Question, hits: list[Hit]) -> list[Candidate]:
         """The candidate statements of the hits, most likely to hold the answer first."""
@@ -56,17 +55,15 @@ class Composer:
         features = answer_features(question, ranked[0], hits, self.stats, ranked)
         return ranked, features, self.decision.answer.probability(features)
 
-    def compose(self, question: str, hits: list[Hit], resolved: str | Analysis | None = None) -> Answer:
+    def compose(self, question: str, asked: Question, hits: list[Hit], language: str) -> Answer:
         """Answer `question` from `hits` (best first), or abstain when they do not answer it.
 
-        `resolved` is the question as retrieval read it (a follow-up with its topic carried over),
-        as text or as its Analysis; the question's own text decides the answer's language.
+        `asked` is the question as retrieval read it (a follow-up with its topic carried over);
+        `language` is that of the question's own words, the answer's language.
         """
-        analysis = resolved if isinstance(resolved, Analysis) else analyse(resolved or question)
-        asked = Question.read(analysis, self.stats)
+        analysis = asked.analysis
         ranked, features, probability = self.judge(asked, hits)
         signals = {**{k: round(v, 4) for k, v in features.items()}, "probability": round(probability, 4)}
-        language = analysis.language if analysis.text == question else question_language(question)
         if not ranked or probability < self.decision.answer.threshold:
             return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
         chosen = self.choose(ranked)

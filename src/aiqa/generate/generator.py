@@ -14,7 +14,7 @@ from aiqa.errors import GenerationFailed
 from aiqa.generate.check import Evidence, Sentence, check
 from aiqa.generate.client import ChatClient
 from aiqa.generate.prompt import Prompt, build_prompt
-from aiqa.records import Chunk, Citation, Document
+from aiqa.records import Chunk, Citation, Document, Reply
 
 # A written answer is shown only when at least this share of its sentences (and at least one) is
 # held by the passages they cite, and one of them cites a statement the answer decision chose;
@@ -140,7 +140,7 @@ class Generator:
             return Generated(sentences=sentences, fallback=why, seconds=seconds, prompt_tokens=prompt.tokens)
         return Generated(answer, citations, sentences, "", seconds, prompt.tokens)
 
-    def events(self, reply, language: str) -> Iterator[tuple[str, Any]]:
+    def events(self, reply: Reply, language: str) -> Iterator[tuple[str, Any]]:
         """("token", text) as the model writes, then ("done", Generated); a failure mid-way ends in a
         fallback, never an error."""
         started = time.perf_counter()
@@ -196,7 +196,7 @@ def _renumber(kept: list[Sentence], prompt: Prompt, documents) -> tuple[str, tup
     return " ".join(lines), tuple(citations)
 
 
-def prompt_chunks(reply) -> list[Chunk]:
+def prompt_chunks(reply: Reply) -> list[Chunk]:
     """The passages for the prompt: those holding the statements the decision chose first (so a
     cut never loses them), then the rest in retrieval order."""
     chunks = [h.chunk for h in reply.hits]

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException
 
 from aiqa import __version__
 from aiqa.config import Settings
+from aiqa.contract import events, final_json, health_json, reply_json, writes
 from aiqa.engine import Engine
 from aiqa.errors import (
     AiqaError,
@@ -152,23 +153,23 @@ def _add_ask_routes(app: FastAPI, settings: Settings, engine: Engine, access: Ap
 
         With an LLM server set (AIQA_LLM_URL) the answer is written by it and checked sentence by
         sentence (`mode`: "generated"), else quoted (`mode`: "extractive")."""
-        reply = await access.run(engine.prepare, body.question, body.k, body.history)
+        reply = await access.run(engine.ask, body.question, body.k, body.history)
         if body.stream:
             return StreamingResponse(
-                _event_stream(engine.events(reply), writers()),
+                _event_stream(events(reply, engine.generator), writers()),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        if not engine.writes(reply):
-            return engine.reply_json(reply)
+        if not writes(reply, engine.generator):
+            return reply_json(reply)
         async with writers():
-            return await anyio.to_thread.run_sync(engine.final_json, reply)
+            return await anyio.to_thread.run_sync(final_json, reply, engine.generator)
 
     @app.get("/api/health", tags=["ask"])
     async def health() -> dict[str, Any]:
         """Report the live index: version, documents, chunks and model; "degraded" with a warning when a
         newer version on disk is damaged and the previous one is still served."""
-        return await access.run(engine.health)
+        return await access.run(health_json, engine)
 
 
 _UPLOAD_BODY = {

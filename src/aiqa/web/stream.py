@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from aiqa.contract import events, reply_json, writes
 from aiqa.errors import AiqaError
 from aiqa.web.render import render_result, writing_html
 
@@ -27,15 +28,15 @@ def reply_views(
 ) -> Iterator[str]:
     """The chat views of one prepared reply: extractive, then (when the LLM server writes) the growing
     text, then the final answer. The model's reply is dropped when the chat stops reading."""
-    extractive = engine.reply_json(reply)
+    extractive = reply_json(reply)
     yield render_result(extractive, lang)
-    if not engine.writes(reply):
+    if not writes(reply, engine.generator):
         return
-    events = engine.events(reply)
+    stream = events(reply, engine.generator)
     try:
-        next(events, None)  # the extractive answer, shown already
+        next(stream, None)  # the extractive answer, shown already
         text, shown, last = "", "", clock()
-        for kind, data in events:
+        for kind, data in stream:
             if kind == "token":
                 text += data.get("text", "")
                 if text != shown and clock() - last >= every:
@@ -47,5 +48,5 @@ def reply_views(
     except AiqaError:
         pass  # the written answer is lost; the quoted one below is still right
     finally:
-        events.close()
+        stream.close()
     yield render_result(extractive, lang)  # the model's text is unchecked: never leave it on screen

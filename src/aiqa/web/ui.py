@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiqa.config import Settings
+from aiqa.contract import health_json
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError
+from aiqa.web.examples import examples
 from aiqa.web.guard import ChatUsers, Throttle, same_secret
 from aiqa.web.render import LABELS, STATIC, esc, notice_html, report_html
 from aiqa.web.stream import EVERY_S, reply_views
@@ -76,7 +78,7 @@ class _Handlers:
         s = self.settings
         earlier = recent_questions(history, s.max_history_items, s.max_history_chars)
         try:
-            reply = self.engine.prepare(message, 5, earlier)
+            reply = self.engine.ask(message, 5, earlier)
         except AiqaError as exc:
             yield notice_html(str(exc), lang)
             return
@@ -85,7 +87,7 @@ class _Handlers:
     def header(self, lang: str, stats: bool = True) -> str:
         t = LABELS.get(lang, LABELS["ko"])
         try:
-            h = self.engine.health() if stats else None
+            h = health_json(self.engine) if stats else None
             counts = t["stats"].format(documents=h["documents"], chunks=h["chunks"]) if h else ""
         except AiqaError as exc:
             counts = esc(exc)
@@ -203,7 +205,7 @@ def create_ui(engine: Engine, settings: Settings | None = None, throttle: Thrott
                     chatbot=chatbot,
                     textbox=textbox,
                     additional_inputs=[lang],
-                    examples=[[q, None] for q in engine.examples()] or None,
+                    examples=[[q, None] for q in examples(engine)] or None,
                     api_name="ask",
                     fill_height=False,
                     api_description="Answer a question from the documents; returns the reply as HTML (the final "
