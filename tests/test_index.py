@@ -281,7 +281,7 @@ def test_load_reads_one_version_while_a_build_swaps_current(tmp_path, cache_dir,
             (settings.index_dir / CURRENT).write_text(new, encoding="utf-8")
         return data
 
-    monkeypatch.setattr(aiqa.files, "_read_json", swap_after_manifest)
+    monkeypatch.setattr(aiqa.stores.files, "_read_json", swap_after_manifest)
     index = load_index(settings)
     assert index.version == old and {c.source for c in index.chunks} == {"hanbit.md"}
 

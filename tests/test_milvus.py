@@ -321,7 +321,8 @@ def test_a_milvus_build_killed_midway_leaves_the_old_alias_answering(tmp_path, c
 def test_the_faiss_store_never_imports_pymilvus_and_a_wrong_store_name_says_what_to_do(fake_settings, monkeypatch):
     model = fake_settings.embed_model
     code = (
-        "import sys; from pathlib import Path; from aiqa.config import Settings; from aiqa.index import load_index; "
+        "import sys; from pathlib import Path; from aiqa.config import Settings; "
+        "from aiqa.stores.registry import load_index; "
         f"load_index(Settings(index_dir=Path(sys.argv[1]), embed_model={model!r})); "
         "print(','.join(m for m in ('pymilvus', 'milvus_lite') if m in sys.modules))"
     )

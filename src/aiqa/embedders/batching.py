@@ -16,7 +16,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-log = logging.getLogger("aiqa.batching")
+log = logging.getLogger("aiqa.embedders.batching")
 
 MAX_BATCH = 32  # questions in one call; beyond this a batch's padding starts to cost
 

@@ -1,6 +1,6 @@
 """Export the converted embedding model to ONNX, in float32 and int8, once, into the cache.
 
-The folder `aiqa.convert` writes is traced with torch.onnx, with mean pooling and L2
+The folder `aiqa.embedders.convert` writes is traced with torch.onnx, with mean pooling and L2
 normalization inside the graph; onnxruntime's transformer optimizer fuses attention, GELU and
 the layer norms, and its dynamic quantization makes the int8 file. The result sits in the cache
 beside the converted model (onnx/ beside models/), in a folder named after it and EXPORT_VERSION,

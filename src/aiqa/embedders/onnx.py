@@ -128,7 +128,7 @@ class OnnxEmbedder:
         return self._encode(texts, QUERY_PREFIX, 32, self.threads if len(texts) > 32 else 1, False)
 
     def embed_tokens(self, texts: Sequence[str], *, query: bool) -> list[TokenStates]:
-        """The token states of each text (aiqa.embed.TokenStates), as a question or as a passage."""
+        """The token states of each text (aiqa.embedders.base.TokenStates), as a question or as a passage."""
         prefix = QUERY_PREFIX if query else PASSAGE_PREFIX
         skip = len(self._tokenizer.encode(prefix.strip(), add_special_tokens=False).ids)
         encodings = self._tokenizer.encode_batch([prefix + text for text in _texts(texts)])

@@ -1,6 +1,6 @@
 """Korean BM25+ over a sparse term matrix: built with each index version, stored beside it, memory-mapped.
 
-The chunks' Kiwi tokens (see `aiqa.lang.ko.analyse`) become a term-frequency matrix once per build.
+The chunks' Kiwi tokens (see `aiqa.text.korean.analyse`) become a term-frequency matrix once per build.
 Scoring a question then touches only the columns of its own words, so a query costs what those
 words' postings cost, not a pass over every chunk; the arrays are memory-mapped, so a large index
 does not have to fit in RAM.

@@ -6,7 +6,7 @@ Layout of the index folder:
       CURRENT            name of the live version folder (replaced atomically)
       .lock              held while a build runs
       v-<id>/            one complete version: manifest.json, chunks.json, documents.json,
-                         vectors.faiss (aiqa.dense) and the keyword postings keywords.* (aiqa.keyword)
+                         vectors.faiss (aiqa.index.dense) and the keyword postings keywords.* (aiqa.index.keyword)
 
 A build writes a new version folder beside the live one and then swaps CURRENT with an atomic
 rename, so a reader always sees a complete version and a killed build leaves the old one live

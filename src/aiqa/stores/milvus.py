@@ -3,7 +3,7 @@
 A version's collection holds one row per dense vector, numbered as the FAISS store numbers them
 (each chunk's views, chunk by chunk; see aiqa.chunk.chunk_views). A chunk's first row also carries its text,
 its metadata and term counts, and its keyword vector: the BM25+ weight of each of its terms
-(aiqa.keyword, Kiwi morphology), so the inner product with a question's term counts is aiqa's
+(aiqa.index.keyword, Kiwi morphology), so the inner product with a question's term counts is aiqa's
 own BM25+ score less a per-question constant, and rankings match. The manifest and the documents'
 texts (what citations quote) are rows with chunk = -1. Everything a replica needs is in the
 collection, so replicas on one URI share it; each rebuilds the term statistics the answer layer
@@ -11,7 +11,7 @@ reads (vocabulary, document frequencies, each chunk's terms) from the stored cou
 
 A build fills a new collection and then moves the alias in one call: a build killed before that
 leaves the old version answering, and a replica that sees the alias move loads the new version.
-The collection's fields and rows, and searching it, are aiqa.milvus_layout. pymilvus is imported
+The collection's fields and rows, and searching it, are aiqa.stores.milvus_layout. pymilvus is imported
 in these two modules only, and only when the store is chosen.
 """
 

@@ -1,8 +1,8 @@
-"""One index version as a Milvus collection: its fields, its rows, and searching it (see aiqa.milvus).
+"""One index version as a Milvus collection: its fields, its rows, and searching it (see aiqa.stores.milvus).
 
 Rows are the version's dense vectors, numbered as the FAISS store numbers them (each chunk's
 views, chunk by chunk). A chunk's first row also carries its text, its metadata and term counts,
-and its keyword vector: the BM25+ weight of each of its terms (aiqa.keyword), by term id + 1.
+and its keyword vector: the BM25+ weight of each of its terms (aiqa.index.keyword), by term id + 1.
 A question's keyword vector is its term counts, so the inner product is aiqa's own BM25+ score
 less the constant BM25+ gives every chunk for the question; MilvusSearch adds it back. Rows with
 chunk = -1 hold long texts in pieces: the manifest and the documents.
@@ -32,7 +32,7 @@ TEXT_BYTES = 65_535
 # (a chunk's later views, the manifest) carries weight on id 0, which no question ever asks for.
 NO_TERMS = {0: 1.0}
 MAX_TOPK = 16_384  # Milvus's cap on one search's limit
-HNSW = {"M": 32, "efConstruction": 80}  # as aiqa.dense, for a cluster past Settings.ann_threshold
+HNSW = {"M": 32, "efConstruction": 80}  # as aiqa.index.dense, for a cluster past Settings.ann_threshold
 EF_SEARCH = 300
 F = TypeVar("F", bound=Callable[..., Any])
 

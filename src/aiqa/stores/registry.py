@@ -13,10 +13,10 @@ if TYPE_CHECKING:
 def open_store(settings: Settings) -> Store:
     """The store that settings name (AIQA_STORE); pymilvus is imported only for "milvus"."""
     if settings.store == "milvus":
-        from aiqa.milvus import milvus_store
+        from aiqa.stores.milvus import milvus_store
 
         return milvus_store(settings)
-    from aiqa.files import FileStore
+    from aiqa.stores.files import FileStore
 
     return FileStore(settings.index_dir)
 
