@@ -38,6 +38,9 @@ TOKEN = "s3cret-token"
 ADMIN = "adm1n-token"
 PORTAL = "http://portal.test:8080"
 EARLY = ("first_index", "served", "asking")
+# A test that uses any of these (directly or through another fixture) loads the real model: it is
+# marked `model`, and `pytest -m "not model"` is the fast tier that needs none.
+MODEL_FIXTURES = frozenset({"embedder", "real_model", "llm_server", *EARLY})
 
 
 def free_port() -> int:
@@ -84,7 +87,12 @@ class Background:
 
 
 def pytest_collection_modifyitems(items):
-    """Run the tests that read an early-started process last: by then its model is loaded."""
+    """Mark the tests that need the real model (tests/README.md: the tiers), and run the tests that read
+    an early-started process last: by then its model is loaded."""
+    for item in items:
+        slow = item.get_closest_marker("browser") or item.get_closest_marker("llm")
+        if slow or MODEL_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.model)
     items.sort(key=lambda item: any(name in EARLY for name in item.fixturenames))
 
 
@@ -130,11 +138,20 @@ def _isolated_paths(monkeypatch, tmp_path, cache_dir):
 
 
 @pytest.fixture(scope="session")
+def real_model(cache_dir) -> Path:
+    """The bundled model converted into the run's cache: for tests that load it themselves (a CLI run)."""
+    from aiqa.embedders.convert import ensure_model
+
+    return ensure_model(cache_dir)
+
+
+@pytest.fixture(scope="session")
 def embedder(cache_dir):
-    from aiqa.config import BUNDLED_MODEL
+    """The bundled model in the product's default runtime (Settings.encoder_runtime), loaded once."""
+    from aiqa.config import BUNDLED_MODEL, DEFAULT_ENCODER
     from aiqa.embedders.registry import load_embedder
 
-    return load_embedder(BUNDLED_MODEL, cache_dir)
+    return load_embedder(BUNDLED_MODEL, cache_dir, DEFAULT_ENCODER)
 
 
 @pytest.fixture

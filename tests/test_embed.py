@@ -167,6 +167,7 @@ def test_a_local_folder_loads_as_a_generic_model(embedder: Embedder, cache_dir: 
     np.testing.assert_allclose(generic.embed_queries(TEXTS), embedder.embed_queries(TEXTS), atol=1e-5)
 
 
+@pytest.mark.model
 def test_concurrent_first_runs_agree(tmp_path: Path) -> None:
     code = "import sys, pathlib, aiqa.embedders.convert as c; print(c.ensure_model(pathlib.Path(sys.argv[1])))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(convert.__file__).parents[2]), *sys.path])}

@@ -35,7 +35,8 @@ from aiqa.text.korean import analyse
 from .conftest import ADMIN, CORPUS, REPO, REPORT_QUESTIONS, SRC, engine_over
 from .test_index import AURORA, HANBIT, Recording, no_model
 
-STORES = ["faiss", "milvus"]
+# Milvus Lite starts a server process: a test on it is in the slow tier (tests/README.md).
+STORES = ["faiss", pytest.param("milvus", marks=pytest.mark.model)]
 CASES = [case for case in load_cases(REPORT_QUESTIONS) if case.answerable is not False]
 
 
@@ -129,6 +130,7 @@ def test_incremental_rebuilds_add_and_delete_documents_on_either_store(tmp_path,
         assert kept == sorted(milvus_store(settings).collection(v) for v in (added.index_version, index.version))
 
 
+@pytest.mark.model  # Milvus Lite
 def test_milvus_search_scores_as_the_faiss_store_does(fake_settings, tmp_path, cache_dir, fake_embedder):
     """Same chunks, same vectors, same BM25+: the stores differ only in where the arithmetic runs."""
     faiss_index = load_index(fake_settings)
@@ -149,6 +151,7 @@ def test_milvus_search_scores_as_the_faiss_store_does(fake_settings, tmp_path, c
         assert statements[0] and statements[0] == pytest.approx(statements[1], abs=1e-5)
 
 
+@pytest.mark.model  # Milvus Lite
 def test_a_milvus_version_past_the_threshold_gets_a_graph_and_answers_like_the_exact_one(
     fake_settings, tmp_path, cache_dir, fake_embedder
 ):
@@ -293,6 +296,7 @@ def run_child(root: Path, moment: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", CHILD, str(root), moment], capture_output=True, text=True, env=env)
 
 
+@pytest.mark.model  # Milvus Lite
 def test_a_milvus_build_killed_midway_leaves_the_old_alias_answering(tmp_path, cache_dir, fake_embedder):
     settings = store_settings(tmp_path, "milvus", cache_dir, fake_embedder.name)
     (settings.corpus_dir / "hanbit.md").write_text(HANBIT, encoding="utf-8")

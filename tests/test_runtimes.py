@@ -52,7 +52,7 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module", params=OTHERS)
-def runtime(request, cache_dir: Path) -> Embedder:
+def runtime(request, cache_dir: Path, real_model: Path) -> Embedder:
     needed = NEEDS.get(request.param)
     if needed and importlib.util.find_spec(needed) is None:
         pytest.skip(f"{needed} is not installed")
@@ -106,7 +106,7 @@ def test_empty_input_gives_an_empty_matrix(runtime: Embedder) -> None:
         runtime.embed_queries("one string")  # type: ignore[arg-type]
 
 
-def test_onnx_export_is_complete_and_cached(cache_dir: Path) -> None:
+def test_onnx_export_is_complete_and_cached(cache_dir: Path, real_model: Path) -> None:
     if importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("onnxruntime is not installed")
     folder = export.ensure_onnx(cache_dir)  # the runtimes above exported it already, or this does

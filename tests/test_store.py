@@ -10,6 +10,7 @@ import pytest
 
 from aiqa.build import build_index
 from aiqa.chunk import chunk_document
+from aiqa.contract import ask_json
 from aiqa.index import dense
 from aiqa.index.keyword import KeywordIndex, build_keywords, token_counts
 from aiqa.ingest import read_document
@@ -112,5 +113,5 @@ def test_an_index_past_the_threshold_is_built_approximate_and_answers_like_the_e
         expected = [(h.chunk.source, h.chunk.start) for h in Retriever(exact, fake_embedder).search(question)]
         got = [(h.chunk.source, h.chunk.start) for h in Retriever(approximate, fake_embedder).search(question)]
         assert got[:1] == expected[:1], question
-    answer = engine_over(settings, fake_embedder).load().ask_json("미국의 대중 반도체 수출 통제는?")
+    answer = ask_json(engine_over(settings, fake_embedder).load(), "미국의 대중 반도체 수출 통제는?")
     assert answer["citations"] or answer["abstained"]
