@@ -1,16 +1,20 @@
 """The chat's streamed reply (web/ui.py, web/stream.py) over a canned engine: order, escaping, throttling.
 
-A fast unit test of the UI's own logic: the engine here is a small stand-in whose answers are
-fixed; the real engine and a real LLM server are driven by tests/test_browser.py.
+A fast unit test of the UI's own logic: the engine and its LLM generator here are small stand-ins
+whose answers are fixed, read through the real JSON contract (aiqa.contract); the real engine and a
+real LLM server are driven by tests/test_browser.py.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
 
 from aiqa.config import Settings
+from aiqa.contract import events, reply_json
 from aiqa.errors import AiqaError, BadRequest
+from aiqa.generate.check import Sentence
+from aiqa.generate.generator import Generated, with_generated
+from aiqa.records import Answer, Citation, Reply
 from aiqa.web.guard import Throttle
 from aiqa.web.render import LABELS, esc, render_result
 from aiqa.web.stream import reply_views
@@ -18,69 +22,70 @@ from aiqa.web.ui import _Handlers
 
 PASSAGE = "미국은 NVIDIA의 H100 같은 AI 가속기로 학습 시장을 이끈다. 중국은 Huawei의 Ascend를 키운다."
 QUOTE = "미국은 NVIDIA의 H100 같은 AI 가속기로 학습 시장을 이끈다."
-CITATION = {"n": 1, "source": "us-china-ai-race.txt", "section": "반도체", "locator": "¶3", "quote": QUOTE}
-EXTRACTIVE = {
-    "question": "미국의 AI 반도체는?",
-    "answer": f"{QUOTE} [1]",
-    "abstained": False,
-    "mode": "extractive",
-    "citations": [{**CITATION, "passage": PASSAGE}],
-    "related": [],
-}
+CITATION = Citation(1, "us-china-ai-race.txt", "반도체", "¶3", QUOTE, 0, len(QUOTE), PASSAGE)
+REPLY = Reply(
+    Answer("미국의 AI 반도체는?", f"{QUOTE} [1]", False, (CITATION,)),
+    hits=[],
+    k=5,
+    timings={"retrieve": 1.0, "answer": 1.0},
+    documents={},
+)
+EXTRACTIVE = reply_json(REPLY)
 WRITTEN = "미국은 NVIDIA의 H100으로 학습 시장을 이끕니다 [1]."
-GENERATED = {
-    **EXTRACTIVE,
-    "mode": "generated",
-    "answer": WRITTEN,
-    "extractive": {"answer": EXTRACTIVE["answer"], "citations": EXTRACTIVE["citations"]},
-    "generation": {"sentences": 1, "kept": 1, "dropped": [], "fallback": None, "seconds": 1.0, "prompt_tokens": 300},
-}
-FELL_BACK = {
-    **EXTRACTIVE,
-    "generation": {
-        "sentences": 1,
-        "kept": 0,
-        "dropped": [{"text": "틀린 문장 [1].", "reason": "not in the passage"}],
-        "fallback": "0 of 1 written sentences are held by the passages they cite",
-        "seconds": 1.0,
-        "prompt_tokens": 300,
-    },
-}
+
+
+def written(answer: str) -> Generated:
+    """A written answer that passed its check."""
+    sentence = Sentence(answer, answer, (1,), kept=True)
+    return Generated(answer, (CITATION,), (sentence,), "", 1.0, 300)
+
+
+GENERATED = with_generated(EXTRACTIVE, written(WRITTEN))
+DROPPED = Sentence("틀린 문장 [1].", "틀린 문장", (1,), kept=False, reason="not in the passage")
+FELL_BACK_GEN = Generated(sentences=(DROPPED,), fallback="0 of 1 written sentences are held", seconds=1.0)
+FELL_BACK = with_generated(EXTRACTIVE, FELL_BACK_GEN)
 HOSTILE = ["<script>window.__xss=1</script> ", "[여기](javascript:window.__xss=2) ", "<img src=x onerror=alert(1)> [1]"]
 
 
-class CannedEngine:
-    """prepare/reply_json/writes/events with fixed answers; records whether the model's stream was closed."""
+class CannedGenerator:
+    """The LLM side of a written answer with fixed tokens; records whether its stream was closed."""
 
-    def __init__(self, tokens: list[str], final: dict[str, Any], writes: bool = True, fail_after: int | None = None):
-        self.tokens, self.final, self.writing = tokens, final, writes
-        self.fail_after = fail_after
+    def __init__(self, tokens: list[str], outcome: Generated, fail_after: int | None):
+        self.tokens, self.outcome, self.fail_after = tokens, outcome, fail_after
         self.closed = False
         self.tick: float = 0.0  # a clock the tokens advance, for the throttle test
 
-    def prepare(self, question: str, k: int, history: list[str]) -> str:
-        if not question.strip():
-            raise BadRequest("question is empty: type a question")
-        return "reply"
-
-    def reply_json(self, reply: str) -> dict[str, Any]:
-        return EXTRACTIVE
-
-    def writes(self, reply: str) -> bool:
-        return self.writing
-
-    def events(self, reply: str):
-        assert self.writing, "events() is read only when the model writes"
+    def events(self, reply: Reply, language: str):
         try:
-            yield "extractive", EXTRACTIVE
             for i, piece in enumerate(self.tokens):
                 if i == self.fail_after:
                     raise AiqaError("the LLM server went away")
                 self.tick += 0.03
-                yield "token", {"text": piece}
-            yield "answer", self.final
+                yield "token", piece
+            yield "done", self.outcome
         finally:
             self.closed = True
+
+
+class CannedEngine:
+    """ask() with a fixed Reply, and a canned generator (none when the model does not write)."""
+
+    def __init__(self, tokens: list[str], outcome: Generated, writes: bool = True, fail_after: int | None = None):
+        self.canned = CannedGenerator(tokens, outcome, fail_after)
+        self.generator = self.canned if writes else None
+
+    @property
+    def closed(self) -> bool:
+        return self.canned.closed
+
+    @property
+    def tick(self) -> float:
+        return self.canned.tick
+
+    def ask(self, question: str, k: int, history: list[str]) -> Reply:
+        if not question.strip():
+            raise BadRequest("question is empty: type a question")
+        return REPLY
 
 
 def respond(engine: CannedEngine, question: str = "미국의 AI 반도체는?", lang: str = "ko") -> list[str]:
@@ -95,7 +100,7 @@ def test_respond_is_a_generator_so_gradio_streams_it():
 
 def test_the_quoted_answer_comes_first_then_the_text_being_written_then_the_written_answer():
     tokens = ["미국은 ", "NVIDIA의 H100으로 ", "학습 시장을 이끕니다 [1]."]
-    views = respond(CannedEngine(tokens, GENERATED))
+    views = respond(CannedEngine(tokens, written(WRITTEN)))
     ko = LABELS["ko"]
     assert views[0] == render_result(EXTRACTIVE, "ko") and ko["writing"] not in views[0]
     writing = views[1:-1]
@@ -112,8 +117,7 @@ def test_the_quoted_answer_comes_first_then_the_text_being_written_then_the_writ
 
 
 def test_the_models_markup_shows_as_text_while_written_and_when_done():
-    final = {**GENERATED, "answer": "".join(HOSTILE)}
-    views = respond(CannedEngine(HOSTILE, final))
+    views = respond(CannedEngine(HOSTILE, written("".join(HOSTILE))))
     assert len(views) == 5
     for view in views[1:]:
         assert "<script" not in view and "<img" not in view and "<a " not in view
@@ -124,30 +128,30 @@ def test_the_models_markup_shows_as_text_while_written_and_when_done():
 
 
 def test_a_written_answer_that_failed_its_check_shows_the_quotes_with_a_note():
-    views = respond(CannedEngine(["틀린 문장 [1]."], FELL_BACK), lang="en")
+    views = respond(CannedEngine(["틀린 문장 [1]."], FELL_BACK_GEN), lang="en")
     en = LABELS["en"]
     assert en["quoted_instead"] in views[-1] and en["written"] not in views[-1]
     assert esc(QUOTE) in views[-1] and "틀린 문장" not in views[-1]
 
 
 def test_without_a_model_the_quoted_answer_is_the_only_view():
-    assert respond(CannedEngine([], GENERATED, writes=False)) == [render_result(EXTRACTIVE, "ko")]
+    assert respond(CannedEngine([], written(WRITTEN), writes=False)) == [render_result(EXTRACTIVE, "ko")]
 
 
 def test_a_bad_question_gives_a_notice():
-    (view,) = respond(CannedEngine([], GENERATED), question="  ")
+    (view,) = respond(CannedEngine([], written(WRITTEN)), question="  ")
     assert "aiqa-error" in view and "question is empty: type a question" in view
 
 
 def test_a_stream_that_breaks_ends_on_the_quoted_answer_never_on_unchecked_text():
-    engine = CannedEngine(["미국은 ", "잘못 끊긴 문장"], GENERATED, fail_after=1)
+    engine = CannedEngine(["미국은 ", "잘못 끊긴 문장"], written(WRITTEN), fail_after=1)
     views = respond(engine)
     assert "미국은" in views[1] and views[-1] == render_result(EXTRACTIVE, "ko")
     assert engine.closed
 
 
 def test_a_chat_that_stops_reading_closes_the_models_stream():
-    engine = CannedEngine(["하나 ", "둘 ", "셋"], GENERATED)
+    engine = CannedEngine(["하나 ", "둘 ", "셋"], written(WRITTEN))
     handlers = _Handlers(engine, Settings(), Throttle(Settings()))
     handlers.stream_every = 0.0
     views = handlers.respond("미국의 AI 반도체는?", [], "ko")
@@ -158,8 +162,9 @@ def test_a_chat_that_stops_reading_closes_the_models_stream():
 
 
 def test_tokens_are_gathered_into_one_redraw_per_interval():
-    engine = CannedEngine([f"{i} " for i in range(40)], GENERATED)  # one token every 0.03 s of the fake clock
-    views = list(reply_views(engine, "reply", "ko", every=0.1, clock=lambda: engine.tick))
+    engine = CannedEngine([f"{i} " for i in range(40)], written(WRITTEN))  # a token every 0.03 s of the fake clock
+    stream = events(REPLY, engine.generator)
+    views = list(reply_views(EXTRACTIVE, stream, "ko", every=0.1, clock=lambda: engine.tick))
     writing = [v for v in views if LABELS["ko"]["writing"] in v]
     assert len(writing) == 10  # every 4th token (0.12 s apart), not 40 redraws
     assert views[-1] == render_result(GENERATED, "ko")

@@ -8,10 +8,9 @@ each of hundreds of tokens.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from aiqa.contract import events, reply_json, writes
 from aiqa.errors import AiqaError
 from aiqa.web.render import render_result, writing_html
 
@@ -20,19 +19,18 @@ EVERY_S = 0.1
 
 
 def reply_views(
-    engine: Any,
-    reply: Any,
+    extractive: dict[str, Any],
+    stream: Generator[tuple[str, dict[str, Any]], None, None] | None,
     lang: str,
     every: float = EVERY_S,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[str]:
-    """The chat views of one prepared reply: extractive, then (when the LLM server writes) the growing
-    text, then the final answer. The model's reply is dropped when the chat stops reading."""
-    extractive = reply_json(reply)
+    """The chat views of one reply: the extractive answer, then (when the LLM server writes: `stream`
+    holds aiqa.contract.events) the growing text, then the final answer. The model's reply is dropped
+    when the chat stops reading."""
     yield render_result(extractive, lang)
-    if not writes(reply, engine.generator):
+    if stream is None:
         return
-    stream = events(reply, engine.generator)
     try:
         next(stream, None)  # the extractive answer, shown already
         text, shown, last = "", "", clock()

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiqa.config import Settings
-from aiqa.contract import health_json
+from aiqa.contract import events, health_json, reply_json, writes
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError
 from aiqa.web.examples import examples
@@ -82,7 +82,9 @@ class _Handlers:
         except AiqaError as exc:
             yield notice_html(str(exc), lang)
             return
-        yield from reply_views(self.engine, reply, lang, self.stream_every)
+        generator = self.engine.generator
+        stream = events(reply, generator) if writes(reply, generator) else None
+        yield from reply_views(reply_json(reply), stream, lang, self.stream_every)
 
     def header(self, lang: str, stats: bool = True) -> str:
         t = LABELS.get(lang, LABELS["ko"])
