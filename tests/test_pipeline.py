@@ -94,3 +94,41 @@ def test_an_abstention_lists_related_passages_but_cites_nothing(fake_engine):
 def test_bad_questions_are_refused_with_what_is_wrong(fake_engine, question, k, history, message):
     with pytest.raises(BadRequest, match=re.escape(message)):
         ask_json(fake_engine, question, k, history)
+
+
+def test_a_turn_is_analysed_by_kiwi_once(fake_engine, monkeypatch):
+    """One Kiwi pass per text of a turn: the question, each earlier question, what a follow-up resolves to.
+
+    Each turn is asked twice: the first time also analyses the statements of its passages (kept
+    per index version), so the second time only the turn's own texts can reach Kiwi.
+    """
+    import aiqa.text.korean as korean
+
+    seen: list[str] = []
+    real = korean._analyse
+    monkeypatch.setattr(korean, "_analyse", lambda text: seen.append(text) or real(text))
+    question = "미국의 AI 반도체는?"
+    for _ in range(2):
+        seen.clear()
+        reply = fake_engine.ask(question)
+    assert seen == [question]
+    assert reply.language == "ko" and reply.answer.question == question
+    follow_up, earlier = "중국은?", ["미국의 AI 반도체는?", "그럼 일본은?"]
+    for _ in range(2):
+        seen.clear()
+        reply = fake_engine.ask(follow_up, history=earlier)
+    resolved = reply.answer.resolved_question
+    assert resolved != follow_up and resolved.startswith(follow_up)
+    assert len(seen) == len(set(seen)) and {follow_up, *earlier, resolved} <= set(seen)
+    assert seen.count(follow_up) == 1
+
+
+def test_a_turn_is_read_into_a_query_before_any_index_is_touched():
+    from aiqa.pipeline import Limits, read_query
+
+    query = read_query("  그럼 중국은?  ", 3, ["미국의 AI 반도체는?"], Limits(max_k=5))
+    assert query.question == "그럼 중국은?" and query.k == 3 and query.language == "ko"
+    assert query.analysis.text.startswith("그럼 중국은?") and "반도체" in query.analysis.terms
+    with pytest.raises(BadRequest, match="k must be a whole number from 1 to 5"):
+        read_query("중국은?", 6, None, Limits(max_k=5))
+    assert read_query("What about China's chips?", 5).language == "en"
