@@ -15,6 +15,7 @@ from typing import Any
 
 from aiqa.answer.candidates import SELECTION_FEATURES, Candidate, Question, candidates
 from aiqa.answer.decision import ANSWER_FEATURES, Decision, answer_features, fit_model
+from aiqa.engine import Engine
 from aiqa.errors import BadRequest
 from aiqa.evaluate import Case, contains, is_answerable
 from aiqa.records import Hit
@@ -39,7 +40,9 @@ class Example:
     weight: float = 1.0
 
 
-def collect(engine, cases: list[Case], weight: float = 1.0, vectors: dict[str, Any] | None = None) -> list[Example]:
+def collect(
+    engine: Engine, cases: list[Case], weight: float = 1.0, vectors: dict[str, Any] | None = None
+) -> list[Example]:
     """Retrieve for every case on the engine's index and describe its candidates.
 
     `vectors` maps question texts to query vectors already computed (by the same model); the

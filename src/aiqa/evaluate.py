@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aiqa.contract import ask_json
+from aiqa.engine import Engine
 from aiqa.errors import BadRequest
 
 
@@ -111,7 +112,7 @@ def score_case(case: Case, answerable: bool, result: dict[str, Any]) -> dict[str
     }
 
 
-def run_eval(engine, cases: list[Case], k: int = 10) -> dict[str, Any]:
+def run_eval(engine: Engine, cases: list[Case], k: int = 10) -> dict[str, Any]:
     """Ask every question once (after one warm-up) and score retrieval and answers.
 
     A question that fails inside aiqa is counted as a crash and the run goes on.
