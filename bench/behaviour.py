@@ -23,7 +23,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 # Keys whose values change from run to run without any change of behaviour.
-VOLATILE = {"timings_ms", "latency_ms", "seconds", "built_at", "index_version", "version", "skipped_seconds"}
+VOLATILE = {"timings_ms", "latency_ms", "seconds", "steps", "built_at", "index_version", "version"}
 
 
 def sets(shared: Path | None) -> dict[str, tuple[Path, list[Path]]]:

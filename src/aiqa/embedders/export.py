@@ -5,13 +5,16 @@ normalization inside the graph; onnxruntime's transformer optimizer fuses attent
 the layer norms, and its dynamic quantization makes the int8 file. The result sits in the cache
 beside the converted model (onnx/ beside models/), in a folder named after it and EXPORT_VERSION,
 built under a temporary name and renamed into place as the conversion is. torch, onnx and
-onnxruntime are imported only for a build.
+onnxruntime are imported only for a build, which runs in a child process (ensure_onnx).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +31,7 @@ FLOAT32 = "model.onnx"
 INT8 = "model-int8.onnx"
 TOKENIZER = "tokenizer.json"
 INSTALL_HINT = "pip install onnxruntime==1.32.0 onnx==1.23.2"
+log = logging.getLogger(__name__)
 
 
 def onnx_dir(cache_dir: Path) -> Path:
@@ -36,14 +40,43 @@ def onnx_dir(cache_dir: Path) -> Path:
     return Path(cache_dir) / "onnx" / f"{model_dir(cache_dir).name}-v{EXPORT_VERSION}"
 
 
-def ensure_onnx(cache_dir: Path) -> Path:
-    """Return the folder of the ONNX files, exporting the converted model first if needed."""
+def _expected() -> dict[str, Any]:
     try:
         import onnxruntime
     except ImportError as exc:
         raise ModelUnavailable(f"onnxruntime is not installed ({exc}): run `{INSTALL_HINT}`") from exc
     # Files made by one onnxruntime's optimizer are rebuilt for another: fused operators change.
-    expected = {"export": EXPORT_VERSION, "source_sha256": SOURCE_SHA256, "onnxruntime": onnxruntime.__version__}
+    return {"export": EXPORT_VERSION, "source_sha256": SOURCE_SHA256, "onnxruntime": onnxruntime.__version__}
+
+
+def ensure_onnx(cache_dir: Path) -> Path:
+    """Return the folder of the ONNX files, exporting the converted model first if needed.
+
+    The export runs in a child process: it needs torch and the whole model in float32 (gigabytes
+    at its peak), which the process that then serves with onnxruntime should never hold.
+    """
+    target = onnx_dir(cache_dir)
+    if marker_holds(target, _expected()):
+        return target
+    src = Path(__file__).resolve().parents[2]  # the folder aiqa itself is imported from
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "aiqa.embedders.export", str(cache_dir)]
+    done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    for line in said if done.returncode == 0 else said[-20:]:
+        log.warning("%s", line)  # the child's "preparing ... (first run)" and its warnings
+    if done.returncode != 0 or not marker_holds(target, _expected()):
+        why = said[-1] if said else f"exit status {done.returncode}"
+        raise ModelUnavailable(
+            f"exporting the ONNX embedding model into {target} failed ({why}): run again, "
+            "or set AIQA_ENCODER=torch to run the model without onnxruntime"
+        )
+    return target
+
+
+def export_here(cache_dir: Path) -> Path:
+    """Export in this process (what the child of ensure_onnx runs); return the folder."""
+    expected = _expected()
     target = onnx_dir(cache_dir)
     if marker_holds(target, expected):
         return target
@@ -174,3 +207,10 @@ def _quiet() -> Iterator[None]:
         yield
     finally:
         root.setLevel(level)
+
+
+if __name__ == "__main__":
+    try:
+        export_here(Path(sys.argv[1]))
+    except ModelUnavailable as exc:
+        sys.exit(f"aiqa: {exc}")
