@@ -234,3 +234,21 @@ def test_the_check_weighs_addresses_requests_and_the_share_of_words():
     reasons = [s.reason for s in check(reply, evidence)]
     assert kept == [True, True, True, False, False, False], reasons
     assert "too few of its words" in reasons[3] and "evil.example" in reasons[4] and "click" in reasons[5]
+
+
+# Issue 20: serve() prints nothing; it returns what the CLI prints, and the server to run.
+
+
+def test_serve_returns_what_the_cli_prints_and_prints_nothing(report_settings, shared_model, tmp_path, capsys):
+    import shutil
+
+    from aiqa.web.serving import serve
+
+    shutil.copytree(report_settings.corpus_dir, tmp_path / "corpus")
+    shutil.copytree(report_settings.index_dir, tmp_path / "index")
+    settings = replace(report_settings, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    serving = serve(settings, host="0.0.0.0", port=8765)
+    assert capsys.readouterr() == ("", "")
+    assert serving.report is not None and serving.report["unchanged"] >= 1 and serving.kept_because is None
+    assert serving.url == "http://localhost:8765" and "localhost" in serving.hosts
+    assert serving.server.config.proxy_headers is False and serving.server.config.limit_concurrency > 0

@@ -190,7 +190,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiqa.web.server import serve
+    from aiqa.web.serving import serve
 
     serving = serve(_settings(args), host=args.host, port=args.port)
     if (r := serving.report) is not None:

@@ -15,9 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 from collections.abc import AsyncIterator, Callable, Generator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +39,7 @@ from aiqa.errors import (
     IndexReadOnly,
     StoreUnavailable,
 )
-from aiqa.web.access import AccessControl, allowed_hosts, frame_ancestors
+from aiqa.web.access import AccessControl, frame_ancestors
 from aiqa.web.bodies import BodyLimit
 from aiqa.web.guard import ChatUsers, Guard, Throttle
 from aiqa.web.health import HealthView
@@ -277,54 +275,3 @@ def create_app(
     app.add_middleware(Guard, settings=settings, throttle=throttle, chat_user=users)
     app.add_middleware(AccessControl, settings=settings, bind=host)
     return app
-
-
-@dataclass
-class Serving:
-    """What `aiqa serve` reports before it serves (cli.py prints it), and the server, ready to run."""
-
-    report: dict[str, Any] | None  # the rebuild's BuildReport JSON; None when the index on disk is served as is
-    kept_because: str | None  # why the index on disk is served as is (a busy or read-only index, no corpus)
-    url: str  # where the chat is
-    hosts: list[str] | None  # the only Host names answered to, when bound to every address
-    server: Any  # uvicorn.Server
-
-    def run(self) -> None:
-        """Serve the chat, the API and the widget until interrupted."""
-        self.server.run()
-
-
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> Serving:
-    """Bring the index up to date and load it; return the server to run, with what to tell the operator."""
-    import uvicorn
-
-    from aiqa.store import live_version
-
-    torch_runtime = settings.encoder_runtime.startswith("torch")  # the onnx runtimes pick their threads per call
-    if "OMP_NUM_THREADS" not in os.environ and not settings.batch_questions and torch_runtime:
-        import torch
-
-        # Questions run side by side (the API's workers and the chat's queue): one torch thread
-        # each keeps them from fighting over the cores (bench/soak.py: 2,000 questions from 50
-        # clients in 87 s instead of 117 s on 2 cores, p95 2.6-2.8 s instead of 3.3 s). With shared
-        # batches one thread embeds all questions, and torch may use every core for it.
-        torch.set_num_threads(1)
-    engine = Engine(settings, shared_batches=settings.batch_questions)
-    report, kept = None, None
-    try:
-        report = rebuild(settings, lambda: engine.embedder)
-    except (EmptyCorpus, IndexBusy, IndexReadOnly) as exc:
-        if live_version(settings) is None:
-            raise
-        kept = str(exc)
-    engine.load()
-    limits = Limits.from_settings(settings)
-    app = create_app(settings, engine, host, limits)
-    shown = "localhost" if host in {"0.0.0.0", "::", ""} else host
-    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
-    hosts = allowed_hosts(settings, host)
-    listed = sorted(hosts) if hosts is not None and host in {"0.0.0.0", "::", ""} else None
-    config = uvicorn.Config(
-        app, host=host, port=port, access_log=False, log_level="warning", **limits.uvicorn_options()
-    )
-    return Serving(report, kept, url, listed, uvicorn.Server(config))

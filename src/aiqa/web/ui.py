@@ -19,32 +19,14 @@ from typing import Any
 from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError
-from aiqa.web.guard import ADMIN_COOKIE, ChatUsers, Throttle
+from aiqa.web.guard import ChatUsers, Throttle
 from aiqa.web.limits import Limits
+from aiqa.web.page_js import ADMIN_COOKIE_JS, LANG_JS
 from aiqa.web.render import LABELS, STATIC, esc, notice_html, report_html
 from aiqa.web.stream import EVERY_S, reply_views
 from aiqa.web.tokens import same_secret
 
 log = logging.getLogger("aiqa.web.ui")
-
-# Korean unless the page asks for English (?lang=en) or the browser's first language is English.
-LANG_JS = """() => {
-  const asked = new URLSearchParams(location.search).get("lang");
-  if (asked === "en" || asked === "ko") return asked;
-  const first = ((navigator.languages && navigator.languages[0]) || navigator.language || "").toLowerCase();
-  return first.startsWith("en") ? "en" : "ko";
-}"""
-
-# Gradio's upload route takes files only with the admin token (guard.py): once typed, the admin
-# tab hands it to that route alone, in a cookie of its path, before any file is chosen.
-ADMIN_COOKIE_JS = f"""(token) => {{
-  const path = location.pathname.replace(/[^/]*$/, "") + "gradio_api/upload";
-  const life = token ? "" : "; max-age=0";
-  const secure = location.protocol === "https:" ? "; Secure" : "";
-  const value = "{ADMIN_COOKIE}=" + encodeURIComponent(token || "");
-  document.cookie = value + "; path=" + path + "; SameSite=Strict" + life + secure;
-  return [];
-}}"""
 
 
 def _text(message: dict[str, Any]) -> str:
