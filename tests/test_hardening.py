@@ -171,6 +171,7 @@ def test_health_shows_no_llm_credentials_and_no_server_error_text(report_setting
         assert "pa55word" not in text and "k3y" not in text and "연차" not in text, text
         assert shown["status"] == "degraded" and "LLM server fails" in shown["warning"]
     assert "llm" not in anyone
+    assert "pa55word" not in answered.text and "연차" not in answered.text  # nor in the answer's fallback
     assert signed["llm"]["url"] == llm.url and signed["llm"]["state"] == "failing"
     assert "500" in signed["llm"]["last_error"] and "server log" in signed["llm"]["last_error"]
     assert any(leak in r.getMessage() for r in caplog.records)  # the whole error is in the log

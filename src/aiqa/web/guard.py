@@ -200,7 +200,7 @@ class Guard:
         """(status, message, whether a token was wrong) for a request aiqa refuses before the app sees it."""
         path = scope["path"].rstrip("/")
         token = bearer_token(headers.get("authorization"))
-        if path in ASK_ROUTES or path in ADMIN_ROUTES:
+        if scope.get("method") == "POST" and (path in ASK_ROUTES or path in ADMIN_ROUTES):  # their one method
             if refused := refusal(self.settings, path, token):
                 return refused[0], refused[1], refused[0] == 401 and "authorization" in headers
             return None

@@ -62,3 +62,12 @@ class HealthView:
             return out
         out["llm"] = {**llm, "url": shown_url(url), "last_error": _error_shown(error, url) if error else None}
         return out
+
+
+def scrubbed(answer: dict[str, Any], llm_url: str | None) -> dict[str, Any]:
+    """An answer JSON whose `generation.fallback` (why the quoted answer stands) holds no credentials
+    and none of the text the LLM server sent back."""
+    generation = answer.get("generation")
+    if not (llm_url and isinstance(generation, dict) and generation.get("fallback")):
+        return answer
+    return {**answer, "generation": {**generation, "fallback": _error_shown(generation["fallback"], llm_url)}}

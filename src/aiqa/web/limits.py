@@ -102,5 +102,7 @@ class HeaderDeadline(H11Protocol):
         self.loop.call_later(self.header_timeout_s, self._expire, self.cycle)
 
     def _expire(self, cycle: Any) -> None:
-        if self.cycle is cycle and not self.transport.is_closing():
+        # A connection upgraded to a websocket belongs to another protocol now: not ours to close.
+        mine = self.transport.get_protocol() is self
+        if mine and self.cycle is cycle and not self.transport.is_closing():
             self.transport.close()

@@ -42,7 +42,7 @@ from aiqa.errors import (
 from aiqa.web.access import AccessControl, frame_ancestors
 from aiqa.web.bodies import BodyLimit
 from aiqa.web.guard import ChatUsers, Guard, Throttle
-from aiqa.web.health import HealthView
+from aiqa.web.health import HealthView, scrubbed
 from aiqa.web.limits import Limits
 from aiqa.web.tokens import ApiAccess
 from aiqa.web.uploads import UploadRejected, rebuild, upload_and_rebuild
@@ -134,6 +134,16 @@ async def _event_stream(events: Generator[tuple[str, dict[str, Any]]], writers: 
         await anyio.to_thread.run_sync(events.close)  # a client that left: stop reading the model
 
 
+def _scrubbed_events(
+    events: Generator[tuple[str, dict[str, Any]]], llm_url: str | None
+) -> Generator[tuple[str, dict[str, Any]]]:
+    try:
+        for kind, data in events:
+            yield kind, scrubbed(data, llm_url)
+    finally:
+        events.close()  # a client that left: the model's reply is not read on
+
+
 def _new_app() -> FastAPI:
     return FastAPI(
         title="aiqa",
@@ -149,6 +159,7 @@ def _add_ask_routes(
 ) -> None:
     # Answers being written by the LLM server at once; more wait (their quoted answer is sent first).
     writers = functools.cache(lambda: anyio.Semaphore(limits.llm_writers))  # made in the event loop
+    llm_url = engine.settings.llm_url
 
     @app.post("/api/ask", dependencies=[Depends(access.read)], tags=["ask"])
     async def ask(body: AskRequest) -> Any:
@@ -159,14 +170,14 @@ def _add_ask_routes(
         reply = await access.run(engine.prepare, body.question, body.k, body.history)
         if body.stream:
             return StreamingResponse(
-                _event_stream(engine.events(reply), writers()),
+                _event_stream(_scrubbed_events(engine.events(reply), llm_url), writers()),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         if not engine.writes(reply):
             return engine.reply_json(reply)
         async with writers():
-            return await anyio.to_thread.run_sync(engine.final_json, reply)
+            return scrubbed(await anyio.to_thread.run_sync(engine.final_json, reply), llm_url)
 
     view = HealthView()
 

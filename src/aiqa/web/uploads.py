@@ -52,7 +52,7 @@ def check_name(name: Any) -> str:
     # Cc control, Cf format (bidirectional marks and overrides, zero-width characters, BOM), and
     # Z* separators but the plain space (line and paragraph separators, odd spaces).
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") or (ch.isspace() and ch != " ") for ch in name):
-        raise UploadRejected(f"'{shown}' contains control, format or separator characters: rename the file")
+        raise UploadRejected(f"'{shown}' contains control characters, format characters or separators: rename the file")
     if len(name.encode("utf-8")) > 255:
         raise UploadRejected(f"'{shown[:40]}…' is longer than 255 bytes: shorten the file name")
     suffix = Path(name).suffix.lower()
