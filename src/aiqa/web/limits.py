@@ -25,6 +25,8 @@ class Limits:
     # parallel calls only slow each other down; at most 4 questions run at once.
     api_concurrency: int = 2
     chat_concurrency: int = 2
+    # Uploads and rebuilds from the admin tab, one at a time (the index builder takes a lock anyway).
+    admin_concurrency: int = 1
     # Answers being written by the LLM server at once (AIQA_LLM_CONCURRENCY); more wait.
     llm_writers: int = 4
     # Questions waiting, in the chat's queue and in the API's line each (AIQA_QUEUE_SIZE).

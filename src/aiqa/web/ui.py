@@ -58,10 +58,11 @@ class _Handlers:
 
     stream_every = EVERY_S  # seconds between two redraws of an answer being written
 
-    def __init__(self, engine: Engine, settings: Settings, throttle: Throttle):
+    def __init__(self, engine: Engine, settings: Settings, throttle: Throttle, limits: Limits | None = None):
         self.engine = engine
         self.settings = settings
         self.throttle = throttle
+        self.limits = limits or Limits.from_settings(settings)
 
     def respond(self, message: str, history: list[dict[str, Any]], lang: str) -> Iterator[str]:
         """The reply as it forms (stream.py); gradio_client's predict gets the last one, the final answer."""
@@ -163,7 +164,7 @@ def _admin_tab(gr, handlers: _Handlers, lang):
             [token, files, lang],
             out,
             api_visibility="private",
-            concurrency_limit=1,
+            concurrency_limit=handlers.limits.admin_concurrency,
             concurrency_id="admin",
         )
     return tab, intro, [token, files, run]
@@ -177,7 +178,7 @@ def create_ui(
 
     settings = settings or engine.settings
     limits = limits or Limits.from_settings(settings)
-    handlers = _Handlers(engine, settings, throttle or Throttle(settings))
+    handlers = _Handlers(engine, settings, throttle or Throttle(settings, limits), limits)
     admin_on = settings.admin_token is not None
     ko = LABELS["ko"]
     # delete_cache: admin uploads land in Gradio's temp folder first; drop them after an hour.
