@@ -362,6 +362,9 @@ def test_admin_tab_uploads_and_rebuilds_with_the_token(page, site, tmp_path):
     expect(page.locator(".aiqa-error")).to_contain_text("관리 토큰이 맞지 않습니다")
 
     token.fill(ADMIN)
+    # Gradio's upload route takes files only with the admin token: the tab hands it to that route alone.
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "aiqa-admin"]
+    assert cookie["path"] == "/gradio_api/upload" and cookie["sameSite"] == "Strict"
     files = page.locator("#aiqa-files input[type=file]")
     files.set_input_files(str(bad))
     expect(page.locator("#aiqa-files")).to_contain_text(listed("tool.exe"))

@@ -21,7 +21,7 @@ from aiqa.engine import Engine
 from aiqa.errors import AiqaError
 from aiqa.web.guard import ChatUsers, Throttle
 from aiqa.web.limits import Limits
-from aiqa.web.page_js import ADMIN_COOKIE_JS, LANG_JS
+from aiqa.web.page_js import ADMIN_COOKIE_JS, ADMIN_FIELD, LANG_JS
 from aiqa.web.render import LABELS, STATIC, esc, notice_html, report_html
 from aiqa.web.stream import EVERY_S, reply_views
 from aiqa.web.tokens import same_secret
@@ -147,8 +147,7 @@ def _admin_tab(gr, handlers: _Handlers, lang):
         if handlers.settings.admin_token is None:
             return tab, gr.Markdown(ko["admin_off"]), []
         intro = gr.Markdown(ko["admin_on"])
-        token = gr.Textbox(label=ko["token"], type="password")
-        token.input(None, token, None, js=ADMIN_COOKIE_JS, api_visibility="private", queue=False)
+        token = gr.Textbox(label=ko["token"], type="password", elem_id=ADMIN_FIELD)
         files = gr.File(label=ko["files"], file_count="multiple", type="filepath", elem_id="aiqa-files")
         run = gr.Button(ko["run"], variant="primary")
         out = gr.HTML()
@@ -288,6 +287,7 @@ def mount_ui(
         mcp_server=False,
         pwa=False,
         max_file_size=limits.file_bytes,
+        js=ADMIN_COOKIE_JS,
         **sign_in,
     )
     gradio_app: Any = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == path.rstrip("/"))
