@@ -362,6 +362,9 @@ def test_admin_tab_uploads_and_rebuilds_with_the_token(page, site, tmp_path):
     expect(page.locator(".aiqa-error")).to_contain_text("관리 토큰이 맞지 않습니다")
 
     token.fill(ADMIN)
+    # Gradio's upload route takes files only with the admin token: the tab hands it to that route alone.
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "aiqa-admin"]
+    assert cookie["path"] == "/gradio_api/upload" and cookie["sameSite"] == "Strict"
     files = page.locator("#aiqa-files input[type=file]")
     files.set_input_files(str(bad))
     expect(page.locator("#aiqa-files")).to_contain_text(listed("tool.exe"))
@@ -379,3 +382,12 @@ def test_admin_tab_uploads_and_rebuilds_with_the_token(page, site, tmp_path):
     page.get_by_role("tab", name="질문하기").click()
     reply = chat_ask(page, "재택근무에 필요한 승인은?")
     expect(reply.locator(".aiqa-sources")).to_contain_text("remote-work.md")
+
+
+def test_chat_answers_a_question_of_rare_hangul_syllables_without_an_error(page, site):
+    page.goto(f"{site.url}/")
+    reply = chat_ask(page, "괋뷇 휴가는?")  # 괋 and 뷇 are missing from the romaniser's tables
+    assert reply.inner_text().strip()
+    body = page.locator("body").inner_text()
+    assert "KeyError" not in body and "Traceback" not in body
+    assert "aiqa-error" not in (reply.get_attribute("class") or "")  # an answer or a refusal, not a failure

@@ -298,11 +298,12 @@ def test_the_api_answers_busy_when_its_waiting_line_is_full(report_settings):
     import anyio
     from starlette.exceptions import HTTPException
 
-    from aiqa.web.guard import ApiAccess
+    from aiqa.web.limits import Limits
+    from aiqa.web.tokens import ApiAccess
 
-    assert anyio.run(ApiAccess(report_settings, 1).run, lambda: 42) == 42
+    assert anyio.run(ApiAccess(report_settings, Limits(queue_size=1)).run, lambda: 42) == 42
     with pytest.raises(HTTPException) as refused:
-        anyio.run(ApiAccess(report_settings, 0).run, lambda: 42)
+        anyio.run(ApiAccess(report_settings, Limits(queue_size=0)).run, lambda: 42)
     assert refused.value.status_code == 503 and refused.value.headers["Retry-After"]
 
 

@@ -33,14 +33,19 @@ def wait_until_up(url: str, seconds: float = 180, process: Background | None = N
 class ThreadedServer:
     """create_app served by uvicorn in a thread (shares the test's loaded engine)."""
 
-    def __init__(self, settings, engine, port: int | None = None):
+    def __init__(self, settings, engine, port: int | None = None, limits: dict | None = None):
         import uvicorn
 
+        from aiqa.web.limits import Limits
         from aiqa.web.server import create_app
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=self.port, log_level="warning")
+        limits = Limits.from_settings(settings, **(limits or {}))
+        app = create_app(settings, engine, limits=limits)
+        # The connection rules of `aiqa serve` (proxy handling off, header deadline, connection cap).
+        options = limits.uvicorn_options()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

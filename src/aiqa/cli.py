@@ -191,9 +191,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiqa.web.server import serve
+    from aiqa.web.serving import serve
 
-    serve(_settings(args), host=args.host, port=args.port)
+    serving = serve(_settings(args), host=args.host, port=args.port)
+    if (r := serving.report) is not None:
+        changed = r["added"] + r["updated"] + r["removed"]
+        what = (
+            f"rebuilt ({r['added']} added, {r['updated']} updated, {r['removed']} removed)" if changed else "up to date"
+        )
+        skipped = f"; {len(r['skipped'])} skipped (run `aiqa index` to see why)" if r["skipped"] else ""
+        print(f"aiqa: index {r['index_version']} {what}: {r['chunks']} chunks{skipped}", file=sys.stderr)
+    else:
+        print(f"aiqa: {serving.kept_because}; serving the existing index", file=sys.stderr)
+    url = serving.url
+    print(f"aiqa: chat at {url}/  API docs {url}/docs  widget {url}/widget.js", file=sys.stderr, flush=True)
+    if serving.hosts is not None:
+        names = ", ".join(serving.hosts)
+        print(f"aiqa: answering to hosts {names} only: list others in AIQA_ALLOWED_HOSTS", file=sys.stderr, flush=True)
+    serving.run()
     return 0
 
 

@@ -6,8 +6,12 @@ A sentence is kept only when
 - every name it writes occurs there: Korean proper nouns, and Latin names and codes (H100, SMIC,
   Nvidia). A capitalised plain English word cited to a passage with no Latin name is not checked:
   "China" cannot be matched against "중국" without a dictionary;
-- a Korean sentence shares at least one content word with the passages it cites (a citation to an
-  unrelated passage fails).
+- every web address, e-mail address and domain it writes occurs there (a document that tells the
+  model to send readers to evil.example/reset cannot);
+- a real share (MIN_SHARE) of its content words occurs there, when sentence and passage are in one
+  language (a citation to an unrelated passage fails, and so does a sentence that adds its own);
+- it asks the reader to do nothing (enter, send, visit, click, 입력, 보내, 방문…) that the passage
+  does not ask for itself: instructions injected through a document are the model's, not the text's.
 Each kept sentence is cited to the statement (sentence, bullet or table row) of its passage that
 holds the most of its facts and words: the quote a reader checks it against.
 """
@@ -28,6 +32,21 @@ _LEADING_MARKERS = regex.compile(r"^\s*(?:\[\s*\d{1,3}(?:\s*[,，]\s*\d{1,3})*\s
 _SENTENCE_END = regex.compile(r"(?<=[.!?。])\s+|\s*\n+\s*")
 _NUMBER = regex.compile(r"\d+(?:[.,]\d+)*")
 _LATIN = regex.compile(r"[A-Za-z][A-Za-z0-9&.\-]*[A-Za-z0-9]|[A-Za-z]")
+# Web and e-mail addresses, and bare domains ("evil.example/reset"): two labels and a final one of letters.
+_ADDRESS = regex.compile(
+    r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+|(?:https?://)?(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}(?![\w\-])(?:[/?#][^\s\[\]]*)?",
+    regex.I,
+)
+# Requests to the reader to act: what an injected instruction wants, and what a document's facts
+# seldom need. A sentence may ask only what its passage asks (the passage holds the word).
+_ACTION = regex.compile(
+    r"\b(?:re-?enter|enter|send|submit|visit|click|log\s?in|sign\s?in|download|install|reply|call|contact|go\s+to)\b|"
+    r"입력|보내|제출|방문|클릭|접속|로그인|회신|전송|다운로드|설치|연락",
+    regex.I,
+)
+# The share of a sentence's content words that its cited passage must hold: a sentence may say
+# its passage in other words, but not add a subject of its own beside one shared word.
+MIN_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -136,10 +155,31 @@ class Evidence:
         for name in sorted(codes | checkable):
             if _compact(name) not in text and _compact(name.rstrip("s")) not in text:
                 return f"the name {name} is not in the passage it cites"
-        if not english and any(self.korean[i] for i in cited):
-            own = {t for t in analysis.terms if is_korean(t)}
-            if own and not own & set().union(*(self.terms[i] for i in cited)):
-                return "the passage it cites shares none of its words"
+        for address in _ADDRESS.findall(bare):
+            if _compact(address.rstrip(".,")) not in text:
+                return f"the address {address} is not in the passage it cites"
+        for action in _ACTION.findall(bare):
+            if _compact(action) not in text:
+                return f"it asks the reader to {action.lower()}, which the passage it cites does not"
+        return self._share(analysis.terms, english, cited, text)
+
+    def _share(self, terms: frozenset[str], english: bool, cited: list[int], text: str) -> str:
+        """Why too few of the sentence's content words are in its passages ("" when enough are).
+
+        Only within one language: "China" cannot be matched against "중국" without a dictionary."""
+        same = [i for i in cited if self.korean[i] != english]
+        if not same:
+            return ""
+        held_terms = set().union(*(self.terms[i] for i in same))
+        own = {t for t in terms if len(t) > 1 and not t.isdigit() and is_korean(t) != english}
+        if not own:
+            return ""
+        held = {t for t in own if t in held_terms or _compact(t) in text}
+        if not held:
+            return "the passage it cites shares none of its words"
+        if len(held) < MIN_SHARE * len(own):
+            missing = ", ".join(sorted(own - held)[:3])
+            return f"the passage it cites holds too few of its words ({len(held)} of {len(own)}; not {missing})"
         return ""
 
     def quote(self, n: int, bare: str) -> tuple[int, int]:

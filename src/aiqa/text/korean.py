@@ -176,22 +176,23 @@ class LatinNames:
         for word in sorted(vocabulary):
             if regex.fullmatch(r"[a-z][a-z0-9.\-]{2,}", word) and len(key := _sound_key(word)) >= 3:
                 self.by_key.setdefault(key, word)
-        self._cache: dict[str, str | None] = {}
+        # Per instance and bounded: every distinct unknown word of every question lands here.
+        self.match = lru_cache(maxsize=4096)(self._match)
 
-    def match(self, word: str) -> str | None:
+    def _match(self, word: str) -> str | None:
         """The corpus's Latin word that a Hangul word sounds like, if any."""
-        if word in self._cache:
-            return self._cache[word]
-        found = None
         # Only whole words of Hangul syllables sound like a name: Kiwi may hand over a phrase pair
         # ("많_김정남") or a bare jamo ("ᆭ"), which the romaniser cannot read.
-        if _SYLLABLES.fullmatch(word) and self.by_key:
-            import difflib
+        if not (_SYLLABLES.fullmatch(word) and self.by_key):
+            return None
+        import difflib
 
-            close = difflib.get_close_matches(hangul_sound_key(word), self.by_key, n=1, cutoff=self.cutoff)
-            found = self.by_key[close[0]] if close else None
-        self._cache[word] = found
-        return found
+        try:
+            key = hangul_sound_key(word)
+        except (KeyError, IndexError, ValueError):  # rare syllables (괋, 뷇) the romaniser has no table entry for
+            return None
+        close = difflib.get_close_matches(key, self.by_key, n=1, cutoff=self.cutoff)
+        return self.by_key[close[0]] if close else None
 
     def normalize(self, terms: list[str]) -> list[str]:
         """Terms with each unknown Hangul spelling of a corpus's Latin word replaced by that word."""

@@ -7,48 +7,45 @@ page shell, its static assets and the login form are public; every other path (q
 run, upload, file, info, config...) needs one of
 
 - a Gradio login (the login form; the password is the read token), its cookie checked here;
-- the user header named by AIQA_TRUSTED_USER_HEADER, honoured only when the request comes from
-  an address in AIQA_TRUSTED_PROXIES (the company's reverse proxy / SSO sets it);
-- `Authorization: Bearer <token>` (read or admin token), for scripts.
+- the user header named by AIQA_TRUSTED_USER_HEADER, honoured only when the connection comes
+  from an address in AIQA_TRUSTED_PROXIES (the company's reverse proxy / SSO sets it), and
+  refused when it comes twice;
+- `Authorization: Bearer <token>` (read or admin token), for scripts; Gradio itself honours it
+  only with AIQA_TRUSTED_USER_HEADER (with the login form it wants its cookie: gradio_client's
+  `auth=`).
 
-Every POST counts against the client's AIQA_RATE_LIMIT (429 with Retry-After past it); answers
-that refuse a token or a login count against AIQA_BAD_TOKEN_LIMIT, and past that the client's
-further attempts get 429 until the window frees. A client is its address, or the address a
-trusted proxy puts last in X-Forwarded-For. ApiAccess holds the token checks of the JSON API
-(the read token asks, only the admin token rebuilds or uploads) and bounds its waiting line.
+Gradio's upload route takes files only with the admin token (the admin tab puts it in the
+`aiqa-admin` cookie of that route once typed): the read token is in every portal page.
+The API's token rule (tokens.py) runs here too, before the body is read.
+
+Every POST counts against the client's AIQA_RATE_LIMIT (429 with Retry-After past it); tokens and
+logins that aiqa refuses count against AIQA_BAD_TOKEN_LIMIT, and past that the client's further
+attempts get 429 until the window frees. A client is the connecting address, or, when that is a
+trusted proxy, the last address in its X-Forwarded-For; uvicorn's own proxy handling is off
+(limits.py), so this is the one place that decides whom to believe.
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import logging
 import math
-import secrets
 import time
 from collections.abc import Callable
-from typing import Annotated
+from urllib.parse import unquote
 
-import anyio
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import parse, storage, strategies
+from limits import RateLimitItem, parse, storage, strategies
 from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiqa.config import Settings
 from aiqa.errors import AiqaError
 from aiqa.web.access import reply
+from aiqa.web.bodies import GRADIO_UPLOAD
+from aiqa.web.limits import Limits
+from aiqa.web.tokens import ADMIN_ROUTES, ASK_ROUTES, bearer_token, refusal, same_secret
 
 log = logging.getLogger("aiqa.web.guard")
-
-# Engine calls over HTTP at once; with the chat's queue (ui.py) at most 4 run on the 2-core box.
-API_CONCURRENCY = 2
-# Largest /api/ask body: a question of 1,000 characters and a capped history fit many times over.
-MAX_ASK_BYTES = 256_000
-_BEARER = HTTPBearer(auto_error=False, description="AIQA_API_TOKEN to ask, AIQA_ADMIN_TOKEN to change the index")
-_Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 # Gradio paths anyone may GET: the page shell (it shows the login form), assets and login itself.
 PUBLIC_EXACT = {"/", "/favicon.ico", "/robots.txt", "/theme.css", "/gradio_api/theme.css", "/login", "/logout"}
@@ -57,14 +54,11 @@ PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/")
 OWN_PREFIXES = ("/api/", "/widget", "/docs", "/openapi.json")
 # Gradio's traffic dashboard tells who asks what when: not served at all.
 BLOCKED_PREFIXES = ("/monitoring",)
+# The cookie in which the admin tab hands the admin token to Gradio's upload route (ui.py).
+ADMIN_COOKIE = "aiqa-admin"
 
 
-def same_secret(given: str | None, expected: str | None) -> bool:
-    """Compare a token in constant time; an unset secret matches nothing."""
-    return expected is not None and given is not None and secrets.compare_digest(given.encode(), expected.encode())
-
-
-def _rate(value: str, name: str):
+def _rate(value: str, name: str) -> RateLimitItem | None:
     """Parse a rate such as "60/minute"; an empty value turns the limit off."""
     if not value:
         return None
@@ -75,13 +69,16 @@ def _rate(value: str, name: str):
 
 
 class Throttle:
-    """Per-client windows for requests and for refused tokens (the `limits` library, in memory)."""
+    """Per-client windows for requests, refused tokens and uploads (the `limits` library, in memory)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, limits: Limits | None = None):
+        limits = limits or Limits.from_settings(settings)
         self.store = storage.MemoryStorage()
         self.window = strategies.MovingWindowRateLimiter(self.store)
         self.requests = _rate(settings.rate_limit, "AIQA_RATE_LIMIT")
         self.bad = _rate(settings.bad_token_limit, "AIQA_BAD_TOKEN_LIMIT")
+        self.upload_files = parse(f"{limits.upload_files_per_hour}/hour")
+        self.upload_mb = parse(f"{math.ceil(limits.upload_bytes_per_hour / 1_000_000)}/hour")
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
 
     def trusted(self, address: str) -> bool:
@@ -91,34 +88,51 @@ class Throttle:
             return False
         return any(ip in net for net in self.proxies)
 
+    @staticmethod
+    def peer(scope: Scope) -> str:
+        """The address of the connection itself (uvicorn's proxy handling is off: limits.py)."""
+        return (scope.get("client") or ("unknown", 0))[0]
+
     def client(self, scope: Scope) -> str:
         """The client's address; behind a trusted proxy, the last address it added to X-Forwarded-For."""
-        peer = (scope.get("client") or ("unknown", 0))[0]
-        forwarded = Headers(scope=scope).get("x-forwarded-for")
+        peer = self.peer(scope)
+        forwarded = ",".join(Headers(scope=scope).getlist("x-forwarded-for"))
         if forwarded and self.trusted(peer):
             return forwarded.split(",")[-1].strip() or peer
         return peer
 
-    def _wait(self, item, key: str) -> int:
-        reset = self.window.get_window_stats(item, key).reset_time
+    def _wait(self, item: RateLimitItem, *ids: str) -> int:
+        reset = self.window.get_window_stats(item, *ids).reset_time
         return max(1, math.ceil(reset - time.time()))
 
     def hit(self, key: str) -> int:
         """Count a request; return 0, or the seconds to wait when the client is over its limit."""
         if self.requests is None or self.window.hit(self.requests, "req", key):
             return 0
-        return self._wait(self.requests, key)
+        return self._wait(self.requests, "req", key)
 
     def blocked(self, key: str) -> int:
         """Seconds the client must wait before trying a token again (0: it may try now)."""
         if self.bad is None or self.window.test(self.bad, "bad", key):
             return 0
-        return self._wait(self.bad, key)
+        return self._wait(self.bad, "bad", key)
 
     def refused(self, key: str) -> None:
         """Record a refused token or login."""
         if self.bad is not None:
             self.window.hit(self.bad, "bad", key)
+
+    def upload_wait(self, key: str, files: int, nbytes: int, spend: bool) -> int:
+        """Seconds before the client may upload `files` files of `nbytes` through Gradio (0: now);
+        with `spend`, count them."""
+        mb = max(1, math.ceil(nbytes / 1_000_000))
+        for item, name, cost in ((self.upload_files, "up-files", files), (self.upload_mb, "up-mb", mb)):
+            if not self.window.test(item, name, key, cost=cost):
+                return self._wait(item, name, key)
+        if spend:
+            self.window.hit(self.upload_files, "up-files", key, cost=files)
+            self.window.hit(self.upload_mb, "up-mb", key, cost=mb)
+        return 0
 
 
 class ChatUsers:
@@ -132,12 +146,14 @@ class ChatUsers:
     def __call__(self, scope: Scope) -> str | None:
         s = self.settings
         headers = Headers(scope=scope)
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and (same_secret(token, s.api_token) or same_secret(token, s.admin_token)):
+        token = bearer_token(headers.get("authorization"))
+        if same_secret(token, s.api_token) or same_secret(token, s.admin_token):
             return "token"
-        peer = (scope.get("client") or ("", 0))[0]
-        if s.trusted_user_header and self.throttle.trusted(peer) and (user := headers.get(s.trusted_user_header)):
-            return user.strip() or None
+        if s.trusted_user_header and self.throttle.trusted(Throttle.peer(scope)):
+            users = headers.getlist(s.trusted_user_header)
+            # Twice: the client sent its own and the proxy added one, instead of replacing it.
+            if len(users) == 1 and (user := users[0].strip()):
+                return user
         logins = self.logins()
         for part in headers.get("cookie", "").split(";"):
             name, _, value = part.strip().partition("=")
@@ -148,6 +164,14 @@ class ChatUsers:
     def login(self, username: str, password: str) -> bool:
         """Gradio's login form: any user name, the read token as password."""
         return same_secret(password, self.settings.api_token)
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
 
 
 def _credentials(scope: Scope, headers: Headers) -> bool:
@@ -172,6 +196,29 @@ class Guard:
         public = path in PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES)
         return not (public and scope.get("method") in ("GET", "HEAD"))
 
+    def refusal(self, scope: Scope, headers: Headers) -> tuple[int, str, bool] | None:
+        """(status, message, whether a token was wrong) for a request aiqa refuses before the app sees it."""
+        path = scope["path"].rstrip("/")
+        token = bearer_token(headers.get("authorization"))
+        if scope.get("method") == "POST" and (path in ASK_ROUTES or path in ADMIN_ROUTES):  # their one method
+            if refused := refusal(self.settings, path, token):
+                return refused[0], refused[1], refused[0] == 401 and "authorization" in headers
+            return None
+        if self.needs_user(scope) and self.chat_user(scope) is None:
+            message = "sign in first: open / and log in with the read token, or send Authorization: Bearer <token>"
+            if len(headers.getlist(self.settings.trusted_user_header or "-")) > 1:
+                message = "the user header came twice: the proxy must remove the client's own before it sets it"
+            return 401, message, "authorization" in headers
+        if path.endswith(GRADIO_UPLOAD):
+            admin = self.settings.admin_token
+            if admin is None:
+                return 403, "uploading is off: set AIQA_ADMIN_TOKEN on the server to use the admin tab", False
+            given = [t for t in (token, unquote(_cookie(headers, ADMIN_COOKIE) or "")) if t]
+            if not any(same_secret(t, admin) for t in given):
+                message = "uploading needs the admin token: type it in the admin tab first, then choose the files"
+                return 403, message, bool(given)
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
@@ -187,12 +234,14 @@ class Guard:
             message = f"too many wrong tokens or logins from {key}: wait {wait} s"
             await reply(send, 429, {"error": message}, {"retry-after": str(wait)})
             return
-        if self.needs_user(scope) and self.chat_user(scope) is None:
+        if refused := self.refusal(scope, headers):
+            status, message, wrong = refused
+            if wrong:
+                self.throttle.refused(key)
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            message = "sign in first: open / and log in with the read token, or send Authorization: Bearer <token>"
-            await reply(send, 401, {"error": message}, {"www-authenticate": "Bearer"})
+            await reply(send, status, {"error": message}, {"www-authenticate": "Bearer"} if status == 401 else None)
             return
         if scope.get("method") == "POST" and (wait := self.throttle.hit(key)):
             log.warning("rate limit: %s on %s, told to wait %d s", key, path, wait)
@@ -201,56 +250,11 @@ class Guard:
             return
 
         async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start" and _credentials(scope, headers):
-                status = message["status"]
-                if status == 401 or (status == 400 and path.rstrip("/") == "/login"):
-                    self.throttle.refused(key)
+            # Only what aiqa itself refuses counts: a wrong password on the login form (its check is
+            # ChatUsers.login). Gradio's own 401s (it wants its cookie) are no wrong token.
+            start = message["type"] == "http.response.start"
+            if start and message["status"] == 400 and path.rstrip("/") == "/login" and scope.get("method") == "POST":
+                self.throttle.refused(key)
             await send(message)
 
         await self.app(scope, receive, watch)
-
-
-class ApiAccess:
-    """The API's FastAPI dependencies that check tokens, and its bounded thread pool for engine calls."""
-
-    def __init__(self, settings: Settings, queue_size: int):
-        self.settings = settings
-        self.queue_size = queue_size
-        self.limiter = functools.cache(lambda: anyio.CapacityLimiter(API_CONCURRENCY))  # made in the event loop
-        self.waiting = 0
-
-    def read(self, creds: _Creds) -> None:
-        s = self.settings
-        if s.api_token is None:
-            return
-        given = creds.credentials if creds else None
-        if not (same_secret(given, s.api_token) or same_secret(given, s.admin_token)):
-            message = "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>"
-            raise HTTPException(401, message, {"WWW-Authenticate": "Bearer"})
-
-    def admin(self, creds: _Creds) -> None:
-        s = self.settings
-        if s.admin_token is None:
-            message = "changing the index over HTTP is off: set AIQA_ADMIN_TOKEN on the server to enable it"
-            raise HTTPException(403, message)
-        if not same_secret(creds.credentials if creds else None, s.admin_token):
-            message = (
-                "missing or wrong admin token: send Authorization: Bearer <AIQA_ADMIN_TOKEN> "
-                "(the read token does not open this route)"
-            )
-            raise HTTPException(401, message, {"WWW-Authenticate": "Bearer"})
-
-    @staticmethod
-    def small_body(request: Request) -> None:
-        if int(request.headers.get("content-length") or 0) > MAX_ASK_BYTES:
-            raise HTTPException(413, f"request body is over {MAX_ASK_BYTES // 1000} KB: send a shorter history")
-
-    async def run(self, fn, *args):
-        """Run an engine call in a worker thread; refuse with 503 when too many already wait."""
-        if self.waiting >= self.queue_size:
-            raise HTTPException(503, "the server is busy: try again in a few seconds", {"Retry-After": "5"})
-        self.waiting += 1
-        try:
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=self.limiter())
-        finally:
-            self.waiting -= 1

@@ -15,9 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-import sys
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +40,13 @@ from aiqa.errors import (
     IndexReadOnly,
     StoreUnavailable,
 )
-from aiqa.web.access import AccessControl, allowed_hosts, frame_ancestors
-from aiqa.web.guard import ApiAccess, ChatUsers, Guard, Throttle
-from aiqa.web.uploads import MAX_FILES, UploadRejected, rebuild, upload_and_rebuild
+from aiqa.web.access import AccessControl, frame_ancestors
+from aiqa.web.bodies import BodyLimit
+from aiqa.web.guard import ChatUsers, Guard, Throttle
+from aiqa.web.health import HealthView, scrubbed
+from aiqa.web.limits import Limits
+from aiqa.web.tokens import ApiAccess
+from aiqa.web.uploads import UploadRejected, rebuild, upload_and_rebuild
 
 log = logging.getLogger("aiqa.web.server")
 STATIC = Path(__file__).with_name("static")
@@ -133,6 +135,16 @@ async def _event_stream(events: Generator[tuple[str, dict[str, Any]]], writers: 
         await anyio.to_thread.run_sync(events.close)  # a client that left: stop reading the model
 
 
+def _scrubbed_events(
+    events: Generator[tuple[str, dict[str, Any]]], llm_url: str | None
+) -> Generator[tuple[str, dict[str, Any]]]:
+    try:
+        for kind, data in events:
+            yield kind, scrubbed(data, llm_url)
+    finally:
+        events.close()  # a client that left: the model's reply is not read on
+
+
 def _new_app() -> FastAPI:
     return FastAPI(
         title="aiqa",
@@ -143,11 +155,14 @@ def _new_app() -> FastAPI:
     )
 
 
-def _add_ask_routes(app: FastAPI, settings: Settings, engine: Engine, access: ApiAccess) -> None:
+def _add_ask_routes(
+    app: FastAPI, limits: Limits, engine: Engine, access: ApiAccess, signed_in: Callable[[Any], bool]
+) -> None:
     # Answers being written by the LLM server at once; more wait (their quoted answer is sent first).
-    writers = functools.cache(lambda: anyio.Semaphore(settings.llm_concurrency))  # made in the event loop
+    writers = functools.cache(lambda: anyio.Semaphore(limits.llm_writers))  # made in the event loop
+    llm_url = engine.settings.llm_url
 
-    @app.post("/api/ask", dependencies=[Depends(access.small_body), Depends(access.read)], tags=["ask"])
+    @app.post("/api/ask", dependencies=[Depends(access.read)], tags=["ask"])
     async def ask(body: AskRequest) -> Any:
         """Answer a question from the documents, with numbered citations (the `aiqa ask --json` contract).
 
@@ -156,20 +171,23 @@ def _add_ask_routes(app: FastAPI, settings: Settings, engine: Engine, access: Ap
         reply = await access.run(engine.ask, body.question, body.k, body.history)
         if body.stream:
             return StreamingResponse(
-                _event_stream(events(reply, engine.generator), writers()),
+                _event_stream(_scrubbed_events(events(reply, engine.generator), llm_url), writers()),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         if not writes(reply, engine.generator):
             return reply_json(reply)
         async with writers():
-            return await anyio.to_thread.run_sync(final_json, reply, engine.generator)
+            return scrubbed(await anyio.to_thread.run_sync(final_json, reply, engine.generator), llm_url)
+
+    view = HealthView()
 
     @app.get("/api/health", tags=["ask"])
-    async def health() -> dict[str, Any]:
+    async def health(request: Request) -> dict[str, Any]:
         """Report the live index: version, documents, chunks and model; "degraded" with a warning when a
-        newer version on disk is damaged and the previous one is still served."""
-        return await access.run(health_json, engine)
+        newer version on disk is damaged and the previous one is still served. The LLM server's state
+        (`llm`) is shown only with a token or a chat sign-in."""
+        return view(await access.run(health_json, engine), signed_in(request.scope))
 
 
 _UPLOAD_BODY = {
@@ -185,7 +203,7 @@ _UPLOAD_BODY = {
 }
 
 
-def _add_admin_routes(app: FastAPI, settings: Settings, engine: Engine, access: ApiAccess) -> None:
+def _add_admin_routes(app: FastAPI, settings: Settings, limits: Limits, engine: Engine, access: ApiAccess) -> None:
     @app.post("/api/index", dependencies=[Depends(access.admin)], tags=["admin"])
     async def index() -> dict[str, Any]:
         """Rebuild the index from the corpus folder (only new and changed files are embedded)."""
@@ -199,15 +217,11 @@ def _add_admin_routes(app: FastAPI, settings: Settings, engine: Engine, access: 
     )
     async def documents(request: Request) -> dict[str, Any]:
         """Upload documents (multipart field `files`) into the corpus folder, then rebuild the index."""
-        limit = settings.max_file_mb * 1_000_000 * MAX_FILES + 1_000_000
-        if int(request.headers.get("content-length") or 0) > limit:
-            message = f"upload is over {limit // 1_000_000} MB: send fewer or smaller files"
-            raise UploadRejected(message, status=413)
-        try:
-            form = await request.form(max_files=MAX_FILES + 1)
+        try:  # the body's size and its number of files are capped as it arrives (bodies.py)
+            form = await request.form(max_files=limits.upload_files + 1)
         except Exception as exc:  # starlette's MultiPartException and friends
-            message = f"cannot read the upload: {exc}; send multipart/form-data with 'files'"
-            raise UploadRejected(message) from None
+            log.info("unreadable upload: %s", exc)
+            raise UploadRejected("cannot read the upload: send multipart/form-data with the field 'files'") from None
         try:
             files = [(f.filename or "", f.file) for f in form.getlist("files") if not isinstance(f, str)]
             return await anyio.to_thread.run_sync(upload_and_rebuild, settings, files, lambda: engine.embedder)
@@ -246,7 +260,9 @@ def _add_pages(app: FastAPI, settings: Settings) -> None:
         return FileResponse(STATIC / "docs.html", media_type="text/html")
 
 
-def create_app(settings: Settings, engine: Engine | None = None, host: str = "127.0.0.1") -> FastAPI:
+def create_app(
+    settings: Settings, engine: Engine | None = None, host: str = "127.0.0.1", limits: Limits | None = None
+) -> FastAPI:
     """Build the FastAPI app: JSON API, widget, docs and the Gradio chat mounted at /.
 
     `host` is the address the server binds to: one of the Host names it answers to by default.
@@ -254,56 +270,20 @@ def create_app(settings: Settings, engine: Engine | None = None, host: str = "12
     from aiqa.web.ui import mount_ui
 
     engine = engine or Engine(settings)
+    limits = limits or Limits.from_settings(settings)
     app = _new_app()
     app.state.engine = engine
-    access = ApiAccess(settings, settings.queue_size)
-    throttle = Throttle(settings)
+    app.state.limits = limits
+    access = ApiAccess(settings, limits)
+    throttle = Throttle(settings, limits)
     users = ChatUsers(settings, throttle)
     _install_handlers(app)
-    _add_ask_routes(app, settings, engine, access)
-    _add_admin_routes(app, settings, engine, access)
+    _add_ask_routes(app, limits, engine, access, lambda scope: settings.api_token is None or users(scope) is not None)
+    _add_admin_routes(app, settings, limits, engine, access)
     _add_pages(app, settings)
-    mount_ui(app, engine, settings, users, throttle)
-    # The last one added runs first: Host and Origin, then sign-in and rate limits.
+    mount_ui(app, engine, settings, users, throttle, limits=limits)
+    # The last one added runs first: Host and Origin, then sign-in and rate limits, then body caps.
+    app.add_middleware(BodyLimit, limits=limits, client=throttle.client, upload_budget=throttle.upload_wait)
     app.add_middleware(Guard, settings=settings, throttle=throttle, chat_user=users)
     app.add_middleware(AccessControl, settings=settings, bind=host)
     return app
-
-
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Bring the index up to date, then serve the chat, the API and the widget until interrupted."""
-    import uvicorn
-
-    from aiqa.stores.registry import live_version
-
-    torch_runtime = settings.encoder_runtime.startswith("torch")  # the onnx runtimes pick their threads per call
-    if "OMP_NUM_THREADS" not in os.environ and not settings.batch_questions and torch_runtime:
-        import torch
-
-        # Questions run side by side (the API's workers and the chat's queue): one torch thread
-        # each keeps them from fighting over the cores (bench/soak.py: 2,000 questions from 50
-        # clients in 87 s instead of 117 s on 2 cores, p95 2.6-2.8 s instead of 3.3 s). With shared
-        # batches one thread embeds all questions, and torch may use every core for it.
-        torch.set_num_threads(1)
-    engine = Engine(settings, shared_batches=settings.batch_questions)
-    try:
-        r = rebuild(settings, lambda: engine.embedder)
-        changed = r["added"] + r["updated"] + r["removed"]
-        what = f"rebuilt ({r['added']} added, {r['updated']} updated, {r['removed']} removed)"
-        what = what if changed else "up to date"
-        skipped = f"; {len(r['skipped'])} skipped (run `aiqa index` to see why)" if r["skipped"] else ""
-        print(f"aiqa: index {r['index_version']} {what}: {r['chunks']} chunks{skipped}", file=sys.stderr)
-    except (EmptyCorpus, IndexBusy, IndexReadOnly) as exc:
-        if live_version(settings) is None:
-            raise
-        print(f"aiqa: {exc}; serving the existing index", file=sys.stderr)
-    engine.load()
-    app = create_app(settings, engine, host)
-    shown = "localhost" if host in {"0.0.0.0", "::", ""} else host
-    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
-    print(f"aiqa: chat at {url}/  API docs {url}/docs  widget {url}/widget.js", file=sys.stderr, flush=True)
-    hosts = allowed_hosts(settings, host)
-    if hosts is not None and host in {"0.0.0.0", "::", ""}:
-        names = ", ".join(sorted(hosts))
-        print(f"aiqa: answering to hosts {names} only: list others in AIQA_ALLOWED_HOSTS", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")

@@ -12,6 +12,7 @@ token) opens the chat; otherwise, once AIQA_API_TOKEN is set, Gradio's login for
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,23 +21,14 @@ from aiqa.contract import events, health_json, reply_json, writes
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError
 from aiqa.web.examples import examples
-from aiqa.web.guard import ChatUsers, Throttle, same_secret
+from aiqa.web.guard import ChatUsers, Throttle
+from aiqa.web.limits import Limits
+from aiqa.web.page_js import ADMIN_COOKIE_JS, ADMIN_FIELD, LANG_JS
 from aiqa.web.render import LABELS, STATIC, esc, notice_html, report_html
 from aiqa.web.stream import EVERY_S, reply_views
+from aiqa.web.tokens import same_secret
 
-# Korean unless the page asks for English (?lang=en) or the browser's first language is English.
-LANG_JS = """() => {
-  const asked = new URLSearchParams(location.search).get("lang");
-  if (asked === "en" || asked === "ko") return asked;
-  const first = ((navigator.languages && navigator.languages[0]) || navigator.language || "").toLowerCase();
-  return first.startsWith("en") ? "en" : "ko";
-}"""
-
-# Chat questions answered at once. One costs 0.1-0.6 s of CPU (query embedding + keyword search)
-# and torch already spreads one embedding over both cores of the 2-core box, so more parallel
-# calls only slow each other down; the queue keeps the rest in order and shows their position.
-# The HTTP API has its own limit of 2 (server.py), so at most 4 questions run at once.
-CHAT_CONCURRENCY = 2
+log = logging.getLogger("aiqa.web.ui")
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -68,10 +60,11 @@ class _Handlers:
 
     stream_every = EVERY_S  # seconds between two redraws of an answer being written
 
-    def __init__(self, engine: Engine, settings: Settings, throttle: Throttle):
+    def __init__(self, engine: Engine, settings: Settings, throttle: Throttle, limits: Limits | None = None):
         self.engine = engine
         self.settings = settings
         self.throttle = throttle
+        self.limits = limits or Limits.from_settings(settings)
 
     def respond(self, message: str, history: list[dict[str, Any]], lang: str) -> Iterator[str]:
         """The reply as it forms (stream.py); gradio_client's predict gets the last one, the final answer."""
@@ -79,12 +72,14 @@ class _Handlers:
         earlier = recent_questions(history, s.max_history_items, s.max_history_chars)
         try:
             reply = self.engine.ask(message, 5, earlier)
+            generator = self.engine.generator
+            stream = events(reply, generator) if writes(reply, generator) else None
+            yield from reply_views(reply_json(reply), stream, lang, self.stream_every)
         except AiqaError as exc:
             yield notice_html(str(exc), lang)
-            return
-        generator = self.engine.generator
-        stream = events(reply, generator) if writes(reply, generator) else None
-        yield from reply_views(reply_json(reply), stream, lang, self.stream_every)
+        except Exception:  # never an exception's text on the page: it may quote the server's internals
+            log.exception("chat question failed: %r", message[:200])
+            yield notice_html(LABELS.get(lang, LABELS["ko"])["failed"], lang)
 
     def header(self, lang: str, stats: bool = True) -> str:
         t = LABELS.get(lang, LABELS["ko"])
@@ -156,7 +151,7 @@ def _admin_tab(gr, handlers: _Handlers, lang):
         if handlers.settings.admin_token is None:
             return tab, gr.Markdown(ko["admin_off"]), []
         intro = gr.Markdown(ko["admin_on"])
-        token = gr.Textbox(label=ko["token"], type="password")
+        token = gr.Textbox(label=ko["token"], type="password", elem_id=ADMIN_FIELD)
         files = gr.File(label=ko["files"], file_count="multiple", type="filepath", elem_id="aiqa-files")
         run = gr.Button(ko["run"], variant="primary")
         out = gr.HTML()
@@ -172,18 +167,21 @@ def _admin_tab(gr, handlers: _Handlers, lang):
             [token, files, lang],
             out,
             api_visibility="private",
-            concurrency_limit=1,
+            concurrency_limit=handlers.limits.admin_concurrency,
             concurrency_id="admin",
         )
     return tab, intro, [token, files, run]
 
 
-def create_ui(engine: Engine, settings: Settings | None = None, throttle: Throttle | None = None):
+def create_ui(
+    engine: Engine, settings: Settings | None = None, throttle: Throttle | None = None, limits: Limits | None = None
+):
     """Build the chat (tab 1) and the token-protected admin tab (tab 2) over one Engine."""
     import gradio as gr
 
     settings = settings or engine.settings
-    handlers = _Handlers(engine, settings, throttle or Throttle(settings))
+    limits = limits or Limits.from_settings(settings)
+    handlers = _Handlers(engine, settings, throttle or Throttle(settings, limits), limits)
     admin_on = settings.admin_token is not None
     ko = LABELS["ko"]
     # delete_cache: admin uploads land in Gradio's temp folder first; drop them after an hour.
@@ -235,7 +233,7 @@ def create_ui(engine: Engine, settings: Settings | None = None, throttle: Thrott
         )
         lang.input(relabel, lang, outputs, api_visibility="private", queue=False)
     # max_size: a flood of questions is told "queue full" instead of making real users wait minutes.
-    demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=settings.queue_size)
+    demo.queue(default_concurrency_limit=limits.chat_concurrency, max_size=limits.queue_size)
     return demo
 
 
@@ -246,6 +244,7 @@ def mount_ui(
     users: ChatUsers | None = None,
     throttle: Throttle | None = None,
     path: str = "/",
+    limits: Limits | None = None,
 ):
     """Mount the chat on a FastAPI app behind the sign-in of guard.py; serves no file but Gradio's own assets."""
     import gradio as gr
@@ -274,7 +273,8 @@ def mount_ui(
         else:
             sign_in["auth"] = users.login
             sign_in["auth_message"] = LABELS["ko"]["login"]
-    demo = create_ui(engine, settings, throttle)
+    limits = limits or Limits.from_settings(settings)
+    demo = create_ui(engine, settings, throttle, limits)
     # Gradio checks that a file named in a request is one it received (its upload folder) only
     # once `launch()` has run, which a mounted app never calls: without this, a client could
     # name any file on the server and have it copied into the cache and handed to a handler.
@@ -290,7 +290,8 @@ def mount_ui(
         ssr_mode=False,
         mcp_server=False,
         pwa=False,
-        max_file_size=f"{settings.max_file_mb}mb",
+        max_file_size=limits.file_bytes,
+        js=ADMIN_COOKIE_JS,
         **sign_in,
     )
     gradio_app: Any = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == path.rstrip("/"))

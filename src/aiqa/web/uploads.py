@@ -1,12 +1,14 @@
 """Save uploaded documents into the corpus folder and rebuild: one implementation for the API and the UI.
 
-A name is refused unless it is a plain file name (no path separators, no `..`, not hidden, no
-control characters) with a supported extension; a file is refused over settings.max_file_mb.
-Two files of one batch with the same name (also in another Unicode normal form: NFC "한" and
-NFD "한" look the same) are refused, as is a name whose other form already exists in the corpus,
-so no file is overwritten silently. Every file of a batch is first written to a hidden temporary
-name inside the corpus folder (the indexer skips hidden files) and only renamed into place once
-the whole batch is accepted. A corpus folder that cannot be written gets a message, not a 500.
+A name is refused unless it is a plain file name (no path separators or look-alikes of them such
+as "∕", no `..`, not hidden, no control or format characters such as U+200F or U+FEFF, no
+separators but the plain space) with a supported extension; a file is refused over
+settings.max_file_mb. Two files of one batch with the same name (compared in NFKC: NFC "한" and
+NFD "한", "report.md" and "ｒｅｐｏｒｔ.md" look the same) are refused, as is a name whose NFKC form
+already exists in the corpus, so no file is overwritten silently. Every file of a batch is first
+written to a hidden temporary name inside the corpus folder (the indexer skips hidden files) and
+only renamed into place once the whole batch is accepted. A corpus folder that cannot be written
+gets a message, not a 500.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from typing import Any, BinaryIO
 from aiqa.config import Settings
 from aiqa.errors import BadRequest
 from aiqa.ingest import SUPPORTED_EXTENSIONS
+from aiqa.web.limits import MAX_FILES
 
-MAX_FILES = 20
 _BLOCK = 1 << 20
-# Bidirectional overrides make "txt.exe" display as "exe.txt".
-_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+# Characters that look like a path separator but are none (NFKC keeps them): "a∕b.md" shows as "a/b.md".
+_SLASHES = set("\u2215\u2044\u29f8\u29f5\u29f9\u2216\u3033\u30fb")
 
 
 class UploadRejected(BadRequest):
@@ -42,12 +44,15 @@ def check_name(name: Any) -> str:
         raise UploadRejected("every uploaded file needs a file name")
     name = unicodedata.normalize("NFC", name)
     shown = name.encode("unicode_escape").decode("ascii")
-    if "/" in name or "\\" in name or ".." in name:
+    folded = unicodedata.normalize("NFKC", name)  # "／" and "．．" are "/" and ".." in NFKC
+    if any(c in folded for c in ("/", "\\", "..")) or any(ch in _SLASHES for ch in name):
         raise UploadRejected(f"'{shown}' is not a plain file name: upload the file itself, without a folder or '..'")
-    if name.startswith("."):
+    if folded.startswith("."):
         raise UploadRejected(f"'{shown}' is a hidden file name: rename it so it does not start with '.'")
-    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI for ch in name):
-        raise UploadRejected(f"'{shown}' contains control characters: rename the file")
+    # Cc control, Cf format (bidirectional marks and overrides, zero-width characters, BOM), and
+    # Z* separators but the plain space (line and paragraph separators, odd spaces).
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") or (ch.isspace() and ch != " ") for ch in name):
+        raise UploadRejected(f"'{shown}' contains control characters, format characters or separators: rename the file")
     if len(name.encode("utf-8")) > 255:
         raise UploadRejected(f"'{shown[:40]}…' is longer than 255 bytes: shorten the file name")
     suffix = Path(name).suffix.lower()
@@ -55,6 +60,11 @@ def check_name(name: Any) -> str:
         supported = ", ".join(SUPPORTED_EXTENSIONS)
         raise UploadRejected(f"'{shown}': unsupported file type '{suffix or name}'; supported: {supported}", 415)
     return name
+
+
+def _fold(name: str) -> str:
+    """The form in which two names that look alike are equal (NFKC, case kept: the disk keeps it)."""
+    return unicodedata.normalize("NFKC", name)
 
 
 def save_uploads(settings: Settings, files: Iterable[tuple[str, BinaryIO]]) -> list[str]:
@@ -68,8 +78,9 @@ def save_uploads(settings: Settings, files: Iterable[tuple[str, BinaryIO]]) -> l
     if len(files) > MAX_FILES:
         raise UploadRejected(f"{len(files)} files in one upload: send at most {MAX_FILES} at a time", status=413)
     names = [check_name(name) for name, _ in files]
-    if len(set(names)) < len(names):
-        twice = next(n for n in names if names.count(n) > 1)
+    folded = [_fold(n) for n in names]
+    if len(set(folded)) < len(folded):
+        twice = next(n for n, f in zip(names, folded, strict=True) if folded.count(f) > 1)
         raise UploadRejected(f"two files are named '{twice}' (perhaps in different Unicode forms): rename one")
     root = settings.corpus_dir.resolve()
     try:
@@ -83,9 +94,9 @@ def save_uploads(settings: Settings, files: Iterable[tuple[str, BinaryIO]]) -> l
 
 def _write_batch(settings: Settings, root: Path, files: list[tuple[str, BinaryIO]], names: list[str]) -> list[str]:
     root.mkdir(parents=True, exist_ok=True)
-    existing = {unicodedata.normalize("NFC", p.name): p.name for p in root.iterdir()}
+    existing = {_fold(p.name): p.name for p in root.iterdir()}
     for name in names:
-        if existing.get(name, name) != name:
+        if existing.get(_fold(name), name) != name:
             raise UploadRejected(
                 f"the corpus already holds '{name}' under another Unicode form of the name: rename the upload"
             )
