@@ -29,16 +29,20 @@ _PAGE_NUMBER = regex.compile(
 )
 _BARE_NUMBER = regex.compile(r"^\s*\(?\d{1,4}\)?\s*$")  # a page number only at a known page's edge
 _RULE = regex.compile(r"^\s*(?:[-=_─━═~·*]\s?){3,}\s*$")  # a drawn line, or a flattened table's dashes
-_ITEM_LETTER = "[가나다라마바사아자차카타파하]"
-# Marks that start a unit of their own: items and clauses (가. 1. (1) ① ○ ■ - Q.), article and
-# chapter headings, bracketed titles ([별표 1], 【1단계】), Markdown headings, table rows, fences.
-_STARTS_UNIT = regex.compile(
-    rf"^\s*(?:{_ITEM_LETTER}[.)]\s|\(\s*(?:\d{{1,3}}|{_ITEM_LETTER})\s*\)|\d{{1,3}}[.)](?:\s|$)|[\p{{No}}\u3260-\u327f]"
-    r"|[○●◎■□▪▶▷►▸◆◇◈※★☆✓✔•·]|[-*–]\s|(?:Q|A|질문|답변?)\s*[.:)]|[【\[<〈「|]"
-    r"|제\s*\d+\s*[조장절관편항]|부\s*칙|붙\s*임|#{1,6}\s|```|~~~)"
+_LETTERS = "가나다라마바사아자차카타파하"
+# A list letter ("가." "나)" "(다)") is a mark only in its turn: "다. 등대지기는" may be a word cut by a wrap.
+_LETTER_MARK = regex.compile(rf"^\s*\(?([{_LETTERS}])[.)]\s")
+# Marks of items and clauses (1. (1) ① ○ ■ - Q.): each starts a unit, a page break leaves it in its list.
+_ITEM = regex.compile(
+    r"^\s*(?:\(\s*\d{1,3}\s*\)|\d{1,3}[.)](?:\s|$)|[\p{No}\u3260-\u327f]|[○●◎■□▪▶▷►▸◆◇◈※★☆✓✔•·]|[-*–]\s"
+    r"|(?:Q|A|질문|답변?)\s*[.:)])"
 )
+# Other lines that start a unit: articles and chapters, bracketed titles ([별표 1], 【1단계】),
+# attachments, Markdown headings, table rows and fences.
+_HEADING = regex.compile(r"^\s*(?:[【\[<〈「|]|제\s*\d+\s*[조장절관편항]|부\s*칙|붙\s*임|#{1,6}\s|```|~~~)")
 _SENTENCE_END = regex.compile(r"[.!?。！？…:]['\"”’)\]」』]*\s*$")
-_STOPS = regex.compile(r"[.!?。！？]['\"”’)\]」』]*\s*$")
+_DECIMAL = regex.compile(r"\d\.$")  # "1." + "2미터": a number broken at its point ends no sentence
+_STOPS = regex.compile(r"\p{Hangul}[.!?。！？]['\"”’)\]」』]*\s*$")  # a sentence's end, not a date's
 _ALIGNED = regex.compile(r"\S[ \t]{3,}\S")  # columns laid out with spaces: a row, kept as it is
 _FENCE = regex.compile(r"^\s*(?:```|~~~)")
 _MARKDOWN = regex.compile(r"^(?:#{1,6}\s+\S|\s*(?:```|~~~)|\s*\|?\s*:?-{3,}:?\s*\|)", regex.M)
@@ -107,12 +111,13 @@ class _Line:
     text: str
     page: int
     kind: str = "text"  # text | blank | code | page-number | running-header | rule
+    mark: str = ""  # item | heading: the line starts a unit of its own
 
 
 def _lines(text: str, pages: tuple[int, ...]) -> list[_Line]:
     """Split into lines, marking code blocks and blanks; without page offsets, a page-number line or
     a form feed ends a page."""
-    lines, pos, page, in_code = [], 0, 0, False
+    lines, pos, page, in_code, letter = [], 0, 0, False, ""
     for raw in text.split("\n"):
         line = _Line(pos, raw, bisect_right(pages, pos) - 1 if pages else page)
         if _FENCE.match(raw):
@@ -123,6 +128,11 @@ def _lines(text: str, pages: tuple[int, ...]) -> list[_Line]:
             line.kind = "blank"
         elif _PAGE_NUMBER.match(raw) or "\f" in raw:
             page += 1
+        turn = _LETTER_MARK.match(raw)
+        if turn and (turn[1] == "가" or _LETTERS.find(letter) == _LETTERS.find(turn[1]) - 1):
+            line.mark, letter = "item", turn[1]
+        elif not turn:
+            line.mark = "item" if _ITEM.match(raw) else "heading" if _HEADING.match(raw) else ""
         lines.append(line)
         pos += len(raw) + 1
     return lines
@@ -161,35 +171,37 @@ def _mark_furniture(lines: list[_Line], paged: bool) -> None:
 
 
 def _starts_unit(line: _Line) -> bool:
-    return line.kind != "text" or bool(_STARTS_UNIT.match(line.text) or _ALIGNED.search(line.text))
+    return line.kind != "text" or bool(line.mark or _ALIGNED.search(line.text))
 
 
 def _indent(text: str) -> int:
     return len(text) - len(text.lstrip())
 
 
-def _continues(lines: list[_Line], i: int, wrap: int) -> int | None:
+def _continues(lines: list[_Line], i: int, wrap: int, sentences: bool = True) -> int | None:
     """The index of the line that line i runs on into, or None when a unit ends at line i.
 
-    A line runs on when it ends no sentence and the next line's first word would not have fitted
-    on it (so the break is the page's, not the writer's). Blank lines and furniture between them
-    are passed over only at a page break: on one page a blank line ends a paragraph.
+    A line runs on when the next line's first word would not have fitted on it (so the break is
+    the page's, not the writer's) and the next line starts no unit of its own; with `sentences`
+    false, also only when it ends no sentence. Blank lines and furniture between them are passed
+    over only at a page break and mid-sentence: on one page a blank line ends a paragraph.
     """
     line = lines[i]
-    if line.kind != "text" or _ALIGNED.search(line.text.strip()) or _SENTENCE_END.search(line.text):
+    ends = bool(_SENTENCE_END.search(line.text)) and not _DECIMAL.search(line.text)
+    if line.kind != "text" or _ALIGNED.search(line.text.strip()) or (ends and not sentences):
         return None
     j = i + 1
     while j < len(lines) and lines[j].kind not in ("text", "code"):
         j += 1
     if j >= len(lines) or _starts_unit(lines[j]):
         return None
-    if j > i + 1 and (lines[j].page == line.page or any(g.kind == "rule" for g in lines[i + 1 : j])):
+    if j > i + 1 and (ends or lines[j].page == line.page or any(g.kind == "rule" for g in lines[i + 1 : j])):
         return None
     first_word = lines[j].text.split()[0]
     if width(line.text.rstrip()) + 1 + width(first_word) <= _FULL * wrap:
         return None
     # A next line indented deeper than this one starts a paragraph of its own.
-    if _indent(lines[j].text) > max(1, _indent(line.text)) and not _STARTS_UNIT.match(line.text):
+    if _indent(lines[j].text) > max(1, _indent(line.text)) and not line.mark:
         return None
     return j
 
@@ -200,7 +212,7 @@ def _wrap_width(lines: list[_Line]) -> int | None:
     if len(widths) < 4 or widths[int(0.9 * (len(widths) - 1))] > _WIDEST_WRAP:
         return None
     wrap = widths[int(0.9 * (len(widths) - 1))]
-    wrapped = sum(_continues(lines, i, wrap) is not None for i in range(len(lines)))
+    wrapped = sum(_continues(lines, i, wrap, sentences=False) is not None for i in range(len(lines)))
     return wrap if wrapped >= 3 and wrapped * 5 >= len(widths) else None
 
 
@@ -244,7 +256,9 @@ def join_rule(left: str, right: str) -> bool | None:
         return False
     if a.isdigit() and (b.isdigit() or _HANGUL.match(b)):
         return False  # "20" + "일", "1" + "970년": a number wraps inside itself or before its unit
-    if a in ",;!?" or (a == "." and not (left[-2:-1].isdigit() and b.isdigit())):
+    if a == "." and left[-2:-1].isdigit() and b.isdigit():
+        return False  # "1." + "2미터": a decimal point
+    if a in ",.;!?":
         return True
     if _LATIN.match(a) and _LATIN.match(b):
         return True  # Latin script wraps at spaces
@@ -341,7 +355,8 @@ def reflow(text: str, pages: tuple[int, ...] = ()) -> Reflowed:
             continue
         if last_page >= 0:
             out.put("\n", line.start - 1)
-            if blank and line.page == last_page:  # blank lines around a page break are the page's
+            # Blank lines around a page break are the page's when the next line goes on with a list.
+            if blank and (line.page == last_page or line.mark != "item"):
                 out.put("\n", line.start - 1)
         blank, last_page = False, line.page
         out.page(line.page)
