@@ -260,8 +260,8 @@ def join_rule(left: str, right: str) -> bool | None:
         return False  # "1." + "2미터": a decimal point
     if a in ",.;!?":
         return True
-    if _LATIN.match(a) and _LATIN.match(b):
-        return True  # Latin script wraps at spaces
+    if _LATIN.match(a) and _LATIN.match(b) and not _HANGUL.search(left[-_WINDOW:] + right[:_WINDOW]):
+        return True  # English wraps at spaces (a Korean typesetter cuts Latin words too: Kiwi knows those)
     return None
 
 

@@ -1,0 +1,215 @@
+"""Measure the re-flow of PDF-like text: spacing at line breaks, clean text unchanged, retrieval before/after.
+
+Usage (from the repository root, PYTHONPATH=src):
+    .venv/bin/python bench/reflow.py glue [--articles N]
+        Where Korean text was hard-wrapped at 37 characters (KorQuAD articles, the space at a break
+        dropped as extraction does), how often each way of joining the lines puts the space back
+        right: never, always, Kiwi.glue, Kiwi.space over a window, and aiqa's rules + Kiwi.space.
+    .venv/bin/python bench/reflow.py korquad
+        Every clean KorQuAD article reads and chunks byte-identically with and without the re-flow;
+        the same articles hard-wrapped with page numbers and a running header come back to their
+        paragraphs.
+    flock /tmp/aiqa-bench.lock .venv/bin/python bench/reflow.py eval [--json OUT]
+        Index a copy of the realistic documents twice, with the re-flow switched off (before) and
+        on (after), run `aiqa eval --json` on the fit and report halves, and print hit@1 / hit@5
+        ("recall@1/@5": answerable questions) and answer accuracy per question kind; absent
+        questions count as right when refused. About 4 minutes on 2 cores.
+
+`--realistic` and `--korquad` point at the shared sets (default ../shared/eval/...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.pdflike makes the PDF-like variants
+sys.path.insert(0, str(REPO / "src"))
+
+from tests.pdflike import hard_wrap, paragraphs, squash  # noqa: E402
+
+from aiqa.chunk import chunk_document  # noqa: E402
+from aiqa.ingest import Document, read_document  # noqa: E402
+from aiqa.ingest.text import decode, normalize_newlines  # noqa: E402
+from aiqa.reflow import _kiwi, join_rule, kiwi_spaces, reflow_if_extracted  # noqa: E402
+from aiqa.tokens import count_tokens  # noqa: E402
+
+SHARED = REPO.parents[1] / "shared" / "eval" if (REPO.parents[1] / "shared").is_dir() else Path("/work/shared/eval")
+# Runs the CLI with the re-flow switched off: what aiqa read before it.
+OFF = (
+    "import sys, aiqa.reflow as r\n"
+    "r.reflow = lambda text, pages=(): r.Reflowed(text, text, pages=tuple(pages))\n"
+    "r.reflow_if_extracted = lambda text: r.Reflowed(text, text)\n"
+    "from aiqa.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+ON = "import sys\nfrom aiqa.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+
+
+def wrapped_breaks(paragraph: str, width: int = 37) -> tuple[list[str], list[bool]]:
+    """Cut a paragraph every `width` characters; whether the writer had a space at each cut."""
+    lines, spaces, rest = [], [], paragraph
+    while len(rest) > width:
+        cut, rest = rest[:width], rest[width:]
+        spaces.append(cut.endswith(" ") or rest.startswith(" "))
+        lines.append(cut.rstrip())
+        rest = rest.lstrip(" ")
+    return [*lines, rest], spaces
+
+
+def glue(args: argparse.Namespace) -> dict:
+    files = sorted((args.korquad / "corpus").glob("*.txt"))[: args.articles]
+    cases = [wrapped_breaks(p) for f in files for p in paragraphs(f.read_text(encoding="utf-8")) if len(p) > 200]
+    kiwi = _kiwi()
+
+    def ours(lines: list[str]) -> list[bool]:
+        pairs = list(itertools.pairwise(lines))
+        rules = [join_rule(a, b) for a, b in pairs]
+        asked = iter(kiwi_spaces([p for p, r in zip(pairs, rules, strict=True) if r is None]))
+        return [r if r is not None else next(asked) for r in rules]
+
+    methods = {
+        "never a space": lambda lines: [False] * (len(lines) - 1),
+        "always a space": lambda lines: [True] * (len(lines) - 1),
+        "Kiwi.glue(lines)": lambda lines: list(kiwi.glue(lines, return_space_insertions=True)[1]),
+        "Kiwi.space, 12 chars either side": lambda lines: kiwi_spaces(list(itertools.pairwise(lines))),
+        "aiqa: rules, then Kiwi.space": ours,
+    }
+    breaks = sum(len(s) for _, s in cases)
+    out = {"articles": len(files), "paragraphs": len(cases), "breaks": breaks, "methods": {}}
+    print(f"{len(cases)} paragraphs of {len(files)} KorQuAD articles wrapped at 37 characters: {breaks} breaks")
+    for name, method in methods.items():
+        right = spaced_wrongly = glued_wrongly = 0
+        for lines, truth in cases:
+            for guess, real in zip(method(lines), truth, strict=True):
+                right += guess == real
+                spaced_wrongly += guess and not real
+                glued_wrongly += real and not guess
+        out["methods"][name] = {"right": right, "space_inside_word": spaced_wrongly, "words_glued": glued_wrongly}
+        print(f"  {name:34s} right {right / breaks:.3f}  space in a word {spaced_wrongly:4d}  glued {glued_wrongly:4d}")
+    return out
+
+
+def korquad(args: argparse.Namespace) -> dict:
+    files = sorted((args.korquad / "corpus").glob("*.txt"))
+    same_text = same_chunks = back = 0
+    units_wrapped_off = units_wrapped_on = 0
+    for f in files:
+        data = f.read_bytes()
+        raw = normalize_newlines(decode(data))
+        doc = read_document(f, f.parent, max_bytes=10**8)
+        same_text += doc.text == raw
+        plain = Document(doc.source, raw, doc.sha256)
+        same_chunks += chunk_document(doc, count_tokens) == chunk_document(plain, count_tokens)
+        wrapped = hard_wrap(raw, width=37, page_lines=30, header=f"위키백과 문서 모음 · {f.stem[:20]}")
+        flowed = reflow_if_extracted(wrapped)
+        expected = [squash(p) for p in paragraphs(raw)]
+        got = "".join(squash(p) for p in paragraphs(flowed.text))
+        header = squash(wrapped.split("\n", 1)[0])
+        back += got == header + "".join(expected)
+        units_wrapped_off += len(chunk_document(Document(f.name, wrapped, ""), count_tokens))
+        units_wrapped_on += len(chunk_document(Document(f.name, flowed.text, ""), count_tokens))
+    out = {
+        "articles": len(files),
+        "text_identical": same_text,
+        "chunks_identical": same_chunks,
+        "wrapped_back_to_paragraphs": back,
+        "wrapped_chunks_before": units_wrapped_off,
+        "wrapped_chunks_after": units_wrapped_on,
+    }
+    print(json.dumps(out, ensure_ascii=False))
+    return out
+
+
+def run_cli(code: str, argv: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"aiqa {' '.join(argv)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def per_kind(questions: Path, report: dict) -> dict[str, dict]:
+    kinds = {}
+    for line in questions.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            kinds[row["id"]] = row["kind"]
+    table: dict[str, dict] = defaultdict(lambda: {"n": 0, "hit@1": 0, "hit@5": 0, "right": 0})
+    for case in report["cases"]:
+        for kind in (kinds[case["id"]], "all answerable" if case["answerable"] else "all absent"):
+            row = table[kind]
+            row["n"] += 1
+            if case["answerable"]:
+                row["hit@1"] += case["rank"] == 1
+                row["hit@5"] += case["rank"] is not None and case["rank"] <= 5
+                row["right"] += case["correct"]
+            else:
+                row["right"] += case["abstained"]
+    return dict(table)
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    split = Path(tempfile.mkdtemp(prefix="reflow-q-"))
+    check = args.realistic / "check_realistic.py"
+    subprocess.run([sys.executable, str(check), "--split", str(split)], check=True, capture_output=True)
+    out: dict = {}
+    for mode, code in (("before", OFF), ("after", ON)):
+        with tempfile.TemporaryDirectory(prefix=f"reflow-{mode}-") as tmp:
+            corpus, index = Path(tmp) / "corpus", Path(tmp) / "index"
+            corpus.mkdir()
+            for f in [*args.realistic.glob("*.txt"), *args.realistic.glob("*.md")]:
+                if f.name != "README.md":
+                    shutil.copy(f, corpus / f.name)
+            env = {**os.environ, "AIQA_CORPUS": str(corpus), "AIQA_INDEX": str(index)}
+            env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+            build = json.loads(run_cli(code, ["index", "--json"], env).strip().splitlines()[-1])
+            out[mode] = {"chunks": build.get("chunks"), "halves": {}}
+            for half in ("fit", "report"):
+                questions = split / f"{half}.jsonl"
+                report = json.loads(run_cli(code, ["eval", str(questions), "--json"], env))
+                out[mode]["halves"][half] = {
+                    "recall@1": report["recall@1"],
+                    "recall@5": report["recall@5"],
+                    "answer_accuracy": report["answer_accuracy"],
+                    "abstention_accuracy": report["abstention_accuracy"],
+                    "false_abstentions": report["false_abstentions"],
+                    "verbatim_quotes": report["verbatim_quotes"],
+                    "kinds": per_kind(questions, report),
+                }
+    for half in ("fit", "report"):
+        print(f"\n{half} half — before → after (counts; absent: refused)")
+        print(f"{'kind':16s} {'n':>3s}  {'hit@1':>9s}  {'hit@5':>9s}  {'right':>9s}")
+        kinds = out["after"]["halves"][half]["kinds"]
+        for kind in sorted(kinds, key=lambda k: (k.startswith("all"), k)):
+            b, a = out["before"]["halves"][half]["kinds"][kind], kinds[kind]
+            cells = [f"{b[m]:>3d} → {a[m]:<3d}" if not kind.endswith("absent") else "" for m in ("hit@1", "hit@5")]
+            print(f"{kind:16s} {a['n']:3d}  {cells[0]:>9s}  {cells[1]:>9s}  {b['right']:>3d} → {a['right']:<3d}")
+    print(f"\nchunks: {out['before']['chunks']} → {out['after']['chunks']}")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("glue", "korquad", "eval"))
+    parser.add_argument("--realistic", type=Path, default=SHARED / "realistic")
+    parser.add_argument("--korquad", type=Path, default=SHARED / "korquad")
+    parser.add_argument("--articles", type=int, default=20, help="glue: how many KorQuAD articles")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    result = {"glue": glue, "korquad": korquad, "eval": evaluate}[args.what](args)
+    if args.json:
+        args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
