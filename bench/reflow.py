@@ -44,15 +44,13 @@ from aiqa.reflow import _kiwi, join_rule, kiwi_spaces, reflow_if_extracted  # no
 from aiqa.tokens import count_tokens  # noqa: E402
 
 SHARED = REPO.parents[1] / "shared" / "eval" if (REPO.parents[1] / "shared").is_dir() else Path("/work/shared/eval")
-# Runs the CLI with the re-flow switched off: what aiqa read before it.
+# Switches the re-flow off in every process of a run (the CLI reads files in a worker process):
+# a sitecustomize module on PYTHONPATH runs at each interpreter's start.
 OFF = (
-    "import sys, aiqa.reflow as r\n"
+    "import aiqa.reflow as r\n"
     "r.reflow = lambda text, pages=(): r.Reflowed(text, text, pages=tuple(pages))\n"
     "r.reflow_if_extracted = lambda text: r.Reflowed(text, text)\n"
-    "from aiqa.cli import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"
 )
-ON = "import sys\nfrom aiqa.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
 def wrapped_breaks(paragraph: str, width: int = 37) -> tuple[list[str], list[bool]]:
@@ -130,8 +128,9 @@ def korquad(args: argparse.Namespace) -> dict:
     return out
 
 
-def run_cli(code: str, argv: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, check=False)
+def run_cli(argv: list[str], env: dict[str, str]) -> str:
+    cli = [sys.executable, "-m", "aiqa.cli", *argv]
+    done = subprocess.run(cli, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"aiqa {' '.join(argv)} failed:\n{done.stderr[-3000:]}")
     return done.stdout
@@ -162,20 +161,23 @@ def evaluate(args: argparse.Namespace) -> dict:
     check = args.realistic / "check_realistic.py"
     subprocess.run([sys.executable, str(check), "--split", str(split)], check=True, capture_output=True)
     out: dict = {}
-    for mode, code in (("before", OFF), ("after", ON)):
+    for mode in ("before", "after"):
         with tempfile.TemporaryDirectory(prefix=f"reflow-{mode}-") as tmp:
-            corpus, index = Path(tmp) / "corpus", Path(tmp) / "index"
+            corpus, index, shim = Path(tmp) / "corpus", Path(tmp) / "index", Path(tmp) / "shim"
             corpus.mkdir()
+            shim.mkdir()
+            if mode == "before":
+                (shim / "sitecustomize.py").write_text(OFF, encoding="utf-8")
             for f in [*args.realistic.glob("*.txt"), *args.realistic.glob("*.md")]:
                 if f.name != "README.md":
                     shutil.copy(f, corpus / f.name)
             env = {**os.environ, "AIQA_CORPUS": str(corpus), "AIQA_INDEX": str(index)}
-            env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
-            build = json.loads(run_cli(code, ["index", "--json"], env).strip().splitlines()[-1])
+            env["PYTHONPATH"] = os.pathsep.join([str(shim), str(REPO / "src"), env.get("PYTHONPATH", "")])
+            build = json.loads(run_cli(["index", "--json"], env).strip().splitlines()[-1])
             out[mode] = {"chunks": build.get("chunks"), "halves": {}}
             for half in ("fit", "report"):
                 questions = split / f"{half}.jsonl"
-                report = json.loads(run_cli(code, ["eval", str(questions), "--json"], env))
+                report = json.loads(run_cli(["eval", str(questions), "--json"], env))
                 out[mode]["halves"][half] = {
                     "recall@1": report["recall@1"],
                     "recall@5": report["recall@5"],

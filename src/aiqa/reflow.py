@@ -89,10 +89,6 @@ class Reflowed:
     pages: tuple[int, ...] = ()  # where each page starts in `text`
     segments: tuple[tuple[int, int], ...] = ((0, 0),)
 
-    @property
-    def changed(self) -> bool:
-        return self.text != self.source
-
     def source_offset(self, offset: int) -> int:
         """The source offset of the character at `offset` of the re-flowed text."""
         out, src = self.segments[max(0, bisect_right(self.segments, (offset, len(self.source) + 1)) - 1)]
@@ -170,10 +166,6 @@ def _mark_furniture(lines: list[_Line], paged: bool) -> None:
             seen.add(key[i])
 
 
-def _starts_unit(line: _Line) -> bool:
-    return line.kind != "text" or bool(line.mark or _ALIGNED.search(line.text))
-
-
 def _indent(text: str) -> int:
     return len(text) - len(text.lstrip())
 
@@ -193,7 +185,7 @@ def _continues(lines: list[_Line], i: int, wrap: int, sentences: bool = True) ->
     j = i + 1
     while j < len(lines) and lines[j].kind not in ("text", "code"):
         j += 1
-    if j >= len(lines) or _starts_unit(lines[j]):
+    if j >= len(lines) or lines[j].kind != "text" or lines[j].mark or _ALIGNED.search(lines[j].text):
         return None
     if j > i + 1 and (ends or lines[j].page == line.page or any(g.kind == "rule" for g in lines[i + 1 : j])):
         return None
