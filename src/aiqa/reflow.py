@@ -28,7 +28,8 @@ _PAGE_NUMBER = regex.compile(
     regex.I,
 )
 _BARE_NUMBER = regex.compile(r"^\s*\(?\d{1,4}\)?\s*$")  # a page number only at a known page's edge
-_RULE = regex.compile(r"^\s*(?:[-=_─━═~·*]\s?){3,}\s*$")  # a drawn line, or a flattened table's dashes
+# A drawn line, or the dashes of a flattened table (a lone "-" is an empty cell).
+_RULE = regex.compile(r"^\s*(?:(?:[-=_─━═~·*]\s?){3,}|[-–—－])\s*$")
 _LETTERS = "가나다라마바사아자차카타파하"
 # A list letter ("가." "나)" "(다)") is a mark only in its turn: "다. 등대지기는" may be a word cut by a wrap.
 _LETTER_MARK = regex.compile(rf"^\s*\(?([{_LETTERS}])[.)]\s")
