@@ -14,6 +14,9 @@ Usage (from the repository root, PYTHONPATH=src):
         on (after), run `aiqa eval --json` on the fit and report halves, and print hit@1 / hit@5
         ("recall@1/@5": answerable questions) and answer accuracy per question kind; absent
         questions count as right when refused. About 4 minutes on 2 cores.
+    flock /tmp/aiqa-bench.lock .venv/bin/python bench/reflow.py wrapped [--articles 10]
+        The same before/after on KorQuAD articles hard-wrapped at 37 characters with "- N -" page
+        numbers and a running header (tests/pdflike.py), with their questions.
 
 `--realistic` and `--korquad` point at the shared sets (default ../shared/eval/...).
 """
@@ -24,7 +27,6 @@ import argparse
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -141,7 +143,7 @@ def per_kind(questions: Path, report: dict) -> dict[str, dict]:
     for line in questions.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            kinds[row["id"]] = row["kind"]
+            kinds[row["id"]] = row.get("kind", "korquad")
     table: dict[str, dict] = defaultdict(lambda: {"n": 0, "hit@1": 0, "hit@5": 0, "right": 0})
     for case in report["cases"]:
         for kind in (kinds[case["id"]], "all answerable" if case["answerable"] else "all absent"):
@@ -156,10 +158,8 @@ def per_kind(questions: Path, report: dict) -> dict[str, dict]:
     return dict(table)
 
 
-def evaluate(args: argparse.Namespace) -> dict:
-    split = Path(tempfile.mkdtemp(prefix="reflow-q-"))
-    check = args.realistic / "check_realistic.py"
-    subprocess.run([sys.executable, str(check), "--split", str(split)], check=True, capture_output=True)
+def before_after(documents: dict[str, str], halves: dict[str, Path]) -> dict:
+    """Index `documents` (name -> text) with the re-flow off, then on; eval each question file."""
     out: dict = {}
     for mode in ("before", "after"):
         with tempfile.TemporaryDirectory(prefix=f"reflow-{mode}-") as tmp:
@@ -168,15 +168,13 @@ def evaluate(args: argparse.Namespace) -> dict:
             shim.mkdir()
             if mode == "before":
                 (shim / "sitecustomize.py").write_text(OFF, encoding="utf-8")
-            for f in [*args.realistic.glob("*.txt"), *args.realistic.glob("*.md")]:
-                if f.name != "README.md":
-                    shutil.copy(f, corpus / f.name)
+            for name, text in documents.items():
+                (corpus / name).write_text(text, encoding="utf-8")
             env = {**os.environ, "AIQA_CORPUS": str(corpus), "AIQA_INDEX": str(index)}
             env["PYTHONPATH"] = os.pathsep.join([str(shim), str(REPO / "src"), env.get("PYTHONPATH", "")])
             build = json.loads(run_cli(["index", "--json"], env).strip().splitlines()[-1])
             out[mode] = {"chunks": build.get("chunks"), "halves": {}}
-            for half in ("fit", "report"):
-                questions = split / f"{half}.jsonl"
+            for half, questions in halves.items():
                 report = json.loads(run_cli(["eval", str(questions), "--json"], env))
                 out[mode]["halves"][half] = {
                     "recall@1": report["recall@1"],
@@ -186,28 +184,54 @@ def evaluate(args: argparse.Namespace) -> dict:
                     "false_abstentions": report["false_abstentions"],
                     "verbatim_quotes": report["verbatim_quotes"],
                     "kinds": per_kind(questions, report),
+                    "cases": [{k: c[k] for k in ("id", "rank", "abstained", "correct")} for c in report["cases"]],
                 }
-    for half in ("fit", "report"):
-        print(f"\n{half} half — before → after (counts; absent: refused)")
-        print(f"{'kind':16s} {'n':>3s}  {'hit@1':>9s}  {'hit@5':>9s}  {'right':>9s}")
+    for half in halves:
+        print(f"\n{half} — before → after (counts; absent: refused)")
+        print(f"{'kind':16s} {'n':>4s}  {'hit@1':>11s}  {'hit@5':>11s}  {'right':>11s}")
         kinds = out["after"]["halves"][half]["kinds"]
         for kind in sorted(kinds, key=lambda k: (k.startswith("all"), k)):
             b, a = out["before"]["halves"][half]["kinds"][kind], kinds[kind]
-            cells = [f"{b[m]:>3d} → {a[m]:<3d}" if not kind.endswith("absent") else "" for m in ("hit@1", "hit@5")]
-            print(f"{kind:16s} {a['n']:3d}  {cells[0]:>9s}  {cells[1]:>9s}  {b['right']:>3d} → {a['right']:<3d}")
+            cells = [f"{b[m]:>4d} → {a[m]:<4d}" if not kind.endswith("absent") else "" for m in ("hit@1", "hit@5")]
+            print(f"{kind:16s} {a['n']:4d}  {cells[0]:>11s}  {cells[1]:>11s}  {b['right']:>4d} → {a['right']:<4d}")
     print(f"\nchunks: {out['before']['chunks']} → {out['after']['chunks']}")
     return out
 
 
+def evaluate(args: argparse.Namespace) -> dict:
+    split = Path(tempfile.mkdtemp(prefix="reflow-q-"))
+    check = args.realistic / "check_realistic.py"
+    subprocess.run([sys.executable, str(check), "--split", str(split)], check=True, capture_output=True)
+    files = [*args.realistic.glob("*.txt"), *args.realistic.glob("*.md")]
+    documents = {f.name: f.read_text(encoding="utf-8") for f in files if f.name != "README.md"}
+    return before_after(documents, {"fit half": split / "fit.jsonl", "report half": split / "report.jsonl"})
+
+
+def wrapped(args: argparse.Namespace) -> dict:
+    """KorQuAD articles hard-wrapped at 37 characters with page numbers and a running header."""
+    files = sorted((args.korquad / "corpus").glob("*.txt"))[: args.articles]
+    documents = {
+        f.name: hard_wrap(
+            f.read_text(encoding="utf-8"), width=37, page_lines=30, header=f"위키백과 문서 모음 · {f.stem}"
+        )
+        for f in files
+    }
+    questions = Path(tempfile.mkdtemp(prefix="reflow-kq-")) / "questions.jsonl"
+    lines = (args.korquad / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    keep = [line for line in lines if line.strip() and json.loads(line)["file"] in documents]
+    questions.write_text("\n".join(keep) + "\n", encoding="utf-8")
+    return before_after(documents, {"wrapped KorQuAD": questions})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("glue", "korquad", "eval"))
+    parser.add_argument("what", choices=("glue", "korquad", "eval", "wrapped"))
     parser.add_argument("--realistic", type=Path, default=SHARED / "realistic")
     parser.add_argument("--korquad", type=Path, default=SHARED / "korquad")
-    parser.add_argument("--articles", type=int, default=20, help="glue: how many KorQuAD articles")
+    parser.add_argument("--articles", type=int, default=20, help="glue, wrapped: how many KorQuAD articles")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    result = {"glue": glue, "korquad": korquad, "eval": evaluate}[args.what](args)
+    result = {"glue": glue, "korquad": korquad, "eval": evaluate, "wrapped": wrapped}[args.what](args)
     if args.json:
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return 0
