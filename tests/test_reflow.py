@@ -100,7 +100,7 @@ def test_a_quote_of_the_reflowed_text_maps_back_to_its_source_span():
     assert squash(wrapped[a:b]) == squash("철수하였다.현재등대" + "".join(f.text for f in furniture))
 
 
-SENTENCES = [s.strip() + "." for p in paragraphs(ARTICLE)[1:] for s in p.split(".") if len(s.strip()) > 5]
+SENTENCES = [s for p in paragraphs(ARTICLE)[1:] for s in p.replace("다. ", "다.\n").split("\n")]
 
 
 @SLOW
@@ -109,6 +109,18 @@ def test_clean_prose_comes_back_byte_identical(paras, title):
     text = ("솔바람_등대\n\n" if title else "") + "\n\n".join(" ".join(p) for p in paras) + "\n"
     assert not looks_extracted(text)
     assert reflow_if_extracted(text).text == text
+
+
+@SLOW
+@given(st.text(alphabet="가나다 작성자인사팀.,:-|①1234567890\n\t제조장()ABab", max_size=600))
+def test_any_text_reflows_without_losing_or_changing_a_character_but_furniture(text):
+    r = reflow(text)
+    assert_maps_back(r)
+    kept = list(r.text)
+    offsets = [r.source_offset(i) for i, c in enumerate(kept) if not c.isspace()]
+    assert offsets == sorted(set(offsets))  # in order, each source character at most once
+    dropped = {i for f in r.furniture for i in range(f.start, f.end)}
+    assert {i for i, c in enumerate(text) if not c.isspace()} - dropped == set(offsets)
 
 
 def test_clean_article_and_markdown_are_left_alone():
@@ -172,10 +184,10 @@ def test_a_list_letter_counts_only_in_its_turn():
 
 
 def test_dashes_of_a_flattened_table_and_rules_are_dropped_as_furniture():
-    text = "구분 현행 개정안\n- - - - - -\n지급 기준 월 1회 월 2회\n━━━━━━━━━━\n끝.\n"
+    text = "구분 현행 개정안\n- - - - - -\n지급 기준 월 1회 월 2회\n-\n━━━━━━━━━━\n끝.\n"
     r = reflow(text)
-    assert "- - -" not in r.text and "━" not in r.text
-    assert [f.kind for f in r.furniture] == ["rule", "rule"]
+    assert lines_of(r.text) == ["구분 현행 개정안", "지급 기준 월 1회 월 2회", "끝."]
+    assert [f.kind for f in r.furniture] == ["rule", "rule", "rule"]
 
 
 def test_the_characters_at_a_break_or_kiwi_place_the_space():
@@ -238,3 +250,22 @@ def test_a_pdf_with_running_header_and_page_numbers_reads_back_as_paragraphs():
     assert sum(f.kind == "page-number" for f in r.furniture) == len(pages) > 1
     assert len(r.pages) == len(pages) and r.text.count(HEADER) == 1
     assert_maps_back(r)
+
+
+def test_the_readers_reflow_pdf_text_and_pdf_like_txt_and_leave_the_rest():
+    from aiqa.chunk import chunk_document
+    from aiqa.ingest import Document, pdf, text
+
+    wrapped = hard_wrap(ARTICLE, width=37, page_lines=12, header=HEADER)
+    parsed = text.read(wrapped.encode())
+    assert "- 1 -" not in parsed.text and len(parsed.pages) == wrapped.count(" -\n")
+    # Units are the writer's sentences again, not the page's lines.
+    chunks = chunk_document(Document("a.txt", parsed.text, "", parsed.pages), lambda t: len(t.split()))
+    sentences = {squash(s) for s in SENTENCES}
+    spans = [squash(parsed.text[a:b]) for c in chunks for a, b in c.statements]
+    assert sentences <= set(spans)
+    assert text.read(ARTICLE.encode()).text == ARTICLE and text.read(MANUAL.encode()).text == MANUAL
+    if korean_font() is not None:
+        read = pdf.read(article_pdf())
+        assert "- 1 -" not in read.text and read.text.count(HEADER) == 1
+        assert all(squash(p) in {squash(line) for line in read.text.split("\n")} for p in paragraphs(ARTICLE)[1:])
