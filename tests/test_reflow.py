@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiqa.reflow import Reflowed, join_rule, kiwi_spaces, looks_extracted, reflow, reflow_if_extracted
+from aiqa.text.reflow import Reflowed, join_rule, kiwi_spaces, looks_extracted, reflow, reflow_if_extracted
 
 from .pdflike import DATA, hard_wrap, paragraphs, squash
 from .realfiles import korean_font

@@ -13,7 +13,7 @@ from aiqa.records import Document
 
 # Bump when a reader's output changes, so `aiqa index` re-reads files whose bytes did not change
 # (and retries files it skipped before).
-READERS_VERSION = 2  # 2: PDF text and PDF-like .txt are re-flowed (aiqa.reflow)
+READERS_VERSION = 2  # 2: PDF text and PDF-like .txt are re-flowed (aiqa.text.reflow)
 # One module per format; each exposes read(data: bytes) -> Parsed.
 _EXT_TO_MODULE = {
     ".txt": "aiqa.ingest.text",

@@ -12,7 +12,7 @@ from pypdf.errors import DependencyError
 from aiqa.errors import UnreadableDocument
 from aiqa.ingest.base import Parsed
 from aiqa.ingest.text import normalize_newlines
-from aiqa.reflow import reflow
+from aiqa.text.reflow import reflow
 
 # pypdf logs a warning, sometimes an "error", for every defect it works around (common in real
 # PDFs) and goes on; what it cannot work around it raises, and that becomes UnreadableDocument.
@@ -74,6 +74,6 @@ def read(data: bytes) -> Parsed:
     for text in texts:
         starts.append(offset)
         offset += len(text) + len(_PAGE_SEP)
-    # Lines are the page's, not the writer's: re-flow them (aiqa.reflow), page furniture out.
+    # Lines are the page's, not the writer's: re-flow them (aiqa.text.reflow), page furniture out.
     flowed = reflow(_PAGE_SEP.join(texts), tuple(starts))
     return Parsed(text=flowed.text, pages=flowed.pages)

@@ -6,7 +6,7 @@ import codecs
 
 from aiqa.errors import UnreadableDocument
 from aiqa.ingest.base import Parsed
-from aiqa.reflow import reflow_if_extracted
+from aiqa.text.reflow import reflow_if_extracted
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -57,6 +57,6 @@ def read(data: bytes) -> Parsed:
             raise UnreadableDocument("binary content (contains NUL bytes)")
     else:
         text = decode(data)
-    # A .txt that came out of a PDF is re-flowed (aiqa.reflow); clean text and Markdown stay as written.
+    # A .txt that came out of a PDF is re-flowed (aiqa.text.reflow); clean text and Markdown stay as written.
     flowed = reflow_if_extracted(normalize_newlines(text))
     return Parsed(text=flowed.text, pages=flowed.pages)

@@ -43,6 +43,12 @@ def _analyse(text: str):
         return _kiwi().tokenize(text)
 
 
+def space(texts: list[str]) -> list[str]:
+    """Kiwi's spacing model over each text, keeping the spaces already there (the re-flow's joins)."""
+    with _LOCK:
+        return list(_kiwi().space(texts, reset_whitespace=False))
+
+
 def language(text: str) -> str:
     """The language to answer in: "en" for an English sentence, else "ko" (the default).
 

@@ -12,15 +12,14 @@ re-flowed text maps back to a source span with the same characters (`Reflowed.so
 
 from __future__ import annotations
 
-import threading
 import unicodedata
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 import regex
+
+from aiqa.text.korean import space
 
 _PAGE_NUMBER = regex.compile(
     r"^\s*(?:[-–—－~]\s*\d{1,4}\s*[-–—－~]|\d{1,4}\s*/\s*\d{1,4}|(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?"
@@ -209,16 +208,6 @@ def _wrap_width(lines: list[_Line]) -> int | None:
     return wrap if wrapped >= 3 and wrapped * 5 >= len(widths) else None
 
 
-@lru_cache(maxsize=1)
-def _kiwi() -> Any:
-    from kiwipiepy import Kiwi
-
-    return Kiwi()
-
-
-_LOCK = threading.Lock()
-
-
 def kiwi_spaces(pairs: list[tuple[str, str]]) -> list[bool]:
     """For each (line end, next line start), whether Kiwi's spacing model puts a space between them.
 
@@ -228,8 +217,7 @@ def kiwi_spaces(pairs: list[tuple[str, str]]) -> list[bool]:
     if not pairs:
         return []
     windows = [(left[-_WINDOW:], right[:_WINDOW]) for left, right in pairs]
-    with _LOCK:  # Kiwi instances are not documented as thread-safe
-        spaced = list(_kiwi().space([a + b for a, b in windows], reset_whitespace=False))
+    spaced = space([a + b for a, b in windows])
     out = []
     for (left, _), text in zip(windows, spaced, strict=True):
         target, seen, i = len(left.replace(" ", "")), 0, 0
