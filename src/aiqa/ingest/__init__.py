@@ -13,7 +13,7 @@ from aiqa.errors import UnreadableDocument
 
 # Bump when a reader's output changes, so `aiqa index` re-reads files whose bytes did not change
 # (and retries files it skipped before).
-READERS_VERSION = 1
+READERS_VERSION = 2
 # One module per format; each exposes read(data: bytes) -> Parsed.
 _EXT_TO_MODULE = {
     ".txt": "aiqa.ingest.text",
@@ -23,6 +23,9 @@ _EXT_TO_MODULE = {
     ".htm": "aiqa.ingest.html",
     ".pdf": "aiqa.ingest.pdf",
     ".docx": "aiqa.ingest.docx",
+    ".xlsx": "aiqa.ingest.xlsx",
+    ".xlsm": "aiqa.ingest.xlsx",
+    ".pptx": "aiqa.ingest.pptx",
 }
 SUPPORTED_EXTENSIONS = tuple(sorted(_EXT_TO_MODULE))
 
@@ -35,6 +38,8 @@ class Document:
     text: str
     sha256: str  # of the file's bytes: the manifest compares it to decide what to re-embed
     pages: tuple[int, ...] = ()  # text offsets where pages start (PDF); empty otherwise
+    notes: tuple[str, ...] = ()  # parts of the file left out, each with why and what to do
+    ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text is OCR'd (their citations say so)
 
     def page_at(self, offset: int) -> int | None:
         """Return the 1-based page holding `offset`, or None when the document has no pages."""
@@ -118,4 +123,6 @@ def read_document(
         text=parsed.text,
         sha256=file_sha256(data),
         pages=parsed.pages,
+        notes=parsed.notes,
+        ocr_pages=parsed.ocr_pages,
     )
