@@ -26,6 +26,8 @@ _EXT_TO_MODULE = {
     ".xlsx": "aiqa.ingest.xlsx",
     ".xlsm": "aiqa.ingest.xlsx",
     ".pptx": "aiqa.ingest.pptx",
+    ".hwp": "aiqa.ingest.hwp",
+    ".hwpx": "aiqa.ingest.hwpx",
 }
 SUPPORTED_EXTENSIONS = tuple(sorted(_EXT_TO_MODULE))
 
@@ -111,7 +113,8 @@ def read_document(
     check_archive(data, max_unzipped_bytes, max_zip_entries)
     reader = importlib.import_module(module_name)
     try:
-        parsed = reader.read(data)
+        # Readers that unpack streams themselves (HWP's deflated records) take the cap of check_archive.
+        parsed = reader.read(data, max_unzipped_bytes) if getattr(reader, "CAPPED", False) else reader.read(data)
     except UnreadableDocument:
         raise
     except Exception as exc:  # a parser library failing on a corrupt file
