@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import regex
 
-from aiqa.ingest import Document
+from aiqa.ingest import Document, page_at
 from aiqa.layout import (
     BULLET,
     CONTINUES,
@@ -45,6 +45,8 @@ _OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 # Above this many characters a document takes minutes to chunk and embed: say so in the log.
 LARGE_DOCUMENT_CHARS = 5_000_000
 log = logging.getLogger("aiqa.chunk")
+# Leads the locator of a unit read by OCR ("OCR, p. 3, line 2"): a reader should know a quote was recognised.
+OCR_MARK = "OCR, "
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ class Chunk:
     table: int = 0  # number of the table in its document (1-based) for table chunks, else 0
 
     statements: tuple[tuple[int, int], ...] = field(default=())  # citable spans: sentences, bullets, a row
+
+    @property
+    def ocr(self) -> bool:
+        """Whether the text came from OCR of a scanned page: its locator then starts "OCR, "."""
+        return self.locator.startswith(OCR_MARK)
 
     @property
     def views(self) -> tuple[str, ...]:
@@ -179,7 +186,11 @@ class _Builder:
         self.starts = line_starts(doc.text)
 
     def locator(self, start: int, end: int, extra: str = "") -> str:
-        return locate(self.doc.text, self.doc.pages, start, end, extra, self.starts)
+        where = locate(self.doc.text, self.doc.pages, start, end, extra, self.starts)
+        ocr_pages = getattr(self.doc, "ocr_pages", ())
+        if ocr_pages and any(page_at(self.doc.pages, o) in ocr_pages for o in (start, max(start, end - 1))):
+            where = OCR_MARK + where
+        return where
 
     def emit(self, kind: str, start: int, end: int, context: str, extra: str = "", cells=()) -> None:
         """Add a chunk; a unit over the token budget is cut at sentence ends instead."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import regex
 
 from aiqa.answer.candidates import Candidate, Question
-from aiqa.chunk import Chunk, quote_span
+from aiqa.chunk import OCR_MARK, Chunk, quote_span
 from aiqa.index import StoredDocument
 from aiqa.lang.ko import content_terms, is_korean
 from aiqa.layout import locate, plain
@@ -45,6 +45,8 @@ class Citation:
 def cite(n: int, chunk: Chunk, doc: StoredDocument, start: int, end: int) -> Citation:
     """A citation whose locator points at the quote itself (its lines and page), not the whole chunk."""
     locator = chunk.locator if chunk.kind == "table_row" else locate(doc.text, doc.pages, start, end)
+    if chunk.ocr and not locator.startswith(OCR_MARK):
+        locator = OCR_MARK + locator  # "OCR, p. 3, line 2": the quote was recognised from a scan
     return Citation(n, chunk.source, chunk.section, locator, doc.text[start:end], start, end, chunk.text)
 
 
