@@ -6,8 +6,9 @@ import hashlib
 import importlib
 import io
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from aiqa.errors import UnreadableDocument
 
@@ -51,6 +52,17 @@ class Document:
 def page_at(pages: tuple[int, ...], offset: int) -> int:
     """The 1-based page whose start offset is the last one at or before `offset`."""
     return sum(1 for start in pages if start <= offset) or 1
+
+
+def format_counts(read: Iterable[str], skipped: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Per file format (extension without the dot, "other" when none): how many files were read and skipped."""
+    out: dict[str, dict[str, int]] = {}
+    for key, sources in (("indexed", read), ("skipped", skipped)):
+        for source in sources:
+            suffix = PurePosixPath(source).suffix.lower().lstrip(".") or "other"
+            counts = out.setdefault(suffix, {"indexed": 0, "skipped": 0})
+            counts[key] += 1
+    return dict(sorted(out.items()))
 
 
 def is_supported(path: Path) -> bool:
