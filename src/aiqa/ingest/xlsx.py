@@ -13,8 +13,10 @@ import datetime as dt
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 from lxml import etree
 from openpyxl import load_workbook
@@ -41,7 +43,7 @@ def _open(data: bytes) -> Any:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (KeyError, InvalidFileException):
         raise UnreadableDocument("not a valid XLSX (no workbook inside the zip; another format renamed?)") from None
-    except (zipfile.BadZipFile, EOFError, etree.XMLSyntaxError, ValueError, TypeError):
+    except (zipfile.BadZipFile, zlib.error, EOFError, etree.XMLSyntaxError, ParseError, ValueError, TypeError):
         raise UnreadableDocument("not a valid XLSX (workbook XML is corrupt): open and re-save it in Excel") from None
 
 
@@ -155,7 +157,7 @@ def read(data: bytes) -> Parsed:
             path = getattr(sheet, "_worksheet_path", "") or ""
             try:
                 rows = list(_rows(sheet))
-            except (etree.XMLSyntaxError, zipfile.BadZipFile, EOFError, ValueError, KeyError):
+            except (etree.XMLSyntaxError, ParseError, zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError):
                 raise UnreadableDocument(
                     f"sheet '{sheet.title}' is corrupt: open and re-save the workbook in Excel"
                 ) from None
