@@ -3,6 +3,7 @@ read by Tesseract; without Tesseract the scanned pages are skipped with what to 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,41 @@ def test_without_tesseract_scanned_pages_are_skipped_saying_what_to_install(tmp_
         assert len(doc.notes) == 1 and doc.notes[0].startswith("scanned page(s) 2 skipped: Tesseract is not installed")
     finally:
         ocr.missing.cache_clear()
+
+
+def _in_group(pgid: int) -> list[int]:
+    """Processes of a process group, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":  # a killed process not yet reaped is gone
+            found.append(int(stat.parent.name))
+    return found
+
+
+@needs_font
+@needs_ocr
+def test_ocr_runs_inside_the_read_time_limit_and_stops_with_it(tmp_path: Path) -> None:
+    from aiqa.ingest.worker import Worker
+
+    make_scan(tmp_path / "long.pdf", pages=6)
+    worker = Worker(timeout=4)  # past the decoding of the first page: Tesseract is running then
+    caps = {"max_bytes": 50_000_000, "max_unzipped_bytes": 200_000_000, "max_zip_entries": 2000}
+    (tmp_path / "first.txt").write_text("먼저 읽는 파일", encoding="utf-8")
+    worker.read(tmp_path / "first.txt", tmp_path, (tmp_path / "first.txt").read_bytes(), caps)
+    assert worker.proc is not None
+    group = worker.proc.pid
+    try:
+        with pytest.raises(
+            UnreadableDocument, match=r"took longer than 4 s to read: stopped \(raise AIQA_READ_TIMEOUT\)"
+        ):
+            worker.read(tmp_path / "long.pdf", tmp_path, (tmp_path / "long.pdf").read_bytes(), caps)
+    finally:
+        worker.close()
+    deadline = time.monotonic() + 3  # SIGKILL is delivered, not waited for
+    while _in_group(group) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _in_group(group) == []  # the Tesseract it was running stopped with it

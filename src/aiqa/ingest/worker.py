@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -58,8 +59,12 @@ class Worker:
     def read(self, path: Path, root: Path, data: bytes, caps: dict[str, int]) -> Document:
         """Read one file like read_document; raise UnreadableDocument, also when it takes too long."""
         if self.proc is None:
+            # Its own process group: stopping it also stops the programs it runs (Tesseract for OCR).
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "aiqa.ingest.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                [sys.executable, "-m", "aiqa.ingest.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,
             )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
@@ -79,7 +84,10 @@ class Worker:
 
     def close(self) -> None:
         if self.proc is not None:
-            self.proc.kill()
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
             self.proc.wait()
             self.proc = None
 
