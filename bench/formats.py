@@ -172,7 +172,7 @@ def _candidates() -> dict[str, Callable[[Path], str]]:
         def pyhwp(path: Path) -> str:
             if path.suffix == ".hwpx":
                 raise NotImplementedError("pyhwp reads HWP 5 only")
-            done = subprocess.run(["hwp5txt", str(path)], capture_output=True, timeout=60)
+            done = subprocess.run(["hwp5txt", str(path)], capture_output=True, timeout=20)
             if done.returncode:
                 raise RuntimeError(done.stderr.decode(errors="replace")[-200:])
             return done.stdout.decode("utf-8", "replace")

@@ -243,3 +243,63 @@ def test_damaged_and_bomb_office_files_are_refused_with_a_reason(tmp_path: Path)
         lambda name, data: data.replace(b'state="visible"', b'state="hidden"') if name == "xl/workbook.xml" else data,
     )
     assert "every sheet is hidden" in refused(tmp_path / "hidden.xlsx")
+
+
+HP = "http://www.hancom.co.kr/hwpml/2011/paragraph"
+HH = "http://www.hancom.co.kr/hwpml/2011/head"
+HS = "http://www.hancom.co.kr/hwpml/2011/section"
+
+
+def _p(text: str, para_pr: str = "0", extra: str = "") -> str:
+    run = f'<hp:run charPrIDRef="0">{extra}<hp:t>{text}</hp:t></hp:run>'
+    return f'<hp:p paraPrIDRef="{para_pr}" styleIDRef="0">{run}</hp:p>'
+
+
+def _cell(row: int, col: int, text: str, rows: int = 1, cols: int = 1) -> str:
+    return (
+        f'<hp:tc><hp:subList>{_p(text)}</hp:subList><hp:cellAddr colAddr="{col}" rowAddr="{row}"/>'
+        f'<hp:cellSpan colSpan="{cols}" rowSpan="{rows}"/></hp:tc>'
+    )
+
+
+def make_hwpx(path: Path) -> None:
+    """An HWPX written here from the OWPML schema (KS X 6101), not by the reader under test: an outline
+    heading, a page header and a footnote (page furniture), a table whose header cell spans two rows."""
+    header = (
+        f'<hh:head xmlns:hh="{HH}"><hh:refList><hh:paraProperties>'
+        '<hh:paraPr id="0"><hh:heading type="NONE" idRef="0" level="0"/></hh:paraPr>'
+        '<hh:paraPr id="1"><hh:heading type="OUTLINE" idRef="1" level="0"/></hh:paraPr>'
+        "</hh:paraProperties></hh:refList></hh:head>"
+    )
+    page_header = f"<hp:ctrl><hp:header><hp:subList>{_p('머리말: 대외비')}</hp:subList></hp:header></hp:ctrl>"
+    footnote = f"<hp:ctrl><hp:footNote><hp:subList>{_p('각주 내용')}</hp:subList></hp:footNote></hp:ctrl>"
+    cells = [
+        [_cell(0, 0, "구분", rows=2), _cell(0, 1, "출장 지역"), _cell(0, 2, "일비")],
+        [_cell(1, 1, "(단위)"), _cell(1, 2, "원")],
+        [_cell(2, 0, "임원"), _cell(2, 1, "국내"), _cell(2, 2, "80,000")],
+        [_cell(3, 0, "직원"), _cell(3, 1, "국내"), _cell(3, 2, "50,000")],
+    ]
+    rows = "".join(f"<hp:tr>{''.join(row)}</hp:tr>" for row in cells)
+    table = f'<hp:tbl rowCnt="4" colCnt="3">{rows}</hp:tbl>'
+    section = (
+        f'<hs:sec xmlns:hs="{HS}" xmlns:hp="{HP}">'
+        + _p("출장 규정", "1", page_header)
+        + _p("출장비는 다음 표에 따라 지급한다.", extra=footnote)
+        + f'<hp:p paraPrIDRef="0"><hp:run charPrIDRef="0">{table}<hp:t/></hp:run></hp:p>'
+        + "</hs:sec>"
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/hwp+zip", compress_type=zipfile.ZIP_STORED)
+        z.writestr("Contents/header.xml", '<?xml version="1.0" encoding="UTF-8"?>' + header)
+        z.writestr("Contents/section0.xml", '<?xml version="1.0" encoding="UTF-8"?>' + section)
+
+
+def test_hwpx_written_from_the_schema_reads_with_its_heading_and_table(tmp_path: Path) -> None:
+    make_hwpx(tmp_path / "travel.hwpx")
+    assert read(tmp_path / "travel.hwpx").text == (
+        "# 출장 규정\n\n출장비는 다음 표에 따라 지급한다.\n\n"
+        "구분 | 출장 지역 | 일비 |\n | (단위) | 원 |\n임원 | 국내 | 80,000 |\n직원 | 국내 | 50,000 |"
+    )
+    # The same file named .hwp (a common mix-up) is read as what it is.
+    shutil.copy(tmp_path / "travel.hwpx", tmp_path / "travel.hwp")
+    assert read(tmp_path / "travel.hwp").text.startswith("# 출장 규정")
