@@ -28,6 +28,10 @@ class Blocks:
             self.items.append(("li", "- " + text))
 
     def table(self, grid: list[list[str]]) -> None:
+        if all(len(row) <= 1 for row in grid):  # a one-column table is a box around text, not a table
+            for row in grid:
+                self.paragraph(" ".join(row))
+            return
         rows = [" | ".join(cell_text(c) for c in row) + " |" for row in grid if any(c.strip() for c in row)]
         if rows:
             self.items.append(("table", "\n".join(rows)))

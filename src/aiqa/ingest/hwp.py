@@ -169,35 +169,49 @@ class _Reader:
                     continue
                 ident = ctrl.data[:4][::-1]
                 if ident == b"tbl ":
-                    self.out.table(self.table(ctrl))
+                    self.table(ctrl)
                 elif ident not in _SKIPPED_CONTROLS and (inner := flat_text(ctrl)):
                     self.out.paragraph(inner)  # a text box or another object with paragraphs
 
-    def table(self, ctrl: _Node) -> list[list[str]]:
+    def table(self, ctrl: _Node, depth: int = 0) -> None:
+        """Emit a table's caption, its rows, then the tables nested in its cells (a layout table's
+        content), each as a table of its own."""
         spec = next((n for n in ctrl.children if n.tag == _TABLE and len(n.data) >= 8), None)
-        if spec is None:
-            return []
+        if spec is None or depth > _MAX_DEPTH:
+            return
+        caption, cells = _cells(ctrl)
+        self.out.paragraph(" ".join(t for p in caption if (t := flat_text(p))))
         rows, cols = struct.unpack_from("<HH", spec.data, 4)
         table = grid(rows, cols)
-        for cell, paragraphs in _cells(ctrl):
+        nested: list[_Node] = []
+        for cell, paragraphs in cells:
             col, row = struct.unpack_from("<HH", cell.data, 8)
-            place(table, row, col, " ".join(t for p in paragraphs if (t := flat_text(p))))
-        return table
+            place(table, row, col, " ".join(t for p in paragraphs if (t := flat_text(p, nested=nested))))
+        self.out.table(table)
+        for inner in nested:
+            self.table(inner, depth + 1)
 
 
-def _cells(ctrl: _Node) -> list[tuple[_Node, list[_Node]]]:
-    """Each cell's LIST_HEADER with the paragraphs after it."""
+def _cells(ctrl: _Node) -> tuple[list[_Node], list[tuple[_Node, list[_Node]]]]:
+    """A table's caption paragraphs (a list before its TABLE record), and each cell's LIST_HEADER
+    (after it) with the paragraphs that follow."""
+    caption: list[_Node] = []
     cells: list[tuple[_Node, list[_Node]]] = []
+    seen_table = False
     for node in ctrl.children:
-        if node.tag == _LIST_HEADER and len(node.data) >= 12:
+        seen_table = seen_table or node.tag == _TABLE
+        if node.tag == _LIST_HEADER and len(node.data) >= 12 and seen_table:
             cells.append((node, []))
         elif node.tag == _PARA_HEADER and cells:
             cells[-1][1].append(node)
-    return cells
+        elif node.tag == _PARA_HEADER and not seen_table:
+            caption.append(node)
+    return caption, cells
 
 
-def flat_text(node: _Node, depth: int = 0) -> str:
-    """All the text under a record (a cell's paragraphs, a nested table, a text box) on one line."""
+def flat_text(node: _Node, depth: int = 0, nested: list[_Node] | None = None) -> str:
+    """All the text under a record (a cell's paragraphs, a text box) on one line; tables in it go to
+    `nested` when given (to be emitted after), else their text is part of it."""
     if depth > _MAX_DEPTH:
         return ""
     parts = []
@@ -206,8 +220,10 @@ def flat_text(node: _Node, depth: int = 0) -> str:
             parts.append(_text(child.data))
         elif child.tag == _CTRL_HEADER and child.data[:4][::-1] in _SKIPPED_CONTROLS:
             continue
+        elif nested is not None and child.tag == _CTRL_HEADER and child.data[:4][::-1] == b"tbl ":
+            nested.append(child)
         else:
-            parts.append(flat_text(child, depth + 1))
+            parts.append(flat_text(child, depth + 1, nested))
     return one_line(" ".join(parts))
 
 

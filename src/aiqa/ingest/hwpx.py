@@ -98,7 +98,7 @@ class _Reader:
         else:
             self.out.paragraph(text)
         for table in tables:
-            self.out.table(self.table(table))
+            self.table(table)
         for box in boxes:
             self.out.paragraph(box)
 
@@ -129,17 +129,25 @@ class _Reader:
             return "h", self.styles[style]
         return ("li", 0) if head in ("NUMBER", "BULLET") else ("p", 0)
 
-    def table(self, tbl: etree._Element) -> list[list[str]]:
+    def table(self, tbl: etree._Element, depth: int = 0) -> None:
+        """Emit a table's caption, its rows, then the tables nested in its cells, each on its own."""
+        if depth > _MAX_DEPTH:
+            return
+        for caption in (c for c in tbl if _local(c) == "caption"):
+            self.out.paragraph(flat_text(caption))
         rows, cols = int(tbl.get("rowCnt", "0") or 0), int(tbl.get("colCnt", "0") or 0)
         table = grid(rows, cols)
+        nested: list[etree._Element] = []
         for r, tr in enumerate(c for c in tbl if _local(c) == "tr"):
             for c, tc in enumerate(x for x in tr if _local(x) == "tc"):
                 addr = next((x for x in tc if _local(x) == "cellAddr"), None)
                 col = int(addr.get("colAddr", c)) if addr is not None else c
                 row = int(addr.get("rowAddr", r)) if addr is not None else r
                 body = next((x for x in tc if _local(x) == "subList"), tc)
-                place(table, row, col, flat_text(body))
-        return table
+                place(table, row, col, flat_text(body, nested=nested))
+        self.out.table(table)
+        for inner in nested:
+            self.table(inner, depth + 1)
 
     def body(self, section: etree._Element) -> None:
         for p in section:
@@ -156,8 +164,9 @@ def _inside(el: etree._Element, name: str, stop: etree._Element) -> bool:
     return False
 
 
-def flat_text(el: etree._Element, depth: int = 0) -> str:
-    """All the text under an element on one line, controls left out."""
+def flat_text(el: etree._Element, depth: int = 0, nested: list[etree._Element] | None = None) -> str:
+    """All the text under an element on one line, controls left out; tables in it go to `nested`
+    when given (to be emitted after), else their text is part of it."""
     if depth > _MAX_DEPTH:
         return ""
     parts = []
@@ -165,7 +174,10 @@ def flat_text(el: etree._Element, depth: int = 0) -> str:
         name = _local(child)
         if name in _SKIP:
             continue
-        parts.append(_t(child) if name == "t" else flat_text(child, depth + 1))
+        if name == "tbl" and nested is not None:
+            nested.append(child)
+            continue
+        parts.append(_t(child) if name == "t" else flat_text(child, depth + 1, nested))
     return one_line(" ".join(parts))
 
 
