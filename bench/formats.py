@@ -232,6 +232,11 @@ ROW_PROBES = {
 }
 
 
+def _row(line: str) -> bool:
+    """A table row with some text in it (not a Markdown separator, not a row of blank cells)."""
+    return line.count("|") >= 2 and "---" not in line and bool(line.replace("|", "").strip())
+
+
 def _in_order(cells: list[str], line: str) -> bool:
     at = 0
     for cell in cells:
@@ -261,7 +266,7 @@ def compare_hwp(folders: list[Path]) -> dict:
             finally:
                 row["seconds"] += time.perf_counter() - started
             lines = text.split("\n")
-            row["table_rows"] += sum(1 for line in lines if line.count("|") >= 2 and "---" not in line)
+            row["table_rows"] += sum(1 for line in lines if _row(line))
             for cells in ROW_PROBES.get(path.name, []):
                 row["rows_on_one_line"] += any(_in_order(cells, line) for line in lines)
             row["headings"] += sum(1 for line in lines if line.startswith("#"))
