@@ -45,6 +45,7 @@ def _make(folder: Path) -> dict[str, Path]:
     import openpyxl
     from pptx import Presentation
     from tests.realfiles import make_pdf
+    from tests.test_formats_office import make_hwpx
 
     files = {}
     book = openpyxl.Workbook()
@@ -72,8 +73,9 @@ def _make(folder: Path) -> dict[str, Path]:
     files["pdf"] = folder / "text.pdf"
     make_pdf(files["pdf"], [[PROSE * 3] * 8 for _ in range(20)])
     data = REPO / "tests" / "data" / "formats"
-    files["hwp"] = data / "noori.hwp"
-    files["hwpx"] = data / "table.hwpx"
+    files["hwp"] = data / "noori.hwp"  # no writer of HWP 5 exists outside Hancom: a real file, small
+    files["hwpx"] = folder / "long.hwpx"
+    make_hwpx(files["hwpx"], repeat=2000)
     return files
 
 
@@ -102,6 +104,7 @@ def read_speeds(repeat: int) -> dict:
                 "chars": chars,
                 "read_s": round(seconds, 4),
                 "s_per_mb": round(seconds / mb, 3),
+                "chars_per_s": round(chars / seconds),
             }
         if ocr.missing() is None:
             scan = Path(tmp) / "scan.pdf"

@@ -262,7 +262,7 @@ def _cell(row: int, col: int, text: str, rows: int = 1, cols: int = 1) -> str:
     )
 
 
-def make_hwpx(path: Path) -> None:
+def make_hwpx(path: Path, repeat: int = 1) -> None:
     """An HWPX written here from the OWPML schema (KS X 6101), not by the reader under test: an outline
     heading, a page header and a footnote (page furniture), a table whose header cell spans two rows."""
     header = (
@@ -283,12 +283,15 @@ def make_hwpx(path: Path) -> None:
     table = f'<hp:tbl rowCnt="4" colCnt="3">{rows}</hp:tbl>'
     section = (
         f'<hs:sec xmlns:hs="{HS}" xmlns:hp="{HP}">'
-        + _p("출장 규정", "1", page_header)
-        + _p("출장비는 다음 표에 따라 지급한다.", extra=footnote)
-        + f'<hp:p paraPrIDRef="0"><hp:run charPrIDRef="0">{table}<hp:t/></hp:run></hp:p>'
+        + (
+            _p("출장 규정", "1", page_header)
+            + _p("출장비는 다음 표에 따라 지급한다.", extra=footnote)
+            + f'<hp:p paraPrIDRef="0"><hp:run charPrIDRef="0">{table}<hp:t/></hp:run></hp:p>'
+        )
+        * repeat
         + "</hs:sec>"
     )
-    with zipfile.ZipFile(path, "w") as z:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("mimetype", "application/hwp+zip", compress_type=zipfile.ZIP_STORED)
         z.writestr("Contents/header.xml", '<?xml version="1.0" encoding="UTF-8"?>' + header)
         z.writestr("Contents/section0.xml", '<?xml version="1.0" encoding="UTF-8"?>' + section)
