@@ -81,8 +81,14 @@ def _merges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int, int, i
 
 
 def _rows(sheet: Any) -> Iterator[list[Any]]:
-    for row in sheet.iter_rows(values_only=True):
-        yield list(row[:_MAX_COLUMNS])
+    """The rows of a sheet; past the header zone only those with a value. A sheet's stated size can
+    reach row 1,048,576 for one far cell, and openpyxl yields every row up to it."""
+    for n, row in enumerate(sheet.iter_rows(values_only=True)):
+        if n < _HEAD_SCAN or any(v is not None and v != "" for v in row):
+            values = list(row[:_MAX_COLUMNS])
+            while values and values[-1] is None:
+                values.pop()
+            yield values
 
 
 def _fill(rows: list[list[Any]], merges: list[tuple[int, int, int, int]], first_row: int) -> None:
