@@ -306,3 +306,12 @@ def test_hwpx_written_from_the_schema_reads_with_its_heading_and_table(tmp_path:
     # The same file named .hwp (a common mix-up) is read as what it is.
     shutil.copy(tmp_path / "travel.hwpx", tmp_path / "travel.hwp")
     assert read(tmp_path / "travel.hwp").text.startswith("# 출장 규정")
+
+
+def test_xlsx_with_one_far_cell_keeps_only_the_rows_with_values(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.append(["항목", "값"])
+    book.active.append(["예산", 100])
+    book.active["B1048576"] = "마지막 행"  # the sheet's size is now a million rows
+    book.save(tmp_path / "far.xlsx")
+    assert read(tmp_path / "far.xlsx").text == "# Sheet\n\n항목 | 값 |\n예산 | 100 |\n | 마지막 행 |"
