@@ -250,10 +250,12 @@ def _in_order(cells: list[str], line: str) -> bool:
     return True
 
 
-def compare_hwp(folders: list[Path]) -> dict:
+def compare_hwp(folders: list[Path], only: list[str] | None = None) -> dict:
     files = sorted(p for f in folders for p in f.rglob("*") if p.suffix in (".hwp", ".hwpx"))
     out = {}
     for name, parse in _candidates().items():
+        if only and not any(name.startswith(prefix) for prefix in only):
+            continue
         row = {"files": 0, "read": 0, "failed": 0, "seconds": 0.0, "recall": []}
         row |= {"table_rows": 0, "rows_on_one_line": 0, "headings": 0}
         damage = {"refused": 0, "text anyway": 0}
@@ -296,8 +298,9 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--compare-hwp", nargs="+", type=Path, metavar="DIR")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="compare only the parsers whose names start so")
     args = parser.parse_args()
-    result = compare_hwp(args.compare_hwp) if args.compare_hwp else read_speeds(args.repeat)
+    result = compare_hwp(args.compare_hwp, args.only) if args.compare_hwp else read_speeds(args.repeat)
     text = json.dumps(result, ensure_ascii=False, indent=1)
     print(text)
     if args.json:

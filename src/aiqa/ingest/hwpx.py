@@ -31,7 +31,8 @@ _MAX_DEPTH = 40
 
 
 def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+    tag = el.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""  # comments and PIs have no name
 
 
 def _xml(archive: zipfile.ZipFile, name: str, budget: list[int]) -> etree._Element:
