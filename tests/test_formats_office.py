@@ -312,6 +312,9 @@ def test_xlsx_with_one_far_cell_keeps_only_the_rows_with_values(tmp_path: Path) 
     book = openpyxl.Workbook()
     book.active.append(["항목", "값"])
     book.active.append(["예산", 100])
-    book.active["B1048576"] = "마지막 행"  # the sheet's size is now a million rows
+    book.active["B200000"] = "마지막 행"  # the sheet is now 200,000 rows of mostly nothing
+    book.active["HA2"] = "먼 열"  # column 209: past the cap, and said so
     book.save(tmp_path / "far.xlsx")
-    assert read(tmp_path / "far.xlsx").text == "# Sheet\n\n항목 | 값 |\n예산 | 100 |\n | 마지막 행 |"
+    doc = read(tmp_path / "far.xlsx")
+    assert doc.text == "# Sheet\n\n항목 | 값 |\n예산 | 100 |\n | 마지막 행 |"
+    assert doc.notes == ("sheet 'Sheet': columns past 200 left out (move that data to another sheet)",)

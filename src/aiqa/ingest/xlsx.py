@@ -80,10 +80,13 @@ def _merges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int, int, i
     return out
 
 
-def _rows(sheet: Any) -> Iterator[list[Any]]:
+def _rows(sheet: Any, cut: list[bool]) -> Iterator[list[Any]]:
     """The rows of a sheet; past the header zone only those with a value. A sheet's stated size can
-    reach row 1,048,576 for one far cell, and openpyxl yields every row up to it."""
+    reach row 1,048,576 for one far cell, and openpyxl yields every row up to it. cut[0] is set when
+    a value lies past _MAX_COLUMNS."""
     for n, row in enumerate(sheet.iter_rows(values_only=True)):
+        if len(row) > _MAX_COLUMNS and not cut[0]:
+            cut[0] = any(v is not None and v != "" for v in row[_MAX_COLUMNS:])
         if n < _HEAD_SCAN or any(v is not None and v != "" for v in row):
             values = list(row[:_MAX_COLUMNS])
             while values and values[-1] is None:
@@ -162,13 +165,18 @@ def read(data: bytes) -> Parsed:
                 continue  # a chart sheet
             path = getattr(sheet, "_worksheet_path", "") or ""
             try:
-                rows = list(_rows(sheet))
+                cut = [False]
+                rows = list(_rows(sheet, cut))
             except (etree.XMLSyntaxError, ParseError, zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError):
                 raise UnreadableDocument(
                     f"sheet '{sheet.title}' is corrupt: open and re-save the workbook in Excel"
                 ) from None
             if text := _sheet(sheet.title, rows, _merges(archive, path.lstrip("/"))):
                 sections.append(text)
+            if cut[0]:
+                notes.append(
+                    f"sheet '{sheet.title}': columns past {_MAX_COLUMNS} left out (move that data to another sheet)"
+                )
     finally:
         book.close()
     if not sections and notes:
