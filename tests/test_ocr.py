@@ -110,7 +110,7 @@ def test_ocr_runs_inside_the_read_time_limit_and_stops_with_it(tmp_path: Path) -
     (tmp_path / "first.txt").write_text("먼저 읽는 파일", encoding="utf-8")
     worker.read(tmp_path / "first.txt", tmp_path, (tmp_path / "first.txt").read_bytes(), caps)
     assert worker.proc is not None
-    group = worker.proc.pid
+    group, tmp = worker.proc.pid, worker.tmp
     try:
         with pytest.raises(
             UnreadableDocument, match=r"took longer than 4 s to read: stopped \(raise AIQA_READ_TIMEOUT\)"
@@ -122,3 +122,4 @@ def test_ocr_runs_inside_the_read_time_limit_and_stops_with_it(tmp_path: Path) -
     while _in_group(group) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _in_group(group) == []  # the Tesseract it was running stopped with it
+    assert tmp is not None and not Path(tmp).exists()  # and the images it had written for Tesseract are gone
