@@ -37,14 +37,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.pdflike makes the PDF-like variants
 sys.path.insert(0, str(REPO / "src"))
 
-from aiqa.tokens import count_tokens  # noqa: E402
 from tests.pdflike import hard_wrap, paragraphs, squash  # noqa: E402
 
 from aiqa.chunk import chunk_document  # noqa: E402
-from aiqa.ingest import Document, read_document  # noqa: E402
+from aiqa.ingest import read_document  # noqa: E402
 from aiqa.ingest.text import decode, normalize_newlines  # noqa: E402
+from aiqa.records import Document  # noqa: E402
 from aiqa.text.korean import _kiwi  # noqa: E402
 from aiqa.text.reflow import join_rule, kiwi_spaces, reflow_if_extracted  # noqa: E402
+from aiqa.text.tokens import count_tokens  # noqa: E402
 
 SHARED = REPO.parents[1] / "shared" / "eval" if (REPO.parents[1] / "shared").is_dir() else Path("/work/shared/eval")
 # Switches the re-flow off in every process of a run (the CLI reads files in a worker process):

@@ -29,3 +29,8 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.aiqa-*
   touch "$stamp"
 fi
+
+# OCR of scanned PDF pages is optional: say how to turn it on (scripts/test.sh installs it for the tests).
+if ! command -v tesseract >/dev/null 2>&1 || [ -z "$(ls /usr/share/tesseract-ocr/*/tessdata/kor.traineddata 2>/dev/null)" ]; then
+  echo "setup: scanned PDF pages are skipped until Tesseract OCR is installed (apt-get install tesseract-ocr tesseract-ocr-kor)" >&2
+fi

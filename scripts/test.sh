@@ -5,9 +5,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser),
-# and fonts so that Korean PDFs can be generated and screenshots are legible.
+# fonts so that Korean PDFs and scans can be generated and screenshots are legible, and Tesseract
+# with its Korean model for the OCR of scanned PDFs (tests/test_ocr.py).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr)
+[ -n "$(ls /usr/share/tesseract-ocr/*/tessdata/kor.traineddata 2>/dev/null)" ] || missing+=(tesseract-ocr-kor)
 fc-list :lang=ko 2>/dev/null | grep -q . || missing+=(fonts-nanum)
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -254,7 +254,8 @@ def test_a_pdf_with_running_header_and_page_numbers_reads_back_as_paragraphs():
 
 def test_the_readers_reflow_pdf_text_and_pdf_like_txt_and_leave_the_rest():
     from aiqa.chunk import chunk_document
-    from aiqa.ingest import Document, pdf, text
+    from aiqa.ingest import pdf, text
+    from aiqa.records import Document
 
     wrapped = hard_wrap(ARTICLE, width=37, page_lines=12, header=HEADER)
     parsed = text.read(wrapped.encode())

@@ -19,15 +19,9 @@ import numpy as np
 from aiqa.chunk import CHUNKER_VERSION, chunk_document, chunk_views
 from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, IndexReadOnly
-from aiqa.index.format import (
-    FORMAT_VERSION,
-    LoadedIndex,
-    NewVersion,
-    check_manifest,
-    document_json,
-)
+from aiqa.index.format import FORMAT_VERSION, LoadedIndex, NewVersion, check_manifest, document_json
 from aiqa.index.keyword import KeywordIndex, build_keywords, token_counts
-from aiqa.ingest import READERS_VERSION
+from aiqa.ingest import READERS_VERSION, SUPPORTED_EXTENSIONS, format_counts
 from aiqa.ingest.collect import collect
 from aiqa.laps import Laps
 from aiqa.records import Chunk, Document
@@ -51,6 +45,9 @@ class BuildReport:
     unchanged: int = 0
     chunks: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
+    # Per format: files indexed and skipped; and what readers left out of files they read (hidden sheets, scans).
+    formats: dict[str, dict[str, int]] = field(default_factory=dict)
+    notes: list[dict[str, str]] = field(default_factory=list)
     index_version: str = ""
     embedded_chunks: int = 0
     seconds: float = 0.0
@@ -139,7 +136,7 @@ def _build_locked(
     clock.lap("chunk")
     if not plan.keep and not plan.fresh:
         raise EmptyCorpus(
-            f"no readable document in {settings.corpus_dir}/ (supported: .txt .md .html .pdf .docx): "
+            f"no readable document in {settings.corpus_dir}/ (supported: {' '.join(SUPPORTED_EXTENSIONS)}): "
             "add documents and run again"
         )
     report = _tally(plan, old_docs)
@@ -193,6 +190,8 @@ def _tally(plan: _Plan, old_docs: dict[str, dict[str, Any]]) -> BuildReport:
         removed=len(set(old_docs) - set(plan.keep) - fresh),
         unchanged=len(plan.keep),
         skipped=[{"path": src, "reason": s["reason"]} for src, s in sorted(plan.skipped.items())],
+        formats=format_counts([*plan.keep, *fresh], plan.skipped),
+        notes=[{"path": d.source, "note": note} for d in plan.fresh for note in d.notes],
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import regex
 
-from aiqa.records import Chunk, Document
+from aiqa.records import OCR_MARK, Chunk, Document, page_at
 from aiqa.text.layout import (
     BULLET,
     CONTINUES,
@@ -160,7 +160,11 @@ class _Builder:
         self.starts = line_starts(doc.text)
 
     def locator(self, start: int, end: int, extra: str = "") -> str:
-        return locate(self.doc.text, self.doc.pages, start, end, extra, self.starts)
+        where = locate(self.doc.text, self.doc.pages, start, end, extra, self.starts)
+        ocr_pages = getattr(self.doc, "ocr_pages", ())
+        if ocr_pages and any(page_at(self.doc.pages, o) in ocr_pages for o in (start, max(start, end - 1))):
+            where = OCR_MARK + where
+        return where
 
     def emit(self, kind: str, start: int, end: int, context: str, extra: str = "", cells=()) -> None:
         """Add a chunk; a unit over the token budget is cut at sentence ends instead."""

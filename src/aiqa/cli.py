@@ -45,6 +45,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         )
         for skip in report.skipped:
             print(f"skipped {skip['path']}: {skip['reason']}", file=sys.stderr)
+        for note in report.notes:
+            print(f"note {note['path']}: {note['note']}", file=sys.stderr)
     return 1 if args.strict and report.skipped else 0
 
 

@@ -18,6 +18,8 @@ class Document:
     text: str
     sha256: str  # of the file's bytes: the manifest compares it to decide what to re-embed
     pages: tuple[int, ...] = ()  # text offsets where pages start (PDF); empty otherwise
+    notes: tuple[str, ...] = ()  # parts of the file left out, each with why and what to do
+    ocr_pages: tuple[int, ...] = ()  # 1-based pages whose text is OCR'd (their citations say so)
 
     def page_at(self, offset: int) -> int | None:
         """Return the 1-based page holding `offset`, or None when the document has no pages."""
@@ -27,6 +29,11 @@ class Document:
 def page_at(pages: tuple[int, ...], offset: int) -> int:
     """The 1-based page whose start offset is the last one at or before `offset`."""
     return sum(1 for start in pages if start <= offset) or 1
+
+
+# The locator of a unit read by OCR from a scanned page starts with this ("OCR, p. 3"): a user should
+# know a quote came from recognition.
+OCR_MARK = "OCR, "
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,11 @@ class Chunk:
     table: int = 0  # number of the table in its document (1-based) for table chunks, else 0
 
     statements: tuple[tuple[int, int], ...] = field(default=())  # citable spans: sentences, bullets, a row
+
+    @property
+    def ocr(self) -> bool:
+        """Whether the text came from OCR of a scanned page: its locator then starts "OCR, "."""
+        return self.locator.startswith(OCR_MARK)
 
 
 @dataclass(frozen=True)

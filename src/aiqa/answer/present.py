@@ -6,7 +6,7 @@ import regex
 
 from aiqa.answer.candidates import Candidate, Question
 from aiqa.chunk import quote_span
-from aiqa.records import Chunk, Citation, Document
+from aiqa.records import OCR_MARK, Chunk, Citation, Document
 from aiqa.text.korean import content_terms, is_korean
 from aiqa.text.layout import locate, plain
 
@@ -21,6 +21,8 @@ ABSTAIN = {"ko": "문서에서 답을 찾을 수 없습니다.", "en": "The docu
 def cite(n: int, chunk: Chunk, doc: Document, start: int, end: int) -> Citation:
     """A citation whose locator points at the quote itself (its lines and page), not the whole chunk."""
     locator = chunk.locator if chunk.kind == "table_row" else locate(doc.text, doc.pages, start, end)
+    if chunk.ocr and not locator.startswith(OCR_MARK):
+        locator = OCR_MARK + locator  # "OCR, p. 3, line 2": the quote was recognised from a scan
     return Citation(n, chunk.source, chunk.section, locator, doc.text[start:end], start, end, chunk.text)
 
 

@@ -6,14 +6,16 @@ import hashlib
 import importlib
 import io
 import zipfile
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 
 from aiqa.errors import UnreadableDocument
 from aiqa.records import Document
 
 # Bump when a reader's output changes, so `aiqa index` re-reads files whose bytes did not change
 # (and retries files it skipped before).
-READERS_VERSION = 2  # 2: PDF text and PDF-like .txt are re-flowed (aiqa.text.reflow)
+# 2: PDF text and PDF-like .txt are re-flowed (aiqa.text.reflow); 3: scanned PDF pages are OCR'd.
+READERS_VERSION = 3
 # One module per format; each exposes read(data: bytes) -> Parsed.
 _EXT_TO_MODULE = {
     ".txt": "aiqa.ingest.text",
@@ -23,8 +25,24 @@ _EXT_TO_MODULE = {
     ".htm": "aiqa.ingest.html",
     ".pdf": "aiqa.ingest.pdf",
     ".docx": "aiqa.ingest.docx",
+    ".xlsx": "aiqa.ingest.xlsx",
+    ".xlsm": "aiqa.ingest.xlsx",
+    ".pptx": "aiqa.ingest.pptx",
+    ".hwp": "aiqa.ingest.hwp",
+    ".hwpx": "aiqa.ingest.hwpx",
 }
 SUPPORTED_EXTENSIONS = tuple(sorted(_EXT_TO_MODULE))
+
+
+def format_counts(read: Iterable[str], skipped: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Per file format (extension without the dot, "other" when none): how many files were read and skipped."""
+    out: dict[str, dict[str, int]] = {}
+    for key, sources in (("indexed", read), ("skipped", skipped)):
+        for source in sources:
+            suffix = PurePosixPath(source).suffix.lower().lstrip(".") or "other"
+            counts = out.setdefault(suffix, {"indexed": 0, "skipped": 0})
+            counts[key] += 1
+    return dict(sorted(out.items()))
 
 
 def is_supported(path: Path) -> bool:
@@ -87,7 +105,8 @@ def read_document(
     check_archive(data, max_unzipped_bytes, max_zip_entries)
     reader = importlib.import_module(module_name)
     try:
-        parsed = reader.read(data)
+        # Readers that unpack streams themselves (HWP's deflated records) take the cap of check_archive.
+        parsed = reader.read(data, max_unzipped_bytes) if getattr(reader, "CAPPED", False) else reader.read(data)
     except UnreadableDocument:
         raise
     except Exception as exc:  # a parser library failing on a corrupt file
@@ -99,4 +118,6 @@ def read_document(
         text=parsed.text,
         sha256=file_sha256(data),
         pages=parsed.pages,
+        notes=parsed.notes,
+        ocr_pages=parsed.ocr_pages,
     )

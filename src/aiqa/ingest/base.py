@@ -17,3 +17,7 @@ class Parsed:
     text: str
     # Offsets into `text` where each page starts (page 1 at 0); empty when the format has no pages.
     pages: tuple[int, ...] = ()
+    # What of the file was left out and why, with what to do about it ("hidden sheet 'x' skipped ...").
+    notes: tuple[str, ...] = ()
+    # 1-based pages whose text came from OCR (PDF scans): their citations say so.
+    ocr_pages: tuple[int, ...] = ()

@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import pickle
 import select
+import shutil
+import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -55,12 +58,20 @@ class Worker:
     def __init__(self, timeout: float):
         self.timeout = timeout
         self.proc: subprocess.Popen | None = None
+        self.tmp: str | None = None
 
     def read(self, path: Path, root: Path, data: bytes, caps: dict[str, int]) -> Document:
         """Read one file like read_document; raise UnreadableDocument, also when it takes too long."""
         if self.proc is None:
+            # Its own process group and temp folder: stopping it also stops the programs it runs
+            # (Tesseract for OCR) and removes the files they leave.
+            self.tmp = tempfile.mkdtemp(prefix="aiqa-read-")
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "aiqa.ingest.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                [sys.executable, "-m", "aiqa.ingest.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,
+                env={**os.environ, "TMPDIR": self.tmp},
             )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         try:
@@ -80,9 +91,15 @@ class Worker:
 
     def close(self) -> None:
         if self.proc is not None:
-            self.proc.kill()
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
             self.proc.wait()
             self.proc = None
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
 
 
 def main() -> None:
