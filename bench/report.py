@@ -26,6 +26,9 @@ RUNS = {
     "http": "bench/http_load.py --json bench/results/http.json",
     "generate": "bench/generate.py --json bench/results/generate.json",
     "soak": "bench/soak.py (its printout, kept in bench/results/soak.txt)",
+    "formats": "bench/formats.py --json bench/results/formats.json",
+    "hwp_parsers": "bench/formats.py --compare-hwp HWP_DIR AGPL_DIR HWPX_DIR (bench/results/hwp_parsers.json)",
+    "reflow": "bench/reflow.py glue|korquad|eval|wrapped (bench/results/reflow.json)",
 }
 
 
@@ -195,6 +198,69 @@ def plot(scale: list[dict] | None, http: list[dict] | None, out: Path) -> bool:
     return True
 
 
+def formats_section(formats: dict | None) -> str | None:
+    if not formats:
+        return None
+    rows = [
+        {
+            "format": name,
+            "file (MB)": f["file_mb"],
+            "read (s)": f["read_s"],
+            "s per MB": f["s_per_mb"],
+            "characters per s": f["chars_per_s"],
+        }
+        for name, f in formats["formats"].items()
+    ]
+    ocr = formats.get("ocr")
+    tail = (
+        f"\n\nOCR (Tesseract `{ocr['languages']}`, `{ocr['config']}`): {ocr['s_per_page']} s a page over "
+        f"{ocr['pages']} pages, character accuracy {ocr['char_accuracy']} on the test scan."
+        if ocr
+        else ""
+    )
+    return table(rows) + tail
+
+
+def hwp_section(hwp: dict | None) -> str | None:
+    if not hwp:
+        return None
+    rows = [
+        {
+            "parser": name,
+            "read": of(p["read"], p["files"]),
+            "seconds": p["seconds"],
+            "preview recall": p["preview_recall"],
+            "table rows": p["table_rows"],
+            "headings": p["headings"],
+            "damaged copies refused": p["damaged_copies"]["refused"],
+        }
+        for name, p in hwp["parsers"].items()
+    ]
+    return f"{hwp['corpus']}.\n\n{table(rows)}\n\n{hwp['notes']}"
+
+
+def reflow_section(reflow: dict | None) -> str | None:
+    if not reflow:
+        return None
+    rows = []
+    for name, run in (("wrapped KorQuAD", reflow["wrapped_korquad"]), ("realistic", reflow["realistic"])):
+        for half in run["before"]["halves"]:
+            b, a = run["before"]["halves"][half]["kinds"], run["after"]["halves"][half]["kinds"]
+            total_b, total_a = b["all answerable"], a["all answerable"]
+            rows.append(
+                {
+                    "set": f"{name}: {half}" if half != name else name,
+                    "questions": total_b["n"],
+                    "hit@1 before → after": f"{total_b['hit@1']} → {total_a['hit@1']}",
+                    "hit@5 before → after": f"{total_b['hit@5']} → {total_a['hit@5']}",
+                    "answers right before → after": f"{total_b['right']} → {total_a['right']}",
+                    "chunks": f"{run['before']['chunks']} → {run['after']['chunks']}",
+                }
+            )
+    commands = "; ".join(f"`{c}`" for c in reflow["commands"].values())
+    return f"{table(rows)}\n\nCommands: {commands}."
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--results", default=str(REPO / "bench" / "results"))
@@ -223,6 +289,9 @@ def main() -> None:
         section("Beside other pipelines", "peers", peers_section(data["peers"])),
         section("Serving: concurrent clients", "http", table(data["http"]) if data["http"] else None),
         section("Written answers (a 0.5B model) against quoted ones", "generate", markdown(results, "generate")),
+        section("Reading: time per format and per OCR'd page", "formats", formats_section(data["formats"])),
+        section("HWP readers compared on real files", "hwp_parsers", hwp_section(data["hwp_parsers"])),
+        section("Re-flow of text extracted from PDFs, before and after", "reflow", reflow_section(data["reflow"])),
         section(
             "Soak: many clients, rebuilds, a flood and oversized histories at once",
             "soak",
