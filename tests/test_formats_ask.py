@@ -35,7 +35,7 @@ def run(*args: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, embedder):
     """A corpus of one good file per format plus damaged and oversized ones, indexed by `aiqa index --json`."""
-    import aiqa.embedders.base
+    import aiqa.embedders.registry
 
     root = tmp_path_factory.mktemp("formats")
     corpus = root / "corpus"
@@ -55,19 +55,19 @@ def built(tmp_path_factory, embedder):
         (corpus / f"oversized.{ext}").write_bytes(good[:16] + os.urandom(1_100_000))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIQA_MAX_FILE_MB", "1")
-        mp.setattr(aiqa.embed, "load_embedder", lambda *a, **k: embedder)
+        mp.setattr(aiqa.embedders.registry, "load_embedder", lambda *a, **k: embedder)
         code, out, err = run("index", "--json", "--corpus", str(corpus), "--index", str(root / "index"))
     assert code == 0, err
     return corpus, root / "index", json.loads(out)
 
 
 def ask(built, question: str, monkeypatch, embedder) -> dict:
-    import aiqa.embedders.base
+    import aiqa.embedders.registry
 
     corpus, index, _ = built
     monkeypatch.setenv("AIQA_CORPUS", str(corpus))
     monkeypatch.setenv("AIQA_INDEX", str(index))
-    monkeypatch.setattr(aiqa.embed, "load_embedder", lambda *a, **k: embedder)
+    monkeypatch.setattr(aiqa.embedders.registry, "load_embedder", lambda *a, **k: embedder)
     code, out, err = run("ask", question, "--json")
     assert code == 0, err
     return json.loads(out)
