@@ -29,6 +29,7 @@ class Slow(FakeEmbedder):
         return super().embed_queries(texts)
 
 
+@pytest.mark.model  # waits out the batching window several times: the slow tier.
 def test_questions_waiting_together_go_in_one_call_and_come_back_in_order():
     slow = Slow()
     shared = SharedBatches(slow)

@@ -19,6 +19,9 @@ from tests.conftest import engine_over
 from tests.fake_llm import FakeLlm
 from tests.test_server import ThreadedServer
 
+# Real servers over sockets, slow clients and header deadlines waited out: the slow tier (tests/README.md).
+pytestmark = pytest.mark.model
+
 READ = "read-t0ken"
 ADMIN = "admin-t0ken"
 Q = {"question": "미국의 AI 반도체는?"}

@@ -14,6 +14,7 @@ import zlib
 from dataclasses import replace
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,9 @@ from tests.conftest import engine_over
 from tests.fake_llm import FakeLlm
 from tests.test_security import _queue_call
 from tests.test_server import ThreadedServer
+
+# Real servers over HTTP, Gradio's queue, bombs read to their caps: the slow tier (tests/README.md).
+pytestmark = pytest.mark.model
 
 READ = "read-t0ken"
 ADMIN = "admin-t0ken"

@@ -101,6 +101,7 @@ def _in_group(pgid: int) -> list[int]:
 
 @needs_font
 @needs_ocr
+@pytest.mark.model  # Tesseract run until the read time limit stops it: the slow tier.
 def test_ocr_runs_inside_the_read_time_limit_and_stops_with_it(tmp_path: Path) -> None:
     from aiqa.ingest.worker import Worker
 
