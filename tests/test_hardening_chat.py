@@ -20,19 +20,12 @@ from hypothesis import strategies as st
 
 from tests.conftest import engine_over
 from tests.fake_llm import FakeLlm
+from tests.test_hardening import ADMIN, READ, Q, bearer
 from tests.test_security import _queue_call
 from tests.test_server import ThreadedServer
 
 # Real servers over HTTP, Gradio's queue, bombs read to their caps: the slow tier (tests/README.md).
 pytestmark = pytest.mark.model
-
-READ = "read-t0ken"
-ADMIN = "admin-t0ken"
-Q = {"question": "미국의 AI 반도체는?"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @contextlib.contextmanager

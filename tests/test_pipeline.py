@@ -124,11 +124,11 @@ def test_a_turn_is_analysed_by_kiwi_once(fake_engine, monkeypatch):
 
 
 def test_a_turn_is_read_into_a_query_before_any_index_is_touched():
-    from aiqa.pipeline import Limits, read_query
+    from aiqa.pipeline import QueryLimits, read_query
 
-    query = read_query("  그럼 중국은?  ", 3, ["미국의 AI 반도체는?"], Limits(max_k=5))
+    query = read_query("  그럼 중국은?  ", 3, ["미국의 AI 반도체는?"], QueryLimits(max_k=5))
     assert query.question == "그럼 중국은?" and query.k == 3 and query.language == "ko"
     assert query.analysis.text.startswith("그럼 중국은?") and "반도체" in query.analysis.terms
     with pytest.raises(BadRequest, match="k must be a whole number from 1 to 5"):
-        read_query("중국은?", 6, None, Limits(max_k=5))
+        read_query("중국은?", 6, None, QueryLimits(max_k=5))
     assert read_query("What about China's chips?", 5).language == "en"

@@ -17,7 +17,7 @@ from aiqa.errors import AiqaError
 from aiqa.generate import Generator
 from aiqa.index.format import LoadedIndex
 from aiqa.laps import Laps
-from aiqa.pipeline import Limits, Pipeline, read_query
+from aiqa.pipeline import Pipeline, QueryLimits, read_query
 from aiqa.records import Reply
 from aiqa.stores.registry import live_version, load_index
 
@@ -42,7 +42,7 @@ class Engine:
         decision file, the LLM server. `shared_batches`: embed questions that arrive together in one
         call (aiqa.embedders.batching); for servers."""
         self.settings = settings
-        self.limits = Limits.of(settings)
+        self.limits = QueryLimits.of(settings)
         self._shared_batches = shared_batches
         self._embedder = embedder
         self._decision = decision

@@ -33,7 +33,7 @@ MIN_DEPTH = 6
 
 
 @dataclass(frozen=True)
-class Limits:
+class QueryLimits:
     """What a caller may send: the question's length, k, and the history's size (Settings)."""
 
     max_question_chars: int = 1000
@@ -42,7 +42,7 @@ class Limits:
     max_history_chars: int = 8000
 
     @classmethod
-    def of(cls, settings: Any) -> Limits:
+    def of(cls, settings: Any) -> QueryLimits:
         return cls(settings.max_question_chars, settings.max_k, settings.max_history_items, settings.max_history_chars)
 
 
@@ -74,7 +74,7 @@ def has_content(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
 
-def check_question(question: Any, k: Any, limits: Limits) -> tuple[str, int]:
+def check_question(question: Any, k: Any, limits: QueryLimits) -> tuple[str, int]:
     """Validate a question and k from any caller; raise BadRequest saying what is wrong."""
     if not isinstance(question, str):
         raise BadRequest("question must be a string")
@@ -171,9 +171,9 @@ def _resolve_against(question: str, previous: str, analysed: _Analyses) -> str:
     return f"{question} {' '.join(carried)}".strip()
 
 
-def read_query(question: Any, k: Any = 5, history: Any = None, limits: Limits | None = None) -> Query:
+def read_query(question: Any, k: Any = 5, history: Any = None, limits: QueryLimits | None = None) -> Query:
     """Read one chat turn: check it, resolve a follow-up against the history, analyse it once."""
-    limits = limits or Limits()
+    limits = limits or QueryLimits()
     question, k = check_question(question, k, limits)
     earlier = history_questions(history, limits.max_history_items, limits.max_history_chars)
     analysed = _Analyses()
