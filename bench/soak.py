@@ -6,7 +6,7 @@ Starts `aiqa serve` on a free loopback port over a copy of corpus/ in a temporar
 read and an admin token. Then, at the same time:
 
 - `--clients` normal users ask `--questions` questions in all (bench/questions.jsonl, round robin),
-  each from its own address (X-Forwarded-For through the loopback proxy, which the server trusts);
+  each from its own address (X-Forwarded-For from a proxy on loopback, trusted through AIQA_TRUSTED_PROXIES);
 - the index is rebuilt `--rebuilds` times, alternately adding a document (POST /api/documents)
   and removing it again (deleting the file, then POST /api/index);
 - one client floods `--flood` questions as fast as it can: past AIQA_RATE_LIMIT it gets 429;
@@ -104,6 +104,8 @@ def start_server(work: Path, port: int, rate: str) -> subprocess.Popen:
         "AIQA_API_TOKEN": READ,
         "AIQA_ADMIN_TOKEN": ADMIN,
         "AIQA_RATE_LIMIT": rate,
+        # The clients stand behind a proxy on loopback: the server believes X-Forwarded-For from there only.
+        "AIQA_TRUSTED_PROXIES": "127.0.0.1",
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "aiqa.cli", "serve", "--port", str(port)],
