@@ -47,7 +47,8 @@ from aiqa.text.korean import _kiwi  # noqa: E402
 from aiqa.text.reflow import join_rule, kiwi_spaces, reflow_if_extracted  # noqa: E402
 from aiqa.text.tokens import count_tokens  # noqa: E402
 
-SHARED = REPO.parents[1] / "shared" / "eval" if (REPO.parents[1] / "shared").is_dir() else Path("/work/shared/eval")
+# The project's eval sets beside the checkout (--realistic and --korquad name others).
+SHARED = REPO.parent / "shared" / "eval"
 # Switches the re-flow off in every process of a run (the CLI reads files in a worker process):
 # a sitecustomize module on PYTHONPATH runs at each interpreter's start.
 OFF = (
