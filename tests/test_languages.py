@@ -18,6 +18,8 @@ from aiqa.text.cues import ASKS_TIME, DATE, QUANTITY, asked_unit
 from aiqa.text.korean import analyse
 from aiqa.web.examples import examples
 
+from .conftest import REPO, engine_over, report_index
+
 DATA = Path(__file__).with_name("data")
 
 
@@ -135,3 +137,15 @@ def test_example_questions_come_from_the_documents_faq_and_sections(company_engi
     handbook = examples(handbook_engine)
     assert handbook and all(q.startswith("Tell me about ") for q in handbook), handbook
     assert all(q.endswith(("은?", "는?")) for q in examples(engine)), examples(engine)
+
+
+def test_a_korean_question_answered_by_a_code_block_of_a_korean_manual_is_not_called_foreign(
+    tmp_path_factory, cache_dir, embedder
+):
+    """Code is no foreign language: a command quoted from a Korean manual gets no "quoted as written" notice."""
+    folder = REPO / "tests" / "data" / "manual"
+    engine = engine_over(report_index(tmp_path_factory.mktemp("manual"), cache_dir, embedder, folder), embedder)
+    result = ask_json(engine, "백업을 지금 바로 수동으로 만들려면 어떤 명령을 써?")
+    assert not result["abstained"], result["answer"]
+    assert any("snapkeep create" in c["quote"] for c in result["citations"]), result["answer"]
+    assert not result["answer"].startswith("문서의 원문 그대로")

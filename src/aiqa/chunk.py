@@ -20,11 +20,13 @@ from aiqa.text.layout import (
     CONTINUES,
     FAQ_ANSWER,
     FAQ_QUESTION,
+    FENCE,
     GLUED_ITEM,
     MD_HEADING,
     SENTENCE_END,
     TABLE_SEPARATOR,
     Line,
+    code_kinds,
     heading_level,
     is_numbered_heading,
     line_kind,
@@ -40,7 +42,8 @@ from aiqa.text.layout import (
 
 TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
-CHUNKER_VERSION = 8
+# 9: a fenced code block is one unit of kind "code", never a heading.
+CHUNKER_VERSION = 9
 _OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 # Above this many characters a document takes minutes to chunk and embed: say so in the log.
 LARGE_DOCUMENT_CHARS = 5_000_000
@@ -59,7 +62,7 @@ def chunk_views(chunk: Chunk) -> tuple[str, ...]:
 
 def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
     """The statements of a chunk: its row, or its heading line and sentences; spans into `text`."""
-    if chunk.kind.startswith("table"):
+    if chunk.kind.startswith("table") or chunk.kind == "code":
         return [(chunk.start, chunk.end)]
     groups: list[list[int]] = []
     pos, after_blank = chunk.start, False
@@ -273,7 +276,7 @@ class _Builder:
 
     def run(self) -> list[Chunk]:
         lines = split_lines(self.doc.text)
-        kinds = [line_kind(line.text) for line in lines]
+        kinds = code_kinds(lines, [line_kind(line.text) for line in lines])
         first = next((i for i, k in enumerate(kinds) if k != "blank"), None)
         i = 0
         while i < len(lines):
@@ -292,6 +295,17 @@ class _Builder:
             ):
                 self.enter(heading_level(line.text, is_title), MD_HEADING.sub("", line.text).strip())
                 i = self.heading("title" if is_title else "heading", lines, kinds, i)
+            elif kind == "code":
+                # A code block is one unit under its section, cited whole: a command is read with its flags.
+                j = i + 1
+                while j < len(lines) and kinds[j] == "code":
+                    j += 1
+                    if FENCE.match(lines[j - 1].text):
+                        break  # the closing fence
+                self.emit(
+                    "code", line.start, lines[j - 1].end, self.labelled(self.doc.text[line.start : lines[j - 1].end])
+                )
+                i = j
             elif kind == "table":
                 j = i
                 while j < len(lines) and kinds[j] == "table":

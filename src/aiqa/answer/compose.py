@@ -7,11 +7,15 @@ row) with its citation, so no fact can appear that its quote does not hold.
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
+
+import regex
 
 from aiqa.answer.align import Aligner
 from aiqa.answer.candidates import Candidate, Question, Statements, candidates, reranked
 from aiqa.answer.decision import Decision, answer_features, load_decision
-from aiqa.answer.present import ABSTAIN, present
+from aiqa.answer.present import ABSTAIN, cite, present
+from aiqa.chunk import quote_span
 from aiqa.records import Answer, Chunk, Hit
 from aiqa.retrieve import Retriever
 
@@ -19,6 +23,8 @@ from aiqa.retrieve import Retriever
 # best's: on the calibration questions that lifts answers holding the gold span by 4 points at 1.3
 # statements an answer on average (scripts/fit_decision.py).
 SECOND_RATIO = 0.4
+# A sentence that announces what follows it: a colon at its end, or a word that points below.
+ANNOUNCES = regex.compile(r"[:：]\s*$|아래|다음과\s*같|\bbelow\b|\bfollowing\b|\bas follows\b", regex.I)
 
 
 class Composer:
@@ -31,6 +37,10 @@ class Composer:
         self.decision = decision or load_decision()
         self.aligner = Aligner(retriever.embedder)
         self.tables: dict[tuple[str, int], list[Chunk]] = {}
+        # The unit after each chunk in its document (chunks are stored in document order, by source).
+        self.following: dict[tuple[str, int], Chunk] = {
+            (a.source, a.start): b for a, b in pairwise(retriever.chunks) if a.source == b.source
+        }
         for chunk in retriever.chunks:
             if chunk.kind == "table_row":
                 self.tables.setdefault((chunk.source, chunk.table), []).append(chunk)
@@ -68,9 +78,30 @@ class Composer:
             return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
         chosen = self.choose(ranked)
         text, citations = present(
-            chosen, replace(asked, analysis=replace(analysis, language=language)), self.documents, self.tables
+            chosen,
+            replace(asked, analysis=replace(analysis, language=language)),
+            self.documents,
+            self.tables,
+            self.statements.korean,
         )
+        shown = self.announced(chosen[-1])
+        if shown is not None:  # the chosen sentence points at the code below it: show and cite that too
+            doc = self.documents[shown.source]
+            n = len(citations) + 1
+            citations = (*citations, cite(n, shown, doc, *quote_span(doc.text, shown.start, shown.end)))
+            text = f"{text}\n\n{citations[-1].quote}\n[{n}]"
         return Answer(question, text, False, citations, analysis.text, signals)
+
+    def announced(self, chosen: Candidate) -> Chunk | None:
+        """The code block that a chosen statement announces ("아래 명령을 실행합니다.", "Run the following:"):
+        the unit right after it in its document and section, when the statement ends its chunk."""
+        chunk = chosen.hit.chunk
+        following = self.following.get((chunk.source, chunk.start))
+        if following is None or following.kind != "code" or following.section != chunk.section:
+            return None
+        if chunk.text[chosen.end - chunk.start :].strip() or not ANNOUNCES.search(chosen.quote):
+            return None
+        return following
 
     def choose(self, ranked: list[Candidate]) -> list[Candidate]:
         """The best statement, and a second one when it is nearly as likely and says something else."""

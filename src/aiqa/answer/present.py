@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import regex
 
 from aiqa.answer.candidates import Candidate, Question
 from aiqa.chunk import quote_span
 from aiqa.records import OCR_MARK, Chunk, Citation, Document
-from aiqa.text.korean import content_terms, is_korean
+from aiqa.text.korean import content_terms
 from aiqa.text.layout import locate, plain
 
 # A comparison across columns (e.g. US vs China) is best shown as table rows ...
@@ -71,8 +73,12 @@ def present(
     question: Question,
     documents: dict[str, Document],
     tables: dict[tuple[str, int], list[Chunk]],
+    korean_document: Callable[[str], bool],
 ) -> tuple[str, tuple[Citation, ...]]:
-    """The answer text with [n] markers and its citations, framed in the question's language."""
+    """The answer text with [n] markers and its citations, framed in the question's language.
+
+    `korean_document(source)` tells a document's language (candidates.Statements.korean).
+    """
     korean = question.analysis.language == "ko"
     rows = table_rows(chosen, question, tables)
     if rows:
@@ -86,8 +92,10 @@ def present(
             cite(n, c.hit.chunk, documents[c.hit.chunk.source], c.start, c.end) for n, c in enumerate(chosen, start=1)
         )
         text = "\n".join(f"{frame(c, question)} [{n}]" for n, c in enumerate(chosen, start=1))
-    # Quotes stay in their documents' language; say so when it is not the question's.
-    quoted_korean = [is_korean(c.hit.chunk.text) for c in chosen]
+    # Quotes stay in their documents' language; say so when it is not the question's. The document's
+    # language, not the quote's: a code block or a row of English names in a Korean manual is no
+    # English text to warn about.
+    quoted_korean = [korean_document(c.hit.chunk.source) for c in chosen]
     if not korean and any(quoted_korean):
         text = "From the documents (quoted in their own language):\n\n" + text
     elif korean and not any(quoted_korean):

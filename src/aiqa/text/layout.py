@@ -16,6 +16,8 @@ from aiqa.records import page_at
 
 _KEYCAP_HEADING = regex.compile(r"^\s*\d{1,2}\ufe0f?\u20e3\s*")
 MD_HEADING = regex.compile(r"^\s*#{1,6}\s+")
+# A Markdown code fence opens or closes a block of code: "```bash", "~~~".
+FENCE = regex.compile(r"^\s*(`{3,}|~{3,})")
 # The question and answer marks of a FAQ ("Q. ...", "A: ...", "질문) ...", "답. ...").
 _ASKS, _ANSWERS = r"(?:Q|질문|문)\s*[.:)]", r"(?:A|답변|답)\s*[.:)]"
 FAQ_QUESTION = regex.compile(rf"^\s*{_ASKS}\s+")
@@ -152,6 +154,21 @@ def heading_level(line: str, is_title: bool) -> int:
     if marks:
         return len(marks.group(1))
     return 0 if is_title else 2
+
+
+def code_kinds(lines: list[Line], kinds: list[str]) -> list[str]:
+    """The kinds with every line of a fenced code block, fences included, as "code": a "# comment" in a
+    block is no heading and "```bash" no plain heading. An unclosed fence runs to the end."""
+    out, fence = list(kinds), None
+    for i, line in enumerate(lines):
+        mark = FENCE.match(line.text)
+        if fence is None and mark:
+            fence, out[i] = mark.group(1)[0] * 3, "code"
+        elif fence is not None:
+            out[i] = "code"
+            if mark and mark.group(1).startswith(fence):
+                fence = None
+    return out
 
 
 def paragraph_end(lines: list[Line], kinds: list[str], i: int) -> int:
