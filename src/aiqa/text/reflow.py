@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import regex
 
 from aiqa.text.korean import space
+from aiqa.text.layout import FENCE
 
 _PAGE_NUMBER = regex.compile(
     r"^\s*(?:[-–—－~]\s*\d{1,4}\s*[-–—－~]|\d{1,4}\s*/\s*\d{1,4}|(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?"
@@ -44,7 +45,6 @@ _SENTENCE_END = regex.compile(r"[.!?。！？…:]['\"”’)\]」』]*\s*$")
 _DECIMAL = regex.compile(r"\d\.$")  # "1." + "2미터": a number broken at its point ends no sentence
 _STOPS = regex.compile(r"\p{Hangul}[.!?。！？]['\"”’)\]」』]*\s*$")  # a sentence's end, not a date's
 _ALIGNED = regex.compile(r"\S[ \t]{3,}\S")  # columns laid out with spaces: a row, kept as it is
-_FENCE = regex.compile(r"^\s*(?:```|~~~)")
 _MARKDOWN = regex.compile(r"^(?:#{1,6}\s+\S|\s*(?:```|~~~)|\s*\|?\s*:?-{3,}:?\s*\|)", regex.M)
 # Syllables standing alone between spaces: three make a line letter-spaced, two a word in one.
 _SPACED_RUN = regex.compile(r"(?<!\S)\p{Hangul}(?:[ \t]+\p{Hangul}(?!\S)){2,}")
@@ -116,7 +116,7 @@ def _lines(text: str, pages: tuple[int, ...]) -> list[_Line]:
     lines, pos, page, in_code, letter = [], 0, 0, False, ""
     for raw in text.split("\n"):
         line = _Line(pos, raw, bisect_right(pages, pos) - 1 if pages else page)
-        if _FENCE.match(raw):
+        if FENCE.match(raw):
             line.kind, in_code = "code", not in_code
         elif in_code:
             line.kind = "code"
