@@ -105,8 +105,10 @@ def _in_group(pgid: int) -> list[int]:
 def test_ocr_runs_inside_the_read_time_limit_and_stops_with_it(tmp_path: Path) -> None:
     from aiqa.ingest.worker import Worker
 
-    make_scan(tmp_path / "long.pdf", pages=6)
-    worker = Worker(timeout=4)  # past the decoding of the first page: Tesseract is running then
+    # Far more pages than fit in the limit on any machine (a page takes about 0.7 s here), and a limit
+    # past the decoding of the first page: Tesseract is running when it strikes.
+    make_scan(tmp_path / "long.pdf", pages=15)
+    worker = Worker(timeout=3)
     caps = {"max_bytes": 50_000_000, "max_unzipped_bytes": 200_000_000, "max_zip_entries": 2000}
     (tmp_path / "first.txt").write_text("먼저 읽는 파일", encoding="utf-8")
     worker.read(tmp_path / "first.txt", tmp_path, (tmp_path / "first.txt").read_bytes(), caps)
@@ -114,7 +116,7 @@ def test_ocr_runs_inside_the_read_time_limit_and_stops_with_it(tmp_path: Path) -
     group, tmp = worker.proc.pid, worker.tmp
     try:
         with pytest.raises(
-            UnreadableDocument, match=r"took longer than 4 s to read: stopped \(raise AIQA_READ_TIMEOUT\)"
+            UnreadableDocument, match=r"took longer than 3 s to read: stopped \(raise AIQA_READ_TIMEOUT\)"
         ):
             worker.read(tmp_path / "long.pdf", tmp_path, (tmp_path / "long.pdf").read_bytes(), caps)
     finally:
