@@ -27,6 +27,15 @@ class Blocks:
         if text := one_line(text):
             self.items.append(("li", "- " + text))
 
+    def add(self, kind: str, level: int, text: str) -> None:
+        """A paragraph of a word processor by its outline kind: "h" (with its level), "li" or "p"."""
+        if kind == "h":
+            self.heading(level, text)
+        elif kind == "li":
+            self.bullet(text)
+        else:
+            self.paragraph(text)
+
     def table(self, grid: list[list[str]]) -> None:
         if all(len(row) <= 1 for row in grid):  # a one-column table is a box around text, not a table
             for row in grid:
@@ -37,13 +46,20 @@ class Blocks:
             self.items.append(("table", "\n".join(rows)))
 
     def text(self) -> str:
-        out, previous = "", ""
-        for kind, text in self.items:
-            if out:
-                out += "\n" if kind == previous == "li" else "\n\n"
-            out += text
-            previous = kind
-        return out
+        return join_blocks(self.items)
+
+
+def join_blocks(items: list[tuple[str, str]]) -> str:
+    """Blocks as text: a blank line between blocks, a single break between items of one list."""
+    out, previous = "", ""
+    for kind, text in items:
+        if not text:
+            continue
+        if out:
+            out += "\n" if kind == previous == "li" else "\n\n"
+        out += text
+        previous = kind
+    return out
 
 
 def one_line(text: str) -> str:

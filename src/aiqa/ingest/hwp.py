@@ -157,13 +157,7 @@ class _Reader:
             if para.tag != _PARA_HEADER:
                 continue
             text = "".join(_text(n.data) for n in para.children if n.tag == _PARA_TEXT)
-            kind, level = self.kind(para)
-            if kind == "h":
-                self.out.heading(level, text)
-            elif kind == "li":
-                self.out.bullet(text)
-            else:
-                self.out.paragraph(text)
+            self.out.add(*self.kind(para), text)
             for ctrl in para.children:
                 if ctrl.tag != _CTRL_HEADER:
                     continue

@@ -90,14 +90,7 @@ class _Reader:
                 tables.append(el)
             elif name == "subList" and self._owner(el) is p and not _inside(el, "tbl", p):
                 boxes.append(flat_text(el))  # a text box, drawn shape or another object holding text
-        kind, level = self.kind(p)
-        text = "".join(texts)
-        if kind == "h":
-            self.out.heading(level, text)
-        elif kind == "li":
-            self.out.bullet(text)
-        else:
-            self.out.paragraph(text)
+        self.out.add(*self.kind(p), "".join(texts))
         for table in tables:
             self.table(table)
         for box in boxes:

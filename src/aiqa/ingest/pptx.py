@@ -21,6 +21,7 @@ from pptx.exc import PackageNotFoundError
 
 from aiqa.errors import UnreadableDocument
 from aiqa.ingest.base import Parsed
+from aiqa.ingest.blocks import join_blocks
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .ppt and password-protected decks
 _TITLES = (PP_PLACEHOLDER.TITLE, PP_PLACEHOLDER.CENTER_TITLE, PP_PLACEHOLDER.VERTICAL_TITLE)
@@ -98,15 +99,7 @@ def _slide(number: int, slide: Any) -> str:
         notes = _one_line(slide.notes_slide.notes_text_frame.text)
         if notes:
             blocks.append(("p", f"{NOTES_MARK} {notes}"))
-    out, previous = "", ""
-    for kind, text in blocks:
-        if not text:
-            continue
-        if out:
-            out += "\n" if kind == previous == "li" else "\n\n"
-        out += text
-        previous = kind
-    return out
+    return join_blocks(blocks)
 
 
 def read(data: bytes) -> Parsed:
