@@ -39,11 +39,13 @@ from aiqa.text.layout import (
     split_cells,
     split_lines,
 )
+from aiqa.text.outline import Depths, article_title, family, heading_text, trailing_field
 
 TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
 # 9: a fenced code block is one unit of kind "code", never a heading.
-CHUNKER_VERSION = 9
+# 10: the outline of office documents (articles, clauses, 가. items, ■ and named sections, fields).
+CHUNKER_VERSION = 10
 _OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 # Above this many characters a document takes minutes to chunk and embed: say so in the log.
 LARGE_DOCUMENT_CHARS = 5_000_000
@@ -62,7 +64,7 @@ def chunk_views(chunk: Chunk) -> tuple[str, ...]:
 
 def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
     """The statements of a chunk: its row, or its heading line and sentences; spans into `text`."""
-    if chunk.kind.startswith("table") or chunk.kind == "code":
+    if chunk.kind.startswith("table") or chunk.kind in ("code", "field"):
         return [(chunk.start, chunk.end)]
     groups: list[list[int]] = []
     pos, after_blank = chunk.start, False
@@ -90,7 +92,7 @@ def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
         piece = text[a:b]
         if i and FAQ_ANSWER.match(piece) and FAQ_QUESTION.match(text[groups[i - 1][0] : groups[i - 1][1]]):
             out[-1] = (out[-1][0], b)
-        elif is_numbered_heading(piece) or FAQ_QUESTION.match(piece):
+        elif (i == 0 and chunk.kind in ("heading", "title")) or is_numbered_heading(piece) or FAQ_QUESTION.match(piece):
             out.append((a, b))
         else:
             out.extend(sentence_spans(piece, a))
@@ -120,8 +122,12 @@ def statement_spans(text: str, chunk: Chunk) -> tuple[tuple[int, int], ...]:
     spans = unit_spans(text, chunk)
     if chunk.kind == "title":
         spans = spans[1:]  # the title line names the document; the prose after it states things
-    elif chunk.kind == "heading" and spans and line_kind(text[spans[0][0] : spans[0][1]]) == "paragraph":
-        spans = spans[1:]  # a plain heading line ("계정과 비밀번호") labels its section, like a numbered one
+    elif chunk.kind == "heading" and spans and line_kind(text[spans[0][0] : spans[0][1]]) != "callout":
+        # A heading line ("계정과 비밀번호", "1. 목적", "■ 검진 개요") labels its section; a field set beside
+        # it ("【3단계】 승인      담당 : 결재권자") states who does the step.
+        first = text[spans[0][0] : spans[0][1]]
+        field = trailing_field(first)
+        spans = ([(spans[0][0] + field[0], spans[0][0] + field[1])] if field else []) + spans[1:]
     out = []
     for a, b in spans:
         a, b = quote_span(text, a, b)
@@ -161,6 +167,7 @@ class _Builder:
         self.chunks: list[Chunk] = []
         self.tables = 0
         self.starts = line_starts(doc.text)
+        self.depths = Depths(1)
 
     def locator(self, start: int, end: int, extra: str = "") -> str:
         where = locate(self.doc.text, self.doc.pages, start, end, extra, self.starts)
@@ -278,23 +285,38 @@ class _Builder:
         lines = split_lines(self.doc.text)
         kinds = code_kinds(lines, [line_kind(line.text) for line in lines])
         first = next((i for i, k in enumerate(kinds) if k != "blank"), None)
+        # Outline marks (제2장, ■, 1. 목적, 제안이유) nest below the document's Markdown headings.
+        self.depths = Depths(1 + max((heading_level(x.text, False) for x, k in zip(lines, kinds) if k == "heading"), default=0))
         i = 0
         while i < len(lines):
             kind, line = kinds[i], lines[i]
-            if kind == "blank":
+            if kind in ("blank", "rule"):
                 i += 1
                 continue
-            nxt = next((j for j in range(i + 1, len(lines)) if kinds[j] != "blank"), None)
+            nxt = next((j for j in range(i + 1, len(lines)) if kinds[j] not in ("blank", "rule")), None)
             is_title = i == first and kind in ("paragraph", "heading") and len(line.text) <= 120
+            outline = None if is_title or kind in ("heading", "code", "table") else family(lines, kinds, i)
+            if outline is None and plain_heading(lines, kinds, i):
+                outline = "name"
             # A callout followed by prose heads that prose (e.g. a conclusion section).
-            if (
-                is_title
-                or kind == "heading"
-                or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph")
-                or plain_heading(lines, kinds, i)
-            ):
+            if is_title or kind == "heading" or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph"):
                 self.enter(heading_level(line.text, is_title), MD_HEADING.sub("", line.text).strip())
                 i = self.heading("title" if is_title else "heading", lines, kinds, i)
+            elif outline is not None:
+                self.enter(self.depths.of(outline), heading_text(line.text))
+                i = self.heading("heading", lines, kinds, i)
+            elif kind == "article":
+                # An article heads its clauses and items; its own line states its first clause.
+                title = article_title(line.text) or heading_text(line.text)
+                self.enter(self.depths.of("조"), title)
+                if heading_text(line.text) == title:  # a title alone heads the clauses below it
+                    i = self.heading("heading", lines, kinds, i)
+                else:
+                    self.emit_text("article", line.start, line.end)
+                    i += 1
+            elif kind == "field":
+                self.emit_text("field", line.start, line.end)
+                i += 1
             elif kind == "code":
                 # A code block is one unit under its section, cited whole: a command is read with its flags.
                 j = i + 1
@@ -344,7 +366,7 @@ class _Builder:
             k = j
             while k < len(lines) and kinds[k] == "blank":
                 k += 1
-            if k >= len(lines) or kinds[k] != "paragraph" or plain_heading(lines, kinds, k):
+            if k >= len(lines) or kinds[k] != "paragraph" or plain_heading(lines, kinds, k) or family(lines, kinds, k):
                 break
             if self.doc.page_at(lines[k].start) != self.doc.page_at(start):
                 break  # a citation of the heading should name one page

@@ -21,7 +21,7 @@ def _passage(hit: Hit) -> dict[str, Any]:
         "source": c.source,
         "section": c.section,
         "locator": c.locator,
-        "text": c.text,
+        "text": hit.passage_text,
         "score": round(hit.score, 4),
     }
 

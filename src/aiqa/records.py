@@ -71,6 +71,18 @@ class Hit:
     keyword: float  # BM25 score, normalised to the best keyword score of this question (0..1)
     rank: int
     statement_dense: tuple[float, ...] = ()  # cosine of the question and each of the chunk's statements
+    # The passage the chunk sits in: the units of its section around it (aiqa.retrieve.passages), each a
+    # Hit of its own, in document order, this one among them; and their text as the document has it.
+    units: tuple[Hit, ...] = ()
+    passage: str = ""
+
+    @property
+    def passage_units(self) -> tuple[Hit, ...]:
+        return self.units or (self,)
+
+    @property
+    def passage_text(self) -> str:
+        return self.passage or self.chunk.text
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from aiqa.index.format import LoadedIndex
 from aiqa.index.keyword import KeywordIndex, idf_of
 from aiqa.laps import Laps
-from aiqa.records import Hit
+from aiqa.records import Chunk, Hit
 from aiqa.text.korean import Analysis, LatinNames, analyse
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
 # and BM25 scores; the keyword side gets the rest of the weight, scaled in `fuse`.
 DENSE_WEIGHT = 0.35
+# A passage: the consecutive units of one section, up to this many tokens (about 500 characters of
+# Korean, the size plain splitters cut). Units are ranked; passages are what a search returns, so the
+# best five hold five different places of the corpus, each with the units around its best one.
+PASSAGE_TOKENS = 320
+
+
+def passages(chunks: Sequence[Chunk], budget: int = PASSAGE_TOKENS) -> list[list[int]]:
+    """Group the chunks (in document order) into passages: a new one at each document, section or table,
+    and where the budget is spent. A title or a heading starts one; a heading is never a passage's last unit."""
+    out: list[list[int]] = []
+    tokens = 0
+    for i, chunk in enumerate(chunks):
+        previous = chunks[out[-1][-1]] if out else None
+        same = (
+            previous is not None
+            and previous.source == chunk.source
+            and previous.section == chunk.section
+            and previous.table == chunk.table
+            and chunk.kind not in ("title", "heading")
+        )
+        if same and tokens + chunk.tokens <= budget:
+            out[-1].append(i)
+            tokens += chunk.tokens
+        else:
+            out.append([i])
+            tokens = chunk.tokens
+    return out
 
 
 class CorpusStats:
@@ -83,6 +111,10 @@ class Retriever:
         self.chunks = index.chunks
         self.keywords = index.keywords
         self.stats = CorpusStats(index.keywords, [bool(c.statements) for c in self.chunks])
+        self.passages = passages(self.chunks)
+        self.passage_of = np.zeros(len(self.chunks), dtype=np.int64)
+        for n, members in enumerate(self.passages):
+            self.passage_of[members] = n
 
     def encode(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]
@@ -134,20 +166,26 @@ class Retriever:
         laps.lap("embed")
         dense, keyword, known = self.signals(analysis, max(100, 4 * k), vector, laps)
         fused = fuse(dense, keyword, known, self.dense_weight)
-        order = np.argsort(-fused, kind="stable")[:k]
-        statements = self.statement_dense([int(i) for i in order], vector)
-        hits = [
-            Hit(
-                self.chunks[i],
-                int(i),
-                float(fused[i]),
-                float(np.nan_to_num(dense[i], nan=-1.0)),
-                float(keyword[i]),
-                rank,
-                cosines,
-            )
-            for rank, (i, cosines) in enumerate(zip(order, statements, strict=True), start=1)
-        ]
+        order = np.argsort(-fused, kind="stable")
+        best: dict[int, int] = {}  # passage -> its best unit, in rank order
+        for i in order:
+            best.setdefault(int(self.passage_of[i]), int(i))
+            if len(best) == k:
+                break
+        units = [j for p in best for j in self.passages[p]]
+        cosines = dict(zip(units, self.statement_dense(units, vector), strict=True))
+
+        def unit(i: int, rank: int) -> Hit:
+            score, cosine = float(fused[i]), float(np.nan_to_num(dense[i], nan=-1.0))
+            return Hit(self.chunks[i], i, score, cosine, float(keyword[i]), rank, cosines[i])
+
+        hits = []
+        for rank, (p, top) in enumerate(best.items(), start=1):
+            members = self.passages[p]
+            inside = tuple(unit(i, rank) for i in members) if len(members) > 1 else ()
+            first, last = self.chunks[members[0]], self.chunks[members[-1]]
+            text = self.index.documents[first.source].text[first.start : last.end] if inside else ""
+            hits.append(replace(unit(top, rank), units=inside, passage=text))
         laps.lap("fuse")
         return hits
 

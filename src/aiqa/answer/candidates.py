@@ -181,8 +181,9 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
         return out
     best = hits[0].score if hits[0].score > 0 else 1.0
     q = question.terms
-    best_statement = max((d for h in hits[:DEPTH] for d in h.statement_dense), default=0.0)
-    for hit in hits[:DEPTH]:
+    units = [u for h in hits[:DEPTH] for u in h.passage_units]
+    best_statement = max((d for h in units for d in h.statement_dense), default=0.0)
+    for hit in units:
         found, label_terms = statements.of(hit.id)
         chunk_cover = stats.coverage(q, stats.terms_of(hit.id))
         text = statements.texts[hit.chunk.source]
@@ -279,11 +280,12 @@ def passage_alignment(question: Question, hits: list[Hit], statements: Statement
     texts: list[str] = []
     owners: list[int] = []
     for j, hit in enumerate(hits):
-        found, _ = statements.of(hit.id)
-        doc = statements.texts[hit.chunk.source]
-        pieces = [aligned_text(hit.chunk, doc[s.start : s.end]) for s in found] or [hit.chunk.text]
-        texts.extend(pieces)
-        owners.extend([j] * len(pieces))
+        for unit in hit.passage_units:
+            found, _ = statements.of(unit.id)
+            doc = statements.texts[unit.chunk.source]
+            pieces = [aligned_text(unit.chunk, doc[s.start : s.end]) for s in found] or [unit.chunk.text]
+            texts.extend(pieces)
+            owners.extend([j] * len(pieces))
     best = np.full(len(hits), -np.inf)
     np.maximum.at(best, owners, aligner.scores(question.analysis.text, texts))
     return best

@@ -22,8 +22,18 @@ FENCE = regex.compile(r"^\s*(`{3,}|~{3,})")
 _ASKS, _ANSWERS = r"(?:Q|질문|문)\s*[.:)]", r"(?:A|답변|답)\s*[.:)]"
 FAQ_QUESTION = regex.compile(rf"^\s*{_ASKS}\s+")
 FAQ_ANSWER = regex.compile(rf"^\s*{_ANSWERS}\s+")
-# A list item's mark; a FAQ's marks start items too.
-BULLET = regex.compile(rf"^\s*(?:[-*•·▪◦‣]|\d{{1,2}}[.)]|{_ASKS}|{_ANSWERS})\s+")
+# Korean lists letter their items 가. 나. 다. … in this order.
+_LETTERS = "[가나다라마바사아자차카타파하]"
+# A list item's mark; a FAQ's marks start items too. A clause of an article (①, ②) starts an item
+# with or without a space after its mark.
+BULLET = regex.compile(
+    rf"^\s*(?:(?:[-*•·▪◦‣○●▶▷►※➢✓✔]|\d{{1,2}}[.)]|{_LETTERS}[.)]|\(\d{{1,2}}\)|\({_LETTERS}\)|{_ASKS}|{_ANSWERS})\s+"
+    r"|[\u2460-\u2473]\s*)"
+)
+# 제10조(근무시간) or 제3조의2: a line that opens an article of a rule, usually with its first clause.
+ARTICLE = regex.compile(r"^\s*(제\s*\d+\s*조(?:\s*의\s*\d+)?)(?:\s*(\([^()\n]{1,40}\))|(?=\s|$))")
+# A header field: a short label, a colon, a value ("작성자 : 인사팀", "Owner: Finance").
+FIELD = regex.compile(r"^\s*(?!\p{N})([\p{L}][\p{L}\s]{0,11}?)\s*[:：]\s*(\S.*)$")
 _CALLOUT = regex.compile(r"^\s*\p{Extended_Pictographic}")
 TABLE_SEPARATOR = regex.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 # Two list items glued on one line: "... 프로그램 - 💻 사이버 기술 유출: ..."
@@ -69,9 +79,15 @@ def split_cells(row: str) -> list[str]:
     return cells
 
 
+# A rule drawn across the page ("-----", "=====", "━━━"): it separates parts and says nothing.
+RULE = regex.compile(r"^\s*([-=_~─━═*])(?:\s*\1){3,}\s*$")
+
+
 def line_kind(line: str) -> str:
     if not line.strip():
         return "blank"
+    if RULE.match(line):
+        return "rule"
     if MD_HEADING.match(line) or _KEYCAP_HEADING.match(line):
         return "heading"
     if _is_table_line(line):
@@ -80,6 +96,10 @@ def line_kind(line: str) -> str:
         return "bullet"
     if _CALLOUT.match(line):
         return "callout"
+    if ARTICLE.match(line):
+        return "article"
+    if FIELD.match(line):
+        return "field"
     return "paragraph"
 
 
