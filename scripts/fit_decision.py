@@ -18,6 +18,10 @@ Data, split by a hash of each name so that the split never depends on the order 
   four groups. They teach the selection model (which statement answers) and are measured.
 - The bundled report (corpus/) with bench/report_calibration.jsonl and bench/questions.jsonl:
   questions written for calibration, answerable and not, split into fit and report halves by id.
+- Documents in the shapes organisations keep (`--realistic DIR`: rules with articles and clauses,
+  proposals as text comes out of a PDF, minutes, a notice, an FAQ, a manual with code, a report with
+  tables; its questions by kind in everyday words), all indexed together, with the fixed fit/report
+  split by document that its `check_realistic.py --split` writes: fitted on the fit half only.
 The models are fitted on the fit halves only; the table shows both halves. The seed dev set is
 never read here.
 """
@@ -30,6 +34,7 @@ import json
 import pickle
 import re
 import shutil
+import subprocess
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -47,6 +52,26 @@ GROUPS = ("fit_in", "fit_out", "report_in", "report_out")
 # of document (prose articles; tables, bullets and callouts) about equally.
 REPORT_WEIGHT = 16.0
 REPORT_SETS = ("report_calibration.jsonl", "questions.jsonl")
+# The realistic documents' questions are fewer still, and of the kinds KorQuAD lacks (why, lists,
+# articles, who, how-to): weighed like the report's.
+REALISTIC_WEIGHT = 16.0
+
+
+def realistic_engine(realistic: Path, work: Path, embedder) -> tuple[Engine, dict[str, list]]:
+    """An engine over the realistic documents and their questions per half (fit, report)."""
+    corpus = work / "realistic" / "corpus"
+    if corpus.exists():
+        shutil.rmtree(corpus)
+    corpus.mkdir(parents=True)
+    for path in sorted(realistic.iterdir()):
+        if path.suffix in (".txt", ".md") and path.name != "README.md":
+            shutil.copy(path, corpus / path.name)
+    split = work / "realistic" / "split"
+    subprocess.run([sys.executable, str(realistic / "check_realistic.py"), "--split", str(split)], check=True)
+    settings = Settings(corpus_dir=corpus, index_dir=work / "realistic" / "index")
+    build_index(settings, embedder_factory=lambda: embedder)
+    halves = {h: load_cases(split / f"{h}.jsonl") for h in ("fit", "report")}
+    return Engine(settings, embedder=embedder), halves
 
 
 def group(name: str, groups: tuple[str, ...]) -> str:
@@ -150,6 +175,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--korquad", type=Path, default=REPO.parent / "shared" / "eval" / "korquad")
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "calibration")
+    parser.add_argument(
+        "--realistic", type=Path, default=REPO.parent / "shared" / "eval" / "realistic", help="realistic documents"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "src" / "aiqa" / "answer" / "decision.json")
     parser.add_argument(
         "--english",
@@ -198,6 +226,8 @@ def main() -> None:
     seed = report_engine(args.work, engine.embedder)
     halves = {h: [c for c in report_cases if group(c.id, ("fit", "report")) == h] for h in ("fit", "report")}
     report = {h: collect(seed, halves[h], weight=REPORT_WEIGHT) for h in halves}
+    office, office_halves = realistic_engine(args.realistic, args.work, engine.embedder)
+    realistic = {h: collect(office, office_halves[h], weight=REALISTIC_WEIGHT) for h in office_halves}
 
     about = {
         "fitted": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -205,7 +235,8 @@ def main() -> None:
         "on": f"KorQuAD 1.0 dev calibration articles, fit half ({len(korquad['fit'])} questions, "
         f"{len(korquad_en['fit'])} English ones for the selection model, and "
         f"{len(gapped['fit'])} of them with the answer sentence cut, share {args.gap_share}); "
-        f"{' and '.join(REPORT_SETS)} in bench/, fit half ({len(report['fit'])} questions)",
+        f"{' and '.join(REPORT_SETS)} in bench/, fit half ({len(report['fit'])} questions); "
+        f"realistic office documents, fit half ({len(realistic['fit'])} questions)",
     }
     cut = gapped["fit"] if args.gaps == "fit" else []
     if not cut:
@@ -213,7 +244,9 @@ def main() -> None:
     # The English KorQuAD questions teach which statement answers; whether to answer is left to the
     # rest: fitted on them too (2026-11-28), the answer model's threshold fell so low for every question
     # not in Korean that off-topic English questions were answered (bench/english.jsonl, report questions).
-    decision = fit(korquad["fit"] + cut + report["fit"], about=about, selection_only=korquad_en["fit"])
+    decision = fit(
+        korquad["fit"] + cut + report["fit"] + realistic["fit"], about=about, selection_only=korquad_en["fit"]
+    )
     args.out.write_text(json.dumps(decision.as_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
     print(
@@ -229,6 +262,8 @@ def main() -> None:
         ("answer cut, report", gapped["report"]),
         ("report questions fit", report["fit"]),
         ("report questions rep.", report["report"]),
+        ("realistic fit", realistic["fit"]),
+        ("realistic report", realistic["report"]),
     ):
         m = measure(examples, decision)
         print(

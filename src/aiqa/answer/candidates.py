@@ -17,7 +17,18 @@ import regex
 
 from aiqa.records import Chunk, Hit
 from aiqa.retrieve import CorpusStats
-from aiqa.text.cues import ASKS_NUMBER, ASKS_TIME, ASKS_WHO, DATE, QUANTITY, asked_unit
+from aiqa.text.cues import (
+    ASKS_LIST,
+    ASKS_NUMBER,
+    ASKS_REASON,
+    ASKS_TIME,
+    ASKS_WHO,
+    DATE,
+    QUANTITY,
+    REASON_SECTION,
+    asked_unit,
+    named_parts,
+)
 from aiqa.text.korean import Analysis, analyse, is_korean
 
 _ENGLISH_NAME = regex.compile(r"(?<=\w[^.?!]*\s)[A-Z][\w\-.]*|\b[A-Z]{2,}\w*|\b\w*\d\w*\b")
@@ -43,6 +54,9 @@ class Question:
     unit: Any  # the pattern of a number in the asked unit ("몇 달러"), or None
     time: bool  # asks for a date
     who: bool  # asks for a person or organisation
+    reason: bool = False  # asks why, or what for
+    many: bool = False  # asks for several things (a list)
+    parts: frozenset[str] = frozenset()  # the articles or steps it names by number ("12조", "3단계")
 
     @classmethod
     def read(cls, analysis: Analysis, stats: CorpusStats) -> Question:
@@ -59,6 +73,9 @@ class Question:
             unit=asked_unit(text),
             time=bool(ASKS_TIME.search(text)),
             who=bool(ASKS_WHO.search(text)),
+            reason=bool(ASKS_REASON.search(text)),
+            many=bool(ASKS_LIST.search(text)),
+            parts=named_parts(text),
         )
 
 
@@ -166,6 +183,9 @@ SELECTION_FEATURES = (
     "align",  # a question in another language than its passages (see crosses): its token alignment with the
     # statement (aiqa.answer.align); 0 for a question in the passages' language
     "align_gap",  # how far below the best alignment among the candidates
+    "part_named",  # the question names an article or step by number and the statement sits in it
+    "reason_section",  # the question asks why and the statement sits in a section that gives reasons
+    "list_item",  # the question asks for several things and the statement is an item of a list
 )
 
 
@@ -215,6 +235,9 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
                 "type_match": float(bool(asks and has)),
                 "type_miss": float(bool(asks and not has)),
                 "length": math.log1p(len(s.terms)),
+                "part_named": float(bool(question.parts & named_parts(hit.chunk.section))),
+                "reason_section": float(question.reason and bool(REASON_SECTION.search(hit.chunk.section))),
+                "list_item": float(question.many and hit.chunk.kind in ("bullet", "table_row")),
             }
             out.append(Candidate(hit, s, text[s.start : s.end], features))
     foreign = crosses(question, hits, statements)

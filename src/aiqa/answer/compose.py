@@ -14,10 +14,11 @@ import regex
 from aiqa.answer.align import Aligner
 from aiqa.answer.candidates import Candidate, Question, Statements, candidates, reranked
 from aiqa.answer.decision import Decision, answer_features, load_decision
-from aiqa.answer.present import ABSTAIN, cite, present
+from aiqa.answer.present import ABSTAIN, cite, present, present_span
 from aiqa.chunk import quote_span
 from aiqa.records import Answer, Chunk, Hit
 from aiqa.retrieve import Retriever
+from aiqa.text.cues import REASON_SECTION, named_parts
 
 # A second statement joins the answer when its chance to hold the answer is at least this share of the
 # best's: on the calibration questions that lifts answers holding the gold span by 4 points at 1.3
@@ -25,6 +26,11 @@ from aiqa.retrieve import Retriever
 SECOND_RATIO = 0.4
 # A sentence that announces what follows it: a colon at its end, or a word that points below.
 ANNOUNCES = regex.compile(r"[:：]\s*$|아래|다음과\s*같|\bbelow\b|\bfollowing\b|\bas follows\b", regex.I)
+# A statement that opens a list below it: "직원은 다음 각 호의 의무를 진다.", "…는 다음과 같다:".
+LEADS_IN = regex.compile(r"[:：]\s*$|다음\s*각\s*호|다음과\s*같|아래와\s*같|\bthe following\b|\bas follows\b", regex.I)
+# An answer shaped as a span (a reason, a list, an article) holds at most this much of its section.
+SPAN_STATEMENTS = 8
+SPAN_CHARS = 700
 
 
 class Composer:
@@ -77,13 +83,13 @@ class Composer:
         if not ranked or probability < self.decision.answer.threshold:
             return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
         chosen = self.choose(ranked)
-        text, citations = present(
-            chosen,
-            replace(asked, analysis=replace(analysis, language=language)),
-            self.documents,
-            self.tables,
-            self.statements.korean,
-        )
+        span = self.span(asked, ranked[0], ranked)
+        framed = replace(asked, analysis=replace(analysis, language=language))
+        if span:
+            chosen = span
+            text, citations = present_span(span, framed, self.documents, self.statements.korean)
+        else:
+            text, citations = present(chosen, framed, self.documents, self.tables, self.statements.korean)
         shown = self.announced(chosen[-1])
         if shown is not None:  # the chosen sentence points at the code below it: show and cite that too
             doc = self.documents[shown.source]
@@ -102,6 +108,36 @@ class Composer:
         if chunk.text[chosen.end - chunk.start :].strip() or not ANNOUNCES.search(chosen.quote):
             return None
         return following
+
+    def span(self, asked: Question, best: Candidate, ranked: list[Candidate]) -> list[Candidate] | None:
+        """The statements of the best one's section that answer together, or None for a one-statement answer.
+
+        A question that names an article or step gets that part; one that asks why, answered from a
+        section that gives reasons ("제안이유", "1. 목적"), gets the section; one that asks for several
+        things, answered by an item of a list or the sentence that opens one, gets the list with its
+        opening sentence. Consecutive statements of one section in one passage, within a bound.
+        """
+        chunk = best.hit.chunk
+        item = chunk.kind in ("bullet", "article") or bool(LEADS_IN.search(best.quote))
+        if not (
+            (asked.parts and asked.parts & named_parts(chunk.section))
+            or (asked.reason and REASON_SECTION.search(chunk.section.split(" > ")[-1]))
+            or (asked.many and item)
+        ):
+            return None
+        same = {
+            c.start: c
+            for c in ranked
+            if c.hit.rank == best.hit.rank and c.hit.chunk.source == chunk.source and c.hit.chunk.section == chunk.section
+        }
+        ordered = [same[k] for k in sorted(same)]
+        at = next(i for i, c in enumerate(ordered) if c.start == best.start)
+        window: list[Candidate] = []
+        for c in ordered[0 if at < SPAN_STATEMENTS else at - 1 :]:
+            if len(window) >= SPAN_STATEMENTS or sum(len(x.quote) for x in window) + len(c.quote) > SPAN_CHARS:
+                break
+            window.append(c)
+        return window if len(window) > 1 and any(c.start == best.start for c in window) else None
 
     def choose(self, ranked: list[Candidate]) -> list[Candidate]:
         """The best statement, and a second one when it is nearly as likely and says something else."""

@@ -101,3 +101,18 @@ def present(
     elif korean and not any(quoted_korean):
         text = "문서의 원문 그대로 인용합니다:\n\n" + text
     return text, citations
+
+
+def present_span(
+    span: list[Candidate], question: Question, documents: dict[str, Document], korean_document: Callable[[str], bool]
+) -> tuple[str, tuple[Citation, ...]]:
+    """A span of one section (a reason, a list, an article) as its statements, one a line, cited once
+    with the whole range: the quote is the document's text from the first statement to the last."""
+    first, last = span[0], span[-1]
+    doc = documents[first.hit.chunk.source]
+    citation = cite(1, first.hit.chunk, doc, first.start, last.end)
+    text = "\n".join(f"- {frame(c, question)}" for c in span) + " [1]"
+    korean = question.analysis.language == "ko"
+    if korean != korean_document(first.hit.chunk.source):
+        text = ("문서의 원문 그대로 인용합니다:" if korean else "From the documents (quoted in their own language):") + "\n\n" + text
+    return text, (citation,)

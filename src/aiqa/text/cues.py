@@ -98,3 +98,21 @@ def asked_unit(question: str):
     unit = {"퍼센트": "%"}.get(unit, unit)
     words = _CURRENCY.get(unit) or _SAME_COUNTER.get(unit) or regex.escape(unit)
     return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{words})|(?:{words})\s?\d", regex.I)
+# A question that asks for a reason or a purpose, and a section that gives one ("제안이유", "1. 목적").
+ASKS_REASON = regex.compile(
+    r"왜|이유|까닭|목적|배경|취지|사유|어째서|무엇\s*때문|뭐\s*때문|\bwhy\b|\breason|\bpurpose\b|\bwhat\s+for\b", regex.I
+)
+REASON_SECTION = regex.compile(r"이유|목적|배경|취지|사유|필요성|\breason|\bpurpose\b|\bbackground\b|\brationale\b", regex.I)
+# A question that asks for several things: "어떤 것들", "뭐뭐", "누구누구", "종류", "모두", "what are the …s".
+ASKS_LIST = regex.compile(
+    r"것들|뭐뭐|무엇무엇|누구누구|어디어디|종류|항목|목록|모두|전부|각각|[가-힣]+들[은는이가을를]?\s*(?:뭐|무엇|어떤|누구)|"
+    r"\blist\b|\bwhich\s+\w+s\b|\bwhat\s+(?:are|were)\s+the\b|\ball\s+the\b",
+    regex.I,
+)
+# A part of a document named by its number: an article ("제12조", "12조") or a step ("3단계").
+NAMED_PART = regex.compile(r"(?:제\s*)?(\d+)\s*(조(?:\s*의\s*\d+)?|단계|장|절)")
+
+
+def named_parts(text: str) -> frozenset[str]:
+    """The parts a text names by number, spelled alike: "제12조", "3단계"."""
+    return frozenset(f"{int(m.group(1))}{''.join(m.group(2).split())}" for m in NAMED_PART.finditer(text))
