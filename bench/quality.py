@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,23 @@ from aiqa.evaluate import summarise
 REPO = Path(__file__).resolve().parents[1]
 
 
-def sets(shared: Path | None) -> dict[str, tuple[Path, list[Path]]]:
+def realistic(shared: Path, work: Path) -> tuple[Path, list[Path]]:
+    """The realistic office documents of ../shared/eval/realistic (without its README) and the two halves
+    of their questions, as its check_realistic.py --split writes them (fit first, then report)."""
+    source, corpus = shared / "eval/realistic", work / "realistic-corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        if path.suffix in (".txt", ".md") and path.name != "README.md":
+            shutil.copy(path, corpus / path.name)
+    subprocess.run(
+        [sys.executable, str(source / "check_realistic.py"), "--split", str(work / "realistic")],
+        check=True,
+        capture_output=True,
+    )
+    return corpus, [work / "realistic" / "fit.jsonl", work / "realistic" / "report.jsonl"]
+
+
+def sets(shared: Path | None, work: Path) -> dict[str, tuple[Path, list[Path]]]:
     """Corpus name -> (corpus folder, question files over it); the report's sets first."""
     out = {
         "report": (
@@ -40,9 +57,12 @@ def sets(shared: Path | None) -> dict[str, tuple[Path, list[Path]]]:
         "company": (REPO / "tests/data/company", [REPO / "tests/data/company_questions.jsonl"]),
         "handbook": (REPO / "tests/data/handbook", [REPO / "tests/data/handbook_questions.jsonl"]),
         "documents": (REPO / "bench/documents/corpus", [REPO / "bench/documents/questions.jsonl"]),
+        "office": (REPO / "tests/data/office", [REPO / "tests/data/office_questions.jsonl"]),
     }
     if shared is not None and (shared / "eval/dev.jsonl").exists():
         out["report"][1].append(shared / "eval/dev.jsonl")
+    if shared is not None and (shared / "eval/realistic/check_realistic.py").exists():
+        out["realistic"] = realistic(shared, work)
     return out
 
 
@@ -92,12 +112,16 @@ def label(path: Path, shared: Path | None) -> str:
         return str(path.relative_to(REPO))
     if shared is not None and path.is_relative_to(shared.resolve()):
         return f"../shared/{path.relative_to(shared.resolve())}"
+    if path.name in ("fit.jsonl", "report.jsonl", "realistic-corpus"):  # written from ../shared/eval/realistic
+        half = {"fit.jsonl": " (fit half)", "report.jsonl": " (report half)"}.get(path.name, "")
+        return f"../shared/eval/realistic{half}"
     return str(path)
 
 
 def measure(shared: Path | None) -> list[dict[str, Any]]:
     rows = []
-    for corpus, files in sets(shared).values():
+    work = Path(tempfile.mkdtemp(prefix="aiqa-quality-"))
+    for corpus, files in sets(shared, work).values():
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "AIQA_CORPUS": str(corpus), "AIQA_INDEX": str(Path(tmp) / "index")}
             build = aiqa(env, "index", "--json")

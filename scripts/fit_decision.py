@@ -186,6 +186,9 @@ def main() -> None:
         help="English questions on the KorQuAD articles (id and q)",
     )
     parser.add_argument(
+        "--realistic-weight", type=float, default=REALISTIC_WEIGHT, help="weight of each realistic question (0: measured only)"
+    )
+    parser.add_argument(
         "--gap-share", type=float, default=0.25, help="share of questions whose answer sentence is cut (0: none)"
     )
     parser.add_argument(
@@ -227,7 +230,7 @@ def main() -> None:
     halves = {h: [c for c in report_cases if group(c.id, ("fit", "report")) == h] for h in ("fit", "report")}
     report = {h: collect(seed, halves[h], weight=REPORT_WEIGHT) for h in halves}
     office, office_halves = realistic_engine(args.realistic, args.work, engine.embedder)
-    realistic = {h: collect(office, office_halves[h], weight=REALISTIC_WEIGHT) for h in office_halves}
+    realistic = {h: collect(office, office_halves[h], weight=args.realistic_weight or 1.0) for h in office_halves}
 
     about = {
         "fitted": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -244,8 +247,9 @@ def main() -> None:
     # The English KorQuAD questions teach which statement answers; whether to answer is left to the
     # rest: fitted on them too (2026-11-28), the answer model's threshold fell so low for every question
     # not in Korean that off-topic English questions were answered (bench/english.jsonl, report questions).
+    fitted_realistic = realistic["fit"] if args.realistic_weight else []
     decision = fit(
-        korquad["fit"] + cut + report["fit"] + realistic["fit"], about=about, selection_only=korquad_en["fit"]
+        korquad["fit"] + cut + report["fit"] + fitted_realistic, about=about, selection_only=korquad_en["fit"]
     )
     args.out.write_text(json.dumps(decision.as_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 

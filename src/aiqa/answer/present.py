@@ -9,6 +9,7 @@ import regex
 from aiqa.answer.candidates import Candidate, Question
 from aiqa.chunk import quote_span
 from aiqa.records import OCR_MARK, Chunk, Citation, Document
+from aiqa.text.cues import ASKS_PART, named_parts
 from aiqa.text.korean import content_terms
 from aiqa.text.layout import locate, plain
 
@@ -55,6 +56,15 @@ def frame(candidate: Candidate, question: Question) -> str:
     return f"**{first_v}** ({first_h}) — " + "; ".join(f"{h}: {v}" for h, v in rest)
 
 
+def where(candidate: Candidate, question: Question) -> str:
+    """For a question that asks which part says something ("몇 조에 나와?"), the part the statement sits in
+    ("제7조(교통비): "), unless the statement names it itself; else nothing."""
+    if not ASKS_PART.search(question.analysis.text):
+        return ""
+    part = next((p for p in reversed(candidate.hit.chunk.section.split(" > ")) if named_parts(p)), "")
+    return f"{part}: " if part and part not in candidate.quote else ""
+
+
 def table_text(rows: list[Chunk], korean: bool) -> str:
     """A compact Markdown table of rows from one table, each row with its citation marker."""
     headers = [h for h, _ in rows[0].cells]
@@ -91,7 +101,7 @@ def present(
         citations = tuple(
             cite(n, c.hit.chunk, documents[c.hit.chunk.source], c.start, c.end) for n, c in enumerate(chosen, start=1)
         )
-        text = "\n".join(f"{frame(c, question)} [{n}]" for n, c in enumerate(chosen, start=1))
+        text = "\n".join(f"{where(c, question)}{frame(c, question)} [{n}]" for n, c in enumerate(chosen, start=1))
     # Quotes stay in their documents' language; say so when it is not the question's. The document's
     # language, not the quote's: a code block or a row of English names in a Korean manual is no
     # English text to warn about.

@@ -116,3 +116,9 @@ NAMED_PART = regex.compile(r"(?:제\s*)?(\d+)\s*(조(?:\s*의\s*\d+)?|단계|장
 def named_parts(text: str) -> frozenset[str]:
     """The parts a text names by number, spelled alike: "제12조", "3단계"."""
     return frozenset(f"{int(m.group(1))}{''.join(m.group(2).split())}" for m in NAMED_PART.finditer(text))
+# A question that asks which part of a document says something: "몇 조에 나와?", "어느 조항이야?".
+ASKS_PART = regex.compile(
+    r"몇\s*(?:조|항|장|절|단계|번째\s*단계)|어느\s*(?:조|조항|항목|단계|장|절|부분)|무슨\s*조|조항은|"
+    r"\bwhich\s+(?:article|section|clause|step|part)\b",
+    regex.I,
+)

@@ -10,6 +10,7 @@ from functools import lru_cache
 import regex
 
 from aiqa.text.english import ENGLISH_STOPWORDS, singular
+from aiqa.text.cues import named_parts
 
 # Content-bearing parts of speech: nouns, foreign words, numbers, hanja, verb/adjective stems, roots
 # (pronouns such as 누구/무엇 and adverbs such as 왜/언제 ask; they carry no topic).
@@ -100,6 +101,9 @@ def analyse(text: str) -> Analysis:
             parts = regex.findall(r"[a-z]+|[0-9]+(?:\.[0-9]+)?", low)
             if len(parts) > 1:
                 out.extend(p for p in parts if p not in ENGLISH_STOPWORDS and len(p) > 1)
+    # An article or step named by number ("제12조", "3단계") is one token, so that a question naming it
+    # finds the part whose label names it rather than every "12" of the corpus.
+    out.extend(sorted(named_parts(text)))
     korean = is_korean(text)
     return Analysis(
         text=text,

@@ -1,0 +1,72 @@
+"""Documents as organisations keep them (tests/data/office): a rule with chapters, articles and clauses, a
+proposal as its text comes out of a PDF (hard wraps inside words, page numbers, a letter-spaced header),
+a notice with a deadline beside an event. Each failure kind of such documents, as a regression test."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiqa.contract import ask_json
+
+from .conftest import REPO, engine_over, report_index
+from .test_languages import answered_and_refused
+
+DATA = REPO / "tests" / "data"
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory, cache_dir, embedder):
+    folder = DATA / "office"
+    return engine_over(report_index(tmp_path_factory.mktemp("office"), cache_dir, embedder, folder), embedder).load()
+
+
+def ask(engine, question: str) -> dict:
+    result = ask_json(engine, question)
+    assert not result["abstained"], (question, result["answer"])
+    return result
+
+
+def test_an_article_named_by_its_number_is_answered_with_the_whole_article(office):
+    result = ask(office, "근태관리 규정 제7조는 무슨 내용이야?")
+    (citation,) = result["citations"]
+    assert "제7조(유연근무)" in citation["section"]
+    for clause in ("오전 7시부터 오전 10시 사이", "전월 25일까지", "3개월이 지나야"):
+        assert clause in citation["quote"], citation["quote"]
+
+
+def test_a_list_question_gets_the_items_with_the_sentence_that_opens_them(office):
+    result = ask(office, "경조휴가는 어떤 경우들에 받을 수 있어?")
+    quote = " ".join(c["quote"] for c in result["citations"])
+    for item in ("본인 결혼", "자녀 결혼", "배우자 출산", "부모 사망"):
+        assert item in quote, quote
+    assert "다음 각 호" in quote  # the lead-in says what the items are
+
+
+def test_a_why_question_is_answered_from_the_section_that_gives_the_reason(office):
+    result = ask(office, "교육 지원 제도를 바꾸려는 이유가 뭐야?")
+    quote = " ".join(c["quote"] for c in result["citations"])
+    assert "비용 부담" in quote, quote
+    assert all(c["section"].endswith("제안이유") for c in result["citations"])
+
+
+def test_a_hard_wrapped_proposal_is_quoted_in_whole_words_without_page_numbers(office):
+    result = ask(office, "외부 교육비는 한 사람당 일 년에 얼마까지 지원돼?")
+    quote = result["citations"][0]["quote"]
+    assert "200만원" in quote and "- 2 -" not in quote and "\n" not in quote.strip(), quote
+
+
+def test_who_wrote_a_document_is_read_from_its_letter_spaced_header_field(office):
+    result = ask(office, "교육 지원 개선안은 어느 팀이 만들었어?")
+    assert "인재개발팀" in result["answer"].replace(" ", ""), result["answer"]
+
+
+def test_when_and_where_an_event_happens_is_not_answered_by_the_deadline_beside_it(office):
+    result = ask(office, "보안 교육은 언제 어디서 해?")
+    quote = " ".join(c["quote"] for c in result["citations"])
+    assert "3월 29일" in quote or "5층 대회의실" in quote, quote
+
+
+def test_the_office_questions_are_answered_and_the_absent_facts_refused(office):
+    right, refused = answered_and_refused(office, DATA / "office_questions.jsonl")
+    assert right >= 8, right  # of 9
+    assert refused >= 2, refused  # of 3

@@ -1,0 +1,123 @@
+"""The outline of office documents: articles, clauses, lettered items, section marks, named sections, fields."""
+
+from __future__ import annotations
+
+from aiqa.chunk import chunk_document
+from aiqa.records import Chunk, Document
+from aiqa.retrieve import passages
+from aiqa.text.cues import ASKS_LIST, ASKS_REASON, named_parts
+from aiqa.text.layout import code_kinds, line_kind, split_lines
+from aiqa.text.outline import family, heading_text, trailing_field
+
+RULES = """사내 복무 규칙
+
+       제1장 총칙
+  제1조(목적) 이 규칙은 직원의 복무에 관한 사항을 정한다.
+       제2장 근무
+  제4조(재택근무) ① 직원은 주 1일 재택근무를 할 수 있다.
+②재택근무일에는 오전 9시부터 오후 5시까지 연락이 되어야 한다.
+  제5조(금지 행위) 직원은 다음 각 호의 행위를 하여서는 아니 된다.
+1. 회사 자료를 개인 메일로 보내는 행위
+2. 업무용 PC에 허가받지 않은 프로그램을 설치하는 행위
+"""
+
+PROPOSAL = """연구실 장비 교체안
+
+작  성  자 :  연 구 지 원 팀
+
+제안이유
+
+  노후 장비의 고장이 잦아 실험 일정이 자주 늦어지고 있음.
+
+주요내용
+
+  가. 장비 교체
+    - 5년이 지난 분석 장비를 올해 안에 바꾸도록 함.
+  나. 예산
+    - 교체 예산은 연구비에서 충당함.
+"""
+
+
+def chunks_of(text: str) -> list[Chunk]:
+    return chunk_document(Document(source="t.txt", text=text, sha256="x"), lambda s: len(s.split()) + 1)
+
+
+def families(text: str) -> dict[str, str | None]:
+    lines = split_lines(text)
+    kinds = code_kinds(lines, [line_kind(x.text) for x in lines])
+    return {x.text.strip(): family(lines, kinds, i) for i, x in enumerate(lines) if kinds[i] != "blank"}
+
+
+def test_articles_nest_under_their_chapter_and_clauses_and_items_under_their_article():
+    found = {c.text.strip(): c for c in chunks_of(RULES)}
+    article = found["제4조(재택근무) ① 직원은 주 1일 재택근무를 할 수 있다."]
+    assert article.kind == "article"
+    assert article.section == "제2장 근무 > 제4조(재택근무)"
+    clause = found["②재택근무일에는 오전 9시부터 오후 5시까지 연락이 되어야 한다."]
+    assert clause.section == "제2장 근무 > 제4조(재택근무)"
+    item = found["2. 업무용 PC에 허가받지 않은 프로그램을 설치하는 행위"]
+    assert item.section == "제2장 근무 > 제5조(금지 행위)"
+    assert "제5조(금지 행위)" in item.context  # read alone, an item says which article it belongs to
+    assert found["제1조(목적) 이 규칙은 직원의 복무에 관한 사항을 정한다."].section == "제1장 총칙 > 제1조(목적)"
+
+
+def test_the_last_item_of_an_article_is_no_heading_of_the_next_chapter():
+    marks = families(RULES + "       제3장 징계\n  제9조(징계) 징계는 견책과 감봉으로 한다.\n")
+    assert marks["2. 업무용 PC에 허가받지 않은 프로그램을 설치하는 행위"] is None
+    assert marks["제3장 징계"] == "장"
+
+
+def test_named_sections_lettered_headings_and_fields_of_a_proposal():
+    found = {c.text.strip(): c for c in chunks_of(PROPOSAL)}
+    field = found["작  성  자 :  연 구 지 원 팀"]
+    assert field.kind == "field" and field.statements  # a header field states who wrote it
+    reason = next(c for c in found.values() if "노후 장비" in c.text)
+    assert reason.section == "제안이유"
+    item = found["- 5년이 지난 분석 장비를 올해 안에 바꾸도록 함."]
+    assert item.section == "주요내용 > 가. 장비 교체"
+
+
+def test_section_marks_steps_and_numbered_headings_head_what_follows():
+    text = "절차서\n\n1. 목적\n   비용을 줄이기 위한 것이다.\n\n【1단계】 요청          담당 : 요청자\n   ① 요청서를 쓴다.\n\n■ 검진 개요\n  ○ 기간 : 9월\n"
+    marks = families(text)
+    assert marks["1. 목적"] == "1."
+    assert marks["【1단계】 요청          담당 : 요청자"] == "【"
+    assert marks["■ 검진 개요"] == "■"  # "개요" ends like a sentence ending but is a noun
+    line = "【1단계】 요청          담당 : 요청자"
+    assert heading_text(line) == "【1단계】 요청"
+    a, b = trailing_field(line) or (0, 0)
+    assert line[a:b] == "담당 : 요청자"
+    step = next(c for c in chunks_of(text) if c.text.startswith("【1단계】"))
+    assert [text[a:b] for a, b in step.statements] == ["담당 : 요청자"]  # who does the step is stated
+
+
+def test_a_numbered_line_followed_by_its_sibling_is_an_item_not_a_heading():
+    marks = families("목록\n\n1. 첫째 항목\n2. 둘째 항목\n")
+    assert marks["1. 첫째 항목"] is None and marks["2. 둘째 항목"] is None
+
+
+def test_rules_drawn_across_the_page_separate_and_a_bracketed_line_heads_a_group():
+    text = "FAQ\n\n-----------\n[계정 관리]\n-----------\n\nQ. 비밀번호를 잊었어요.\nA. 포털에서 다시 설정합니다.\n"
+    faq = next(c for c in chunks_of(text) if c.text.startswith("Q."))
+    assert faq.section == "[계정 관리]"
+    assert all("---" not in c.text for c in chunks_of(text))
+
+
+def test_named_parts_and_question_forms():
+    assert named_parts("취업규칙 제12조는 무슨 내용이야?") == {"12조"}
+    assert named_parts("3단계에서는 뭘 해?") == {"3단계"}
+    assert named_parts("제2장 근무 > 제12조(연차휴가)") == {"2장", "12조"}
+    assert ASKS_REASON.search("왜 바꾸려는 거야?") and ASKS_REASON.search("Why was it changed?")
+    assert ASKS_LIST.search("지켜야 할 의무에는 어떤 것들이 있어?") and not ASKS_LIST.search("언제 시작해?")
+
+
+def test_passages_group_the_units_of_a_section_within_a_budget():
+    chunks = chunks_of(RULES)
+    groups = passages(chunks, budget=40)
+    flat = [i for g in groups for i in g]
+    assert flat == list(range(len(chunks)))  # every unit in exactly one passage, in order
+    for g in groups:
+        assert len({chunks[i].section for i in g}) == 1
+        assert len(g) == 1 or sum(chunks[i].tokens for i in g) <= 40
+    article = next(g for g in groups if chunks[g[0]].text.strip().startswith("제4조"))
+    assert any(chunks[i].text.startswith("②") for i in article)  # the clause sits with its article
