@@ -216,7 +216,9 @@ class _Builder:
         self.path.append((level, heading))
 
     def labelled(self, body: str) -> str:
-        label = " > ".join(short_section(h) for h in self._headings)
+        """A unit's words under its labels: the document's title and the headings it sits under, so that a
+        unit read alone says which document and which part it is from ("[취업규칙 > 제2장 근무 > 제10조]")."""
+        label = " > ".join(short_section(h) for _, h in self.path)
         return f"[{label}] {body}" if label else body
 
     def emit_text(self, kind: str, start: int, end: int) -> None:
