@@ -18,7 +18,7 @@ Data, split by a hash of each name so that the split never depends on the order 
   four groups. They teach the selection model (which statement answers) and are measured.
 - The bundled report (corpus/) with bench/report_calibration.jsonl and bench/questions.jsonl:
   questions written for calibration, answerable and not, split into fit and report halves by id.
-- Documents in the shapes organisations keep (`--realistic DIR`: rules with articles and clauses,
+- Documents in the shapes organisations keep (`--realistic-dir DIR`: rules with articles and clauses,
   proposals as text comes out of a PDF, minutes, a notice, an FAQ, a manual with code, a report with
   tables; its questions by kind in everyday words), all indexed together, with the fixed fit/report
   split by document that its `check_realistic.py --split` writes: fitted on the fit half only.
