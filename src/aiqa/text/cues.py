@@ -105,7 +105,7 @@ ASKS_REASON = regex.compile(
 REASON_SECTION = regex.compile(r"이유|목적|배경|취지|사유|필요성|\breason|\bpurpose\b|\bbackground\b|\brationale\b", regex.I)
 # A question that asks for several things: "어떤 것들", "뭐뭐", "누구누구", "종류", "모두", "what are the …s".
 ASKS_LIST = regex.compile(
-    r"것들|뭐뭐|무엇무엇|누구누구|어디어디|종류|항목|목록|모두|전부|각각|[가-힣]+들[은는이가을를]?\s*(?:뭐|무엇|어떤|누구)|"
+    r"것들|뭐뭐|무엇무엇|누구누구|어디어디|종류|항목|목록|모두|전부|각각|[가-힣]들(?=[은는이가을를에의로])|"
     r"\blist\b|\bwhich\s+\w+s\b|\bwhat\s+(?:are|were)\s+the\b|\ball\s+the\b",
     regex.I,
 )
