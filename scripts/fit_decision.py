@@ -257,9 +257,7 @@ def main() -> None:
     # overall (KorQuAD refusals of withheld articles fell from 0.962 to 0.940 and 0.900).
     both = realistic["fit"] if args.realistic_use == "both" else []
     taught = realistic["fit"] if args.realistic_use == "selection" else []
-    decision = fit(
-        korquad["fit"] + cut + report["fit"] + both, about=about, selection_only=korquad_en["fit"] + taught
-    )
+    decision = fit(korquad["fit"] + cut + report["fit"] + both, about=about, selection_only=korquad_en["fit"] + taught)
     args.out.write_text(json.dumps(decision.as_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
     print(

@@ -24,7 +24,9 @@ def test_report_tables_keep_headers_and_the_broken_row_is_repaired():
     rows = [c for c in chunks if c.kind == "table_row"]
     assert len(rows) == 12  # 4 + 3 + 5 rows in the report's three tables
     chip = next(c for c in rows if c.cells[0][1] == "AI 반도체")
-    assert chip.context.startswith("[AI 패권 경쟁, 미국은 지키고 중국은 쫓는다 > 현재 기술 수준] 항목: AI 반도체 | 미국: NVIDIA A100")
+    assert chip.context.startswith(
+        "[AI 패권 경쟁, 미국은 지키고 중국은 쫓는다 > 현재 기술 수준] 항목: AI 반도체 | 미국: NVIDIA A100"
+    )
     assert [h for h, _ in chip.cells] == ["항목", "미국", "중국", "평가"]
     software = next(c for c in rows if c.cells[0][1] == "소프트웨어 생태계")
     assert dict(software.cells)["미국"] == "PyTorch, TensorFlow, CUDA 등 글로벌 표준"
@@ -46,7 +48,10 @@ def test_report_sections_bullets_and_glued_items():
     assert glued[1].text.startswith("- 💻 사이버 기술 유출")
     assert not glued[0].text.rstrip().endswith("-")
     tariffs = [c for c in chunks if c.kind == "table_row" and c.section.startswith("3️⃣")]
-    assert all(c.context.startswith("[AI 패권 경쟁, 미국은 지키고 중국은 쫓는다 > 트럼프 2기 관세정책이 불러올 영향] 구분:") for c in tariffs)
+    assert all(
+        c.context.startswith("[AI 패권 경쟁, 미국은 지키고 중국은 쫓는다 > 트럼프 2기 관세정책이 불러올 영향] 구분:")
+        for c in tariffs
+    )
 
 
 def test_every_chunk_is_within_the_model_limit_and_quotes_its_source():

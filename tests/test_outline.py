@@ -121,3 +121,11 @@ def test_passages_group_the_units_of_a_section_within_a_budget():
         assert len(g) == 1 or sum(chunks[i].tokens for i in g) <= 40
     article = next(g for g in groups if chunks[g[0]].text.strip().startswith("제4조"))
     assert any(chunks[i].text.startswith("②") for i in article)  # the clause sits with its article
+
+
+def test_teams_bodies_and_roles_answer_who():
+    from aiqa.text.cues import roles
+
+    assert roles("작성자: 인사팀") == {"인사팀"}
+    assert roles("징계는 인사위원회의 의결을 거쳐 대표이사가 한다.") == {"인사위원회", "대표이사"}
+    assert roles("주차장에 차를 댄다") == frozenset()  # a place, not a role

@@ -288,7 +288,9 @@ class _Builder:
         kinds = code_kinds(lines, [line_kind(line.text) for line in lines])
         first = next((i for i, k in enumerate(kinds) if k != "blank"), None)
         # Outline marks (제2장, ■, 1. 목적, 제안이유) nest below the document's Markdown headings.
-        self.depths = Depths(1 + max((heading_level(x.text, False) for x, k in zip(lines, kinds) if k == "heading"), default=0))
+        self.depths = Depths(
+            1 + max((heading_level(x.text, False) for x, k in zip(lines, kinds) if k == "heading"), default=0)
+        )
         i = 0
         while i < len(lines):
             kind, line = kinds[i], lines[i]

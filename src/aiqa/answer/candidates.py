@@ -28,6 +28,7 @@ from aiqa.text.cues import (
     REASON_SECTION,
     asked_unit,
     named_parts,
+    roles,
 )
 from aiqa.text.korean import Analysis, analyse, is_korean
 
@@ -57,6 +58,7 @@ class Question:
     reason: bool = False  # asks why, or what for
     many: bool = False  # asks for several things (a list)
     parts: frozenset[str] = frozenset()  # the articles or steps it names by number ("12조", "3단계")
+    roles: frozenset[str] = frozenset()  # the teams and roles it names ("팀장", "인사팀")
 
     @classmethod
     def read(cls, analysis: Analysis, stats: CorpusStats) -> Question:
@@ -76,6 +78,7 @@ class Question:
             reason=bool(ASKS_REASON.search(text)),
             many=bool(ASKS_LIST.search(text)),
             parts=named_parts(text),
+            roles=roles(text),
         )
 
 
@@ -214,7 +217,8 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
             own_weight = sum(stats.weight(t) for t in s.terms)
             new_weight = sum(stats.weight(t) for t in s.terms - q)
             asks = question.number or question.time or question.who
-            new_names = bool(s.names - question.names)  # "who" is answered by a name the question lacks
+            # "who" is answered by a name, team or role the question lacks
+            new_names = bool(s.names - question.names) or bool(roles(s.text) - question.roles)
             amount = s.quantity if question.unit is None else bool(question.unit.search(s.text))
             has = (question.number and amount) or (question.time and s.date) or (question.who and new_names)
             own_dense = hit.statement_dense[i] if i < len(hit.statement_dense) else hit.dense

@@ -128,7 +128,9 @@ class Composer:
         same = {
             c.start: c
             for c in ranked
-            if c.hit.rank == best.hit.rank and c.hit.chunk.source == chunk.source and c.hit.chunk.section == chunk.section
+            if c.hit.rank == best.hit.rank
+            and c.hit.chunk.source == chunk.source
+            and c.hit.chunk.section == chunk.section
         }
         ordered = [same[k] for k in sorted(same)]
         at = next(i for i, c in enumerate(ordered) if c.start == best.start)

@@ -124,5 +124,9 @@ def present_span(
     text = "\n".join(f"- {frame(c, question)}" for c in span) + " [1]"
     korean = question.analysis.language == "ko"
     if korean != korean_document(first.hit.chunk.source):
-        text = ("문서의 원문 그대로 인용합니다:" if korean else "From the documents (quoted in their own language):") + "\n\n" + text
+        text = (
+            ("문서의 원문 그대로 인용합니다:" if korean else "From the documents (quoted in their own language):")
+            + "\n\n"
+            + text
+        )
     return text, (citation,)

@@ -98,11 +98,16 @@ def asked_unit(question: str):
     unit = {"퍼센트": "%"}.get(unit, unit)
     words = _CURRENCY.get(unit) or _SAME_COUNTER.get(unit) or regex.escape(unit)
     return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{words})|(?:{words})\s?\d", regex.I)
+
+
 # A question that asks for a reason or a purpose, and a section that gives one ("제안이유", "1. 목적").
 ASKS_REASON = regex.compile(
-    r"왜|이유|까닭|목적|배경|취지|사유|어째서|무엇\s*때문|뭐\s*때문|\bwhy\b|\breason|\bpurpose\b|\bwhat\s+for\b", regex.I
+    r"왜|이유|까닭|목적|배경|취지|사유|어째서|무엇\s*때문|뭐\s*때문|\bwhy\b|\breason|\bpurpose\b|\bwhat\s+for\b",
+    regex.I,
 )
-REASON_SECTION = regex.compile(r"이유|목적|배경|취지|사유|필요성|\breason|\bpurpose\b|\bbackground\b|\brationale\b", regex.I)
+REASON_SECTION = regex.compile(
+    r"이유|목적|배경|취지|사유|필요성|\breason|\bpurpose\b|\bbackground\b|\brationale\b", regex.I
+)
 # A question that asks for several things: "어떤 것들", "뭐뭐", "누구누구", "종류", "모두", "what are the …s".
 ASKS_LIST = regex.compile(
     r"것들|뭐뭐|무엇무엇|누구누구|어디어디|종류|항목|목록|모두|전부|각각|[가-힣]들(?=[은는이가을를에의로])|"
@@ -116,9 +121,25 @@ NAMED_PART = regex.compile(r"(?:제\s*)?(\d+)\s*(조(?:\s*의\s*\d+)?|단계|장
 def named_parts(text: str) -> frozenset[str]:
     """The parts a text names by number, spelled alike: "제12조", "3단계"."""
     return frozenset(f"{int(m.group(1))}{''.join(m.group(2).split())}" for m in NAMED_PART.finditer(text))
+
+
 # A question that asks which part of a document says something: "몇 조에 나와?", "어느 조항이야?".
 ASKS_PART = regex.compile(
     r"몇\s*(?:조|항|장|절|단계|번째\s*단계)|어느\s*(?:조|조항|항목|단계|장|절|부분)|무슨\s*조|조항은|"
     r"\bwhich\s+(?:article|section|clause|step|part)\b",
     regex.I,
 )
+# Who answers a who-question in an organisation: a team or body ("인사팀", "인사위원회", "구매부서"), a role
+# ("본부장", "대표이사", "릴리스 관리자", "복리후생 담당"), besides a person's name.
+WHO_ANSWER = regex.compile(
+    r"[가-힣]+(?:팀|부서|본부|센터|위원회|사무국)(?=[은는이가을를의께에와과도만]?(?![가-힣]))|"
+    r"(?:팀장|부장|본부장|부서장|실장|원장|사장|회장|위원장|센터장|대표이사|이사|관리자|책임자|담당자|담당|직원|임직원|근로자|사원)"
+    r"(?=[은는이가을를의께에와과도만]?(?![가-힣]))|"
+    r"\b(?:manager|director|head|team|department|officer|committee|administrator|employee|staff)s?\b",
+    regex.I,
+)
+
+
+def roles(text: str) -> frozenset[str]:
+    """The teams, bodies and roles a text names (see WHO_ANSWER)."""
+    return frozenset(m.group(0).lower() for m in WHO_ANSWER.finditer(text))

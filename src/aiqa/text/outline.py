@@ -22,7 +22,9 @@ _ANNEX = regex.compile(r"^\s*(?:부\s*칙|\[?\s*별\s*(?:표|지)\s*[\d제]?[^\]
 # A section mark: ■ 검진 개요, □ 추진 배경, ◆, ◇, ▣, or a bracketed step 【1단계】.
 _SECTION_MARK = regex.compile(r"^\s*(?:([■□◆◇▣◈])|(【)[^】\n]{1,30}】|(\[)[^\]\n]{1,30}\]\s*$)")
 # A numbered or lettered heading: "1. 목적", "가. 주차 예약제 도입", "(1) 범위", "Ⅱ. 현황".
-_NUMBERED = regex.compile(r"^\s*(?:(\d{1,2})[.)]|([가나다라마바사아자차카타파하])[.)]|\((\d{1,2})\)|\(([가나다라마바사아자차카타파하])\)|([ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ])[.)]?)\s+\S")
+_NUMBERED = regex.compile(
+    r"^\s*(?:(\d{1,2})[.)]|([가나다라마바사아자차카타파하])[.)]|\((\d{1,2})\)|\(([가나다라마바사아자차카타파하])\)|([ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ])[.)]?)\s+\S"
+)
 # A name standing alone as a section title: "제안이유", "주요내용", "기대효과", "Background".
 _NAME = regex.compile(r"^[\p{L}][\p{L}\s·()]*$")
 # A field set far to the right of a heading line: "【1단계】 구매 요청      담당 : 요청부서 담당자".
@@ -137,7 +139,7 @@ class Depths:
 
 
 def article_title(line: str) -> str | None:
-    """"제10조(근무시간)" for a line that opens an article, else None."""
+    """ "제10조(근무시간)" for a line that opens an article, else None."""
     match = ARTICLE.match(line)
     if not match:
         return None
