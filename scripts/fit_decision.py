@@ -190,7 +190,8 @@ def main() -> None:
         dest="realistic_use",
         choices=("selection", "both", "measure"),
         default="selection",
-        help="what the realistic fit half teaches: which statement answers (default), that and whether to answer, or nothing",
+        help="what the realistic fit half teaches: which statement answers (default), that and whether to "
+        "answer, or nothing",
     )
     parser.add_argument(
         "--gap-share", type=float, default=0.25, help="share of questions whose answer sentence is cut (0: none)"

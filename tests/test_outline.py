@@ -78,7 +78,10 @@ def test_named_sections_lettered_headings_and_fields_of_a_proposal():
 
 
 def test_section_marks_steps_and_numbered_headings_head_what_follows():
-    text = "절차서\n\n1. 목적\n   비용을 줄이기 위한 것이다.\n\n【1단계】 요청          담당 : 요청자\n   ① 요청서를 쓴다.\n\n■ 검진 개요\n  ○ 기간 : 9월\n"
+    text = (
+        "절차서\n\n1. 목적\n   비용을 줄이기 위한 것이다.\n\n"
+        "【1단계】 요청          담당 : 요청자\n   ① 요청서를 쓴다.\n\n■ 검진 개요\n  ○ 기간 : 9월\n"
+    )
     marks = families(text)
     assert marks["1. 목적"] == "1."
     assert marks["【1단계】 요청          담당 : 요청자"] == "【"

@@ -289,7 +289,10 @@ class _Builder:
         first = next((i for i, k in enumerate(kinds) if k != "blank"), None)
         # Outline marks (제2장, ■, 1. 목적, 제안이유) nest below the document's Markdown headings.
         self.depths = Depths(
-            1 + max((heading_level(x.text, False) for x, k in zip(lines, kinds) if k == "heading"), default=0)
+            1
+            + max(
+                (heading_level(x.text, False) for x, k in zip(lines, kinds, strict=True) if k == "heading"), default=0
+            )
         )
         i = 0
         while i < len(lines):

@@ -9,8 +9,8 @@ from functools import lru_cache
 
 import regex
 
-from aiqa.text.english import ENGLISH_STOPWORDS, singular
 from aiqa.text.cues import named_parts
+from aiqa.text.english import ENGLISH_STOPWORDS, singular
 
 # Content-bearing parts of speech: nouns, foreign words, numbers, hanja, verb/adjective stems, roots
 # (pronouns such as 누구/무엇 and adverbs such as 왜/언제 ask; they carry no topic).
