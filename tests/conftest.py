@@ -14,11 +14,13 @@ first, while the other worker runs the rest (tests/README.md: the shared process
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -114,7 +116,6 @@ def group_of(item) -> str:
     return item.nodeid.split("::")[0]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Mark the tests that need the real model (tests/README.md: the tiers), and order the run so that
     the real processes are started early (see the module's docstring)."""
@@ -125,21 +126,58 @@ def pytest_collection_modifyitems(config, items):
     if not in_worker(config):
         items.sort(key=lambda item: any(name in EARLY for name in item.fixturenames))
         return
-    # Each group goes to one worker, in this order: the shared processes first, then the groups that
-    # hold the most model tests (the slow ones), so that no big group is left for the end.
+    # Each group goes to one worker (GroupScheduling), in this order: the shared processes first, then
+    # the groups that hold the most model tests (the slow ones), so that no big group is left for the end.
     groups = {item: group_of(item) for item in items}
     for item, group in groups.items():
-        item.add_marker(pytest.mark.xdist_group(group))
         if group == "early":  # its first test starts them all (`early`), before its own fixtures
             item.fixturenames.insert(0, "early")
     weight: dict[str, int] = {}
     for item, group in groups.items():
         weight[group] = weight.get(group, 0) + (1 if item.get_closest_marker("model") else 0)
-    rank = {
-        group: (group not in SHARED_GROUPS, list(SHARED_GROUPS).index(group) if group in SHARED_GROUPS else 0, -count)
-        for group, count in weight.items()
-    }
+    shared = list(SHARED_GROUPS)
+    rank = {g: (g not in shared, shared.index(g) if g in shared else 0, -n) for g, n in weight.items()}
     items.sort(key=lambda item: rank[groups[item]])
+    # Every worker collects the same tests and writes the same file; the scheduler reads it.
+    where = Path(config.workerinput[GROUPS_KEY])
+    written = where.with_name(f"{where.name}.{os.getpid()}")
+    written.write_text(json.dumps({item.nodeid: groups[item] for item in items}), encoding="utf-8")
+    written.replace(where)
+
+
+# pytest-xdist: where the workers write each test's group, for the scheduler in the main process.
+GROUPS_KEY = "aiqa_groups"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    if GROUPS_KEY not in node.config.stash.get(_GROUPS, {}):
+        node.config.stash[_GROUPS] = {GROUPS_KEY: tempfile.mkdtemp(prefix="aiqa-xdist-")}
+    node.workerinput[GROUPS_KEY] = str(Path(node.config.stash[_GROUPS][GROUPS_KEY]) / "groups.json")
+
+
+_GROUPS = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With `-n N`: each group of `group_of` runs in one worker, in the order the workers sorted them."""
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                folder = Path(config.stash[_GROUPS][GROUPS_KEY])
+                self.groups = json.loads((folder / "groups.json").read_text(encoding="utf-8"))
+                shutil.rmtree(folder, ignore_errors=True)
+            return self.groups.get(nodeid, nodeid)
+
+    config.option.loadscopereorder = False  # the workers' order, not the groups' sizes
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)
