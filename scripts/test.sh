@@ -22,4 +22,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-exec .venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist, one per core), each test group on one (tests/README.md: the shared
+# processes); AIQA_TEST_WORKERS=0 runs every test in this one process.
+exec .venv/bin/python -m pytest -n "${AIQA_TEST_WORKERS:-2}" "$@"

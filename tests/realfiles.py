@@ -6,9 +6,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import docx
-from fpdf import FPDF
-
 
 def korean_font() -> Path | None:
     """A TTF/OTF font with Hangul, if this machine has one (fonts-nanum, fonts-noto-cjk...)."""
@@ -80,6 +77,8 @@ SKIPPED = {
 
 def make_pdf(path: Path, pages: list[list[str]]) -> None:
     """A PDF with one paragraph a line; by default the title and six paragraphs, then the fact on page 2."""
+    from fpdf import FPDF  # here, not at collection: only the tests that write files need it
+
     pdf = FPDF()
     if KOREAN_PDF:
         pdf.add_font("korean", fname=str(korean_font()))
@@ -94,6 +93,8 @@ def make_pdf(path: Path, pages: list[list[str]]) -> None:
 
 
 def make_docx(path: Path) -> None:
+    import docx
+
     word = docx.Document()
     word.add_heading("오로라 프로젝트", level=1)
     word.add_paragraph(DOCX_FACT + " The code changes every quarter.")

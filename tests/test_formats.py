@@ -8,12 +8,9 @@ import random
 import zipfile
 from pathlib import Path
 
-import docx
 import pytest
-from fpdf import FPDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pypdf import PdfReader, PdfWriter
 
 from aiqa.errors import UnreadableDocument
 from aiqa.ingest import html as html_reader
@@ -37,6 +34,8 @@ def refused(path: Path, max_bytes: int = MAX_BYTES) -> str:
 
 
 def make_pdf(path: Path, pages: list[str]) -> None:
+    from fpdf import FPDF  # the writers are imported where used: collection stays light
+
     pdf = FPDF()
     font = korean_font()
     if font:
@@ -75,6 +74,8 @@ def test_pdf_pages_map_offsets_to_page_numbers(tmp_path: Path) -> None:
 
 
 def test_pdf_encrypted_with_a_password_is_refused(tmp_path: Path) -> None:
+    from pypdf import PdfReader, PdfWriter
+
     make_pdf(tmp_path / "plain.pdf", PDF_PAGES[:2])
     writer = PdfWriter(clone_from=PdfReader(tmp_path / "plain.pdf"))
     writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
@@ -83,6 +84,8 @@ def test_pdf_encrypted_with_a_password_is_refused(tmp_path: Path) -> None:
 
 
 def test_pdf_encrypted_with_an_empty_password_is_read(tmp_path: Path) -> None:
+    from pypdf import PdfReader, PdfWriter
+
     make_pdf(tmp_path / "plain.pdf", PDF_PAGES[:2])
     writer = PdfWriter(clone_from=PdfReader(tmp_path / "plain.pdf"))
     writer.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
@@ -101,6 +104,8 @@ def test_pdf_corrupt_or_textless_is_refused(tmp_path: Path) -> None:
 
 
 def test_docx_keeps_headings_lists_and_tables_in_document_order(tmp_path: Path) -> None:
+    import docx
+
     word = docx.Document()
     word.add_heading("휴가 규정", level=1)
     word.add_paragraph(KOREAN)
@@ -125,6 +130,8 @@ def test_docx_keeps_headings_lists_and_tables_in_document_order(tmp_path: Path) 
 
 
 def test_docx_corrupt_is_refused(tmp_path: Path) -> None:
+    import docx
+
     buffer = io.BytesIO()
     docx.Document().save(buffer)
     (tmp_path / "cut.docx").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])

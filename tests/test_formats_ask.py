@@ -16,7 +16,7 @@ from aiqa.cli import main
 
 from .realfiles import make_pdf
 from .test_formats_office import DATA, make_pptx, make_xlsx
-from .test_ocr import HAVE_OCR, make_scan, needs_font
+from .test_ocr import have_ocr, make_scan, needs_font
 
 FORMATS = ("xlsx", "pptx", "hwp", "hwpx", "pdf")
 
@@ -47,7 +47,7 @@ def built(tmp_path_factory, embedder):
     make_pdf(
         corpus / "handbook.pdf", [["출장비는 매월 말일에 정산합니다."], ["사무실 출입증은 인사팀에서 발급합니다."]]
     )
-    if HAVE_OCR:
+    if have_ocr():
         make_scan(corpus / "scan.pdf")
     for ext in FORMATS:
         good = next(corpus.glob(f"*.{ext}")).read_bytes()
@@ -81,7 +81,7 @@ def test_index_reports_formats_skips_with_reasons_and_notes(built) -> None:
         assert "over the 1 MB limit (raise AIQA_MAX_FILE_MB)" in skipped[f"oversized.{ext}"]
         reason = skipped[f"damaged.{ext}"]
         assert any(word in reason for word in ("corrupt", "damaged", "not a valid")), reason
-    expected_pdfs = 2 if HAVE_OCR else 1
+    expected_pdfs = 2 if have_ocr() else 1
     assert report["formats"] == {
         "hwp": {"indexed": 1, "skipped": 2},
         "hwpx": {"indexed": 1, "skipped": 2},
@@ -138,7 +138,7 @@ def test_every_pdf_unit_names_its_page_and_ocr_is_marked(built, monkeypatch, emb
     assert all(c.ocr == (c.source == "scan.pdf") for c in pdf)
     answer = ask(built, "사무실 출입증은 어디서 발급하나?", monkeypatch, embedder)
     assert _cited(answer, "handbook.pdf")[0]["locator"].startswith("p. 2,")
-    if not HAVE_OCR:
+    if not have_ocr():
         pytest.skip("no Tesseract here: the OCR'd answer is not checked (scripts/test.sh installs it)")
     answer = ask(built, "재택근무 신청서는 언제까지 누구에게 제출하나?", monkeypatch, embedder)
     cited = _cited(answer, "scan.pdf")

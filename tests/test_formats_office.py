@@ -13,11 +13,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-import olefile
-import openpyxl
 import pytest
-from pptx import Presentation
-from pptx.util import Inches
 
 from aiqa.errors import UnreadableDocument
 from aiqa.ingest import read_document
@@ -47,6 +43,8 @@ def rewrite_zip(path: Path, edit) -> None:
 
 
 def make_xlsx(path: Path) -> None:
+    import openpyxl  # the writers are imported where used: collection stays light
+
     """A sheet with a title row, a two-row header with merged cells, formulas with cached values
     (as Excel saves them), a hidden sheet and a sheet of dates."""
     book = openpyxl.Workbook()
@@ -86,6 +84,9 @@ def make_xlsx(path: Path) -> None:
 
 
 def make_pptx(path: Path) -> None:
+    from pptx import Presentation
+    from pptx.util import Inches
+
     deck = Presentation()
     slide = deck.slides.add_slide(deck.slide_layouts[0])
     slide.shapes.title.text = "2025년 정보보안 교육"
@@ -169,6 +170,8 @@ def test_hwpx_table_is_rows_under_its_header() -> None:
 
 def _hwp_with(path: Path, source: Path, edit) -> Path:
     """A copy of a real HWP file with one stream replaced by edit(name, data) (same size: olefile's rule)."""
+    import olefile
+
     shutil.copy(source, path)
     with olefile.OleFileIO(str(path), write_mode=True) as ole:
         for name in ("FileHeader", "BodyText/Section0"):
@@ -235,6 +238,8 @@ def test_damaged_and_bomb_office_files_are_refused_with_a_reason(tmp_path: Path)
     assert "save it in Excel as .xlsx" in refused(tmp_path / "legacy.xlsx")
     (tmp_path / "swapped.pptx").write_bytes((tmp_path / "good.xlsx").read_bytes())
     assert "PowerPoint" in refused(tmp_path / "swapped.pptx") or "PPTX" in refused(tmp_path / "swapped.pptx")
+    import openpyxl
+
     # openpyxl refuses to write a workbook without a visible sheet; Excel can: hide it in the XML.
     book = openpyxl.Workbook()
     book.active.append(["a", "b"])
@@ -310,6 +315,8 @@ def test_hwpx_written_from_the_schema_reads_with_its_heading_and_table(tmp_path:
 
 
 def test_xlsx_with_one_far_cell_keeps_only_the_rows_with_values(tmp_path: Path) -> None:
+    import openpyxl
+
     book = openpyxl.Workbook()
     book.active.append(["항목", "값"])
     book.active.append(["예산", 100])

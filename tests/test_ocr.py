@@ -3,11 +3,11 @@ read by Tesseract; without Tesseract the scanned pages are skipped with what to 
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from aiqa.errors import UnreadableDocument
 from aiqa.ingest import ocr, read_document
@@ -20,13 +20,32 @@ SCAN_LINES = [
     "신청서는 전날 오후 5시까지 팀장에게 제출합니다.",
     "재택근무 중에는 사내 메신저에 접속해 있어야 합니다.",
 ]
-HAVE_OCR = ocr.missing() is None
-needs_ocr = pytest.mark.skipif(not HAVE_OCR, reason=f"no OCR here: {ocr.missing()} (scripts/test.sh installs it)")
+
+
+@functools.cache
+def ocr_missing() -> str | None:
+    """Why OCR cannot run here (None: it can); asked once, when a test first needs it, not at collection."""
+    return ocr.missing()
+
+
+def have_ocr() -> bool:
+    return ocr_missing() is None
+
+
+@pytest.fixture
+def tesseract() -> None:
+    if (why := ocr_missing()) is not None:
+        pytest.skip(f"no OCR here: {why} (scripts/test.sh installs it)")
+
+
+needs_ocr = pytest.mark.usefixtures("tesseract")
 needs_font = pytest.mark.skipif(korean_font() is None, reason="no Korean font (apt-get install fonts-nanum)")
 
 
 def make_scan(path: Path, lines: list[str] = SCAN_LINES, pages: int = 1) -> None:
     """An A4 page at 300 dpi with the lines drawn as pixels, saved as an image-only PDF."""
+    from PIL import Image, ImageDraw, ImageFont
+
     font = ImageFont.truetype(str(korean_font()), 42)
     images = []
     for _ in range(pages):

@@ -12,7 +12,6 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-import docx
 import httpx
 import pytest
 
@@ -171,6 +170,8 @@ def test_odd_corpus_entries_are_skipped_with_a_reason(tmp_path, cache_dir, embed
 
 
 def _docx_bytes(text: str) -> bytes:
+    import docx  # imported where used: collection stays light
+
     out = io.BytesIO()
     document = docx.Document()
     document.add_paragraph(text)

