@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +41,9 @@ class MilvusServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180) -> None:
+        # milvus-server moves to the next free port when its own cannot be bound yet (the last run's
+        # connections in TIME_WAIT, up to a minute): wait for it, so a restart keeps its address.
+        _wait(lambda: _bindable(self.port) and _bindable(self.etcd), f"port {self.port} did not come free", 150)
         command = [str(SERVER), "--data", str(self.data), "--proxy-port", str(self.port), "--etcd-port", str(self.etcd)]
         log = (self.data.parent / "milvus-server.log").open("a")
         # A session of its own: the wrapper starts the milvus binary as its child, and both are stopped.
@@ -82,6 +86,15 @@ class MilvusServer:
     def log_tail(self) -> str:
         path = self.data.parent / "milvus-server.log"
         return " | ".join(path.read_text(errors="replace").splitlines()[-5:]) if path.exists() else "no log"
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:  # no SO_REUSEADDR, as milvus-server tries it
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _group_alive(group: int) -> bool:
