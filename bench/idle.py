@@ -7,7 +7,8 @@ side in one run, on the bundled corpus/ with an empty model cache of its own:
   first start   `aiqa serve` on an empty cache: it converts and exports the model (the export in a
                 child process) and builds the index, then idles
   after a burst the same server after 30 questions over /api/ask and 3 through the chat's queue
-  later start   a second `aiqa serve` on the same cache and index
+  later start   a second `aiqa serve` on the same cache and index, idle, then after one question
+                (the first question loads Kiwi, which a start with nothing to build does not)
 and for each: the CPU seconds of every thread of the server over --idle seconds with no client
 (sum of user and system time from /proc/PID/task/*/stat, and the busiest thread), the server's
 resident memory then (VmRSS), its own peak (VmHWM), the peak of the server and its children
@@ -119,11 +120,13 @@ def start(src: Path, env: dict[str, str], port: int) -> tuple[subprocess.Popen, 
     raise SystemExit("the server did not answer within 900 s")
 
 
-def burst(port: int, questions: list[str]) -> None:
+def burst(port: int, questions: list[str], chat: bool) -> None:
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(timeout=120) as client:
         for q in questions:
             client.post(f"{url}/api/ask", json={"question": q}).raise_for_status()
+    if not chat:
+        return
     from gradio_client import Client
 
     chat = Client(url + "/", verbose=False)
@@ -169,10 +172,10 @@ def side(label: str, src: Path, seconds: float, questions: list[str]) -> list[di
                 common = {"code": label, "start_s": round(took, 1), "start_peak_mb": round(peak)}
                 rows.append(measure(server, seconds, phase=phase, **common))
                 print(rows[-1], flush=True)
-                if phase == "first start":
-                    burst(port, questions)
-                    rows.append(measure(server, seconds, phase="after a burst", **common))
-                    print(rows[-1], flush=True)
+                after = "after a burst" if phase == "first start" else "later start, after one question"
+                burst(port, questions if phase == "first start" else questions[:1], chat=phase == "first start")
+                rows.append(measure(server, seconds, phase=after, **common))
+                print(rows[-1], flush=True)
             finally:
                 stop(server)
     return rows
