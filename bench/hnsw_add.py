@@ -88,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [measure(int(n), args.added) for n in args.sizes.split(",")]
     if args.json:
-        command = "bench/hnsw_add.py --sizes " + args.sizes + f" --added {args.added}"
+        command = ".venv/bin/python bench/hnsw_add.py --sizes " + args.sizes + f" --added {args.added}"
         Path(args.json).write_text(json.dumps({"command": command, "rows": rows}, indent=2), encoding="utf-8")
 
 
