@@ -278,7 +278,7 @@ def idle_section(idle: dict | None, scale: list[dict] | None) -> str | None:
         "start_s": "start (s)",
         "torch_mapped": "libtorch mapped",
     }
-    rows = [{label: r[key] for key, label in columns.items()} for r in idle["rows"]]
+    rows = [{label: r.get(key) for key, label in columns.items()} for r in idle["rows"]]
     out = (
         "`aiqa serve` on the bundled corpus/ with no client: CPU seconds of all the server's threads over "
         f"{idle['idle_s']:.0f} s, after a first start on an empty model cache (the model converted and exported "
@@ -288,6 +288,8 @@ def idle_section(idle: dict | None, scale: list[dict] | None) -> str | None:
         "server and its children together, sampled every 0.1 s. Before and after in one run.\n\n"
         + table(rows, list(columns.values()))
     )
+    if idle.get("note"):
+        out += f"\n\n{idle['note']}"
     if scale:
         at = {r["search"]: r for r in scale if r["chunks"] == 100_000}
         keyword = next((r["ram_mb"] for k, r in at.items() if k.startswith("keyword")), None)
@@ -347,7 +349,12 @@ def main() -> None:
         section("Index build with AIQA_ENCODER=torch", "build", build_section(load(results, "build-torch"))),
         section("Encoder runtimes", "encoders", markdown(results, "encoders")),
         section("One question, step by step", "latency", latency_section(data["latency"])),
-        section("An idle server: CPU and memory", "idle", idle_section(data["idle"], data["scale"])),
+        section(
+            "An idle server: CPU and memory",
+            "idle",
+            idle_section(data["idle"], data["scale"]),
+            data["idle"]["command"] if data["idle"] else None,
+        ),
         section(
             "HNSW: adding to the live graph against a rebuild",
             "hnsw_add",
