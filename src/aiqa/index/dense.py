@@ -35,6 +35,28 @@ def build(matrix: np.ndarray, threshold: int) -> Any:
     return graph
 
 
+def extend(previous: Any, matrix: np.ndarray, threshold: int) -> Any | None:
+    """`previous` (a graph read from disk) with the rows of `matrix` it lacks added, when `matrix` starts with
+    exactly its rows (a version that only adds documents); None when it does not, or is no graph.
+
+    Adding inserts the new vectors the way a build inserts every vector, one after the other, so
+    the graph is one a rebuild could have made: bench/hnsw_add.py measures recall and time against
+    a rebuild. Anything else (a document removed or changed) rebuilds: a graph cannot drop a
+    vector, and masking removed ones would cost every question for the life of the version.
+    """
+    import faiss
+
+    n = int(previous.ntotal)
+    if not isinstance(previous, faiss.IndexHNSW) or len(matrix) <= threshold or n > len(matrix):
+        return None
+    if previous.d != matrix.shape[1] or not np.array_equal(previous.reconstruct_n(0, n), matrix[:n]):
+        return None
+    previous.hnsw.efConstruction = EF_CONSTRUCTION
+    if len(matrix) > n:
+        previous.add(np.ascontiguousarray(matrix[n:]))
+    return previous
+
+
 def write(index: Any, path: Path) -> None:
     import faiss
 

@@ -144,22 +144,34 @@ def _write_version(settings: Settings, new: NewVersion) -> None:
     index_dir, version = settings.index_dir, new.version
     tmp = index_dir / f".tmp-{version}"
     tmp.mkdir()
-    vectors = dense.build(new.matrix, settings.ann_threshold)
+    previous = current_version(index_dir)
+    graph = index_dir / previous / "vectors.faiss" if previous else None
+    extended = _extended(graph, new.matrix, settings.ann_threshold) if graph else None
+    vectors = extended if extended is not None else dense.build(new.matrix, settings.ann_threshold)
     dense.write(vectors, tmp / "vectors.faiss")
     files = ["vectors.faiss", "chunks.json", "documents.json", *new.keywords.save(tmp)]
     _write_json(tmp / "chunks.json", [asdict(c) for c in new.chunks])
     _write_json(tmp / "documents.json", new.documents)
     manifest = {
         **new.manifest,
-        "dense": dense.describe(vectors),
+        "dense": dense.describe(vectors) | ({"added_to": previous} if extended is not None else {}),
         "files": {name: _file_digest(tmp / name) for name in files},
     }
     _write_json(tmp / "manifest.json", manifest)
     _fsync_tree(tmp)
-    previous = current_version(index_dir)
     os.replace(tmp, index_dir / version)
     make_live(index_dir, version)
     prune(index_dir, keep={version} | ({previous} if previous else set()))
+
+
+def _extended(path: Path, matrix: np.ndarray, threshold: int) -> Any | None:
+    """The live version's graph with the new rows added, when the new version only adds (dense.extend)."""
+    if len(matrix) <= threshold or not path.exists():
+        return None
+    try:
+        return dense.extend(dense.read(path), matrix, threshold)
+    except RuntimeError:  # a damaged file: faiss says so; the build makes a graph anew
+        return None
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -33,10 +33,13 @@ from aiqa.stores.milvus_layout import (
     batches,
     blob_rows,
     create_collection,
+    has_sparse,
     pages,
     reported,
+    sparse_field,
     terms_digest,
     version_rows,
+    without_sparse,
 )
 
 if TYPE_CHECKING:
@@ -157,25 +160,29 @@ class MilvusStore:
         if terms_digest(keywords.terms) != manifest.get("keyword_terms"):
             raise IndexMismatch(f"{where} holds term counts its keyword vectors were not built from: {REBUILD_HINT}")
         texts = self.client.query(collection, filter="chunk == -1", output_fields=["count(*)"])[0]["count(*)"]
-        search = MilvusSearch(self.client, collection, keywords, expected, texts)
+        search = MilvusSearch(self.client, collection, keywords, expected, texts, sparse_field(self.client, collection))
         return LoadedIndex(settings.index_dir, str(version), manifest, chunks, documents, None, keywords, search)
 
     @reported
     def publish(self, settings: Settings, new: NewVersion) -> None:
         collection = self.collection(new.version)
         previous = self.live()
-        create_collection(self.client, collection, new.matrix.shape[1], len(new.matrix) > settings.ann_threshold)
+        sparse = has_sparse(self.client)
+        graph = len(new.matrix) > settings.ann_threshold
+        create_collection(self.client, collection, new.matrix.shape[1], graph, sparse)
         self._loaded.add(collection)  # created with its indexes, a collection is loaded
+        fit = (lambda rows: rows) if sparse else without_sparse
         for batch in batches(version_rows(new), BATCH):
-            self.client.insert(collection, batch)
+            self.client.insert(collection, fit(batch))
         manifest = {
             **new.manifest,
             "dense": {"kind": "milvus", "index": "HNSW" if len(new.matrix) > settings.ann_threshold else "FLAT"},
             "files": {},
             "keyword_terms": terms_digest(new.keywords.terms),
+            "keyword": "milvus sparse" if sparse else "aiqa postings",
         }
         # The manifest goes in last: a collection with one is complete (see _complete).
-        self.client.insert(collection, list(blob_rows("manifest", json.dumps(manifest), new.matrix.shape[1], -1)))
+        self.client.insert(collection, fit(list(blob_rows("manifest", json.dumps(manifest), new.matrix.shape[1], -1))))
         self.client.flush(collection)
         if previous is None and not self.client.has_collection(self.alias):
             try:

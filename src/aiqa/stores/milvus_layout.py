@@ -6,12 +6,18 @@ and its keyword vector: the BM25+ weight of each of its terms (aiqa.index.keywor
 A question's keyword vector is its term counts, so the inner product is aiqa's own BM25+ score
 less the constant BM25+ gives every chunk for the question; MilvusSearch adds it back. Rows with
 chunk = -1 hold long texts in pieces: the manifest and the documents.
+
+Sparse vectors came to Milvus in 2.4. On an older server (2.3, e.g. the `milvus` package's
+embedded server) a collection has no sparse field, and the keyword side is aiqa's own BM25+
+postings, rebuilt by every replica from the term counts the chunk rows carry, as they are anyway
+for the answer layer: the scores are the same, the keyword search runs in the replica.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from functools import wraps
@@ -55,8 +61,24 @@ def reported(method: F) -> F:
     return call  # type: ignore[return-value]
 
 
-def create_collection(client: Any, collection: str, dim: int, graph: bool) -> None:
-    """An empty version collection: the fields of the rows below, FLAT or HNSW dense index, sparse inverted index."""
+def has_sparse(client: Any) -> bool:
+    """Tell whether the server stores sparse vectors (Milvus 2.4 and later; a version it does not name: yes)."""
+    found = re.search(r"(\d+)\.(\d+)", str(client.get_server_version()))
+    return found is None or (int(found[1]), int(found[2])) >= (2, 4)
+
+
+def sparse_field(client: Any, collection: str) -> bool:
+    """Tell whether a version's collection has the sparse keyword field (see has_sparse)."""
+    return any(f.get("name") == "sparse" for f in client.describe_collection(collection).get("fields", []))
+
+
+def without_sparse(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "sparse"} for row in rows]
+
+
+def create_collection(client: Any, collection: str, dim: int, graph: bool, sparse: bool = True) -> None:
+    """An empty version collection: the fields of the rows below, FLAT or HNSW dense index, and (where the
+    server has them) the sparse keyword vectors with their inverted index."""
     from pymilvus import DataType
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -67,13 +89,15 @@ def create_collection(client: Any, collection: str, dim: int, graph: bool) -> No
     schema.add_field("text", DataType.VARCHAR, max_length=TEXT_BYTES)
     schema.add_field("meta", DataType.JSON)
     schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
-    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    if sparse:
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     index = client.prepare_index_params()
     if graph:
         index.add_index("dense", index_type="HNSW", metric_type="IP", params=HNSW)
     else:
         index.add_index("dense", index_type="FLAT", metric_type="IP")
-    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    if sparse:
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
     # Strong: a replica that loads a version the moment its alias moves must see every row of it.
     client.create_collection(collection, schema=schema, index_params=index, consistency_level="Strong")
 
@@ -81,8 +105,11 @@ def create_collection(client: Any, collection: str, dim: int, graph: bool) -> No
 class MilvusSearch:
     """Dense and keyword search of one version's collection (not the alias: a version stays fixed once loaded)."""
 
-    def __init__(self, client: Any, collection: str, keywords: Any, vector_count: int, text_rows: int):
+    def __init__(
+        self, client: Any, collection: str, keywords: Any, vector_count: int, text_rows: int, sparse: bool = True
+    ):
         self.client, self.collection, self.keywords = client, collection, keywords
+        self.sparse = sparse  # keyword search in Milvus; else in aiqa's own postings (see the module)
         self._count = vector_count
         # The manifest's and documents' rows have zero vectors. A filter on `chunk` would keep them out
         # but doubles a search's time on Milvus Lite; asking for as many more rows and dropping them is exact.
@@ -105,9 +132,10 @@ class MilvusSearch:
         )[0]
         scores = np.full(k, -np.inf, dtype=np.float32)
         ids = np.full(k, -1, dtype=np.int64)
-        vectors = [hit for hit in found if hit["row"] >= 0][:k]
-        for i, hit in enumerate(vectors):
-            scores[i], ids[i] = hit["distance"], hit["row"]
+        # A hit names its row by the primary key's name, or (Milvus 2.3) as "id".
+        vectors = [(hit["distance"], hit["row"] if "row" in hit else hit["id"]) for hit in found]
+        for i, (score, row) in enumerate([(s, r) for s, r in vectors if r >= 0][:k]):
+            scores[i], ids[i] = score, row
         return scores, ids
 
     def question_vector(self, terms: Sequence[str]) -> tuple[dict[int, float], float]:
@@ -124,6 +152,8 @@ class MilvusSearch:
 
     @reported
     def keyword(self, terms: Sequence[str]) -> np.ndarray:
+        if not self.sparse:
+            return np.asarray(self.keywords.scores(terms), dtype=np.float32)
         out = np.zeros(len(self.keywords), dtype=np.float32)
         query, constant = self.question_vector(terms)
         if query:

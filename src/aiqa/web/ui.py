@@ -22,6 +22,7 @@ from aiqa.engine import Engine
 from aiqa.errors import AiqaError
 from aiqa.web.examples import examples
 from aiqa.web.guard import ChatUsers, Throttle
+from aiqa.web.idle import quiet_queue
 from aiqa.web.limits import Limits
 from aiqa.web.page_js import ADMIN_COOKIE_JS, ADMIN_FIELD, LANG_JS
 from aiqa.web.render import LABELS, STATIC, esc, notice_html, report_html
@@ -234,6 +235,7 @@ def create_ui(
         lang.input(relabel, lang, outputs, api_visibility="private", queue=False)
     # max_size: a flood of questions is told "queue full" instead of making real users wait minutes.
     demo.queue(default_concurrency_limit=limits.chat_concurrency, max_size=limits.queue_size)
+    quiet_queue(demo)
     return demo
 
 
