@@ -18,7 +18,6 @@ question: scoring the best 8 and 16 candidates with onnxruntime int8 on 2 thread
 from __future__ import annotations
 
 import argparse
-import math
 import pickle
 import statistics
 import sys
@@ -26,41 +25,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 from aiqa.answer.candidates import SELECTION_FEATURES
 from aiqa.answer.decision import ANSWER_FEATURES, Model, fit_model
+from aiqa.answer.reader import Reader, passage_text
 from aiqa.calibrate import TARGET_FALSE_ABSTENTIONS
 from aiqa.evaluate import contains
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-from train_reader import MAX_TOKENS, passage, query  # noqa: E402
-
-
-class Reader:
-    """The exported reader run with onnxruntime: the chance that each passage answers the question."""
-
-    def __init__(self, folder: Path, threads: int = 2):
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(folder / "reader-int8.onnx"), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
-        self.tokenizer.enable_padding(pad_id=1, pad_token="<pad>")
-
-    def scores(self, q: str, passages: list[str]) -> list[float]:
-        if not passages:
-            return []
-        encoded = self.tokenizer.encode_batch([(query(q), p) for p in passages])
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-        (logits,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
-        return [1.0 / (1.0 + math.exp(-float(z))) for z in logits]
 
 
 def probabilities(model: Model, rows: list[dict]) -> list[float]:
@@ -73,7 +44,7 @@ def read_all(records: list[dict], reader: Reader, baseline: Model, top: int) -> 
         cands = r["candidates"]
         p = probabilities(baseline, [c["features"] for c in cands])
         order = sorted(range(len(cands)), key=lambda i: -p[i])[:top]
-        scores = reader.scores(r["q"], [passage(cands[i]["text"], cands[i]["section"]) for i in order])
+        scores = reader.scores(r["q"], [passage_text(cands[i]["text"], cands[i]["section"]) for i in order])
         for c in cands:
             c["features"]["reader"] = 0.0
         for i, s in zip(order, scores, strict=True):
@@ -156,7 +127,7 @@ def cost(records: list[dict], reader: Reader, tops: tuple[int, ...], n: int = 12
     for top in tops:
         times = []
         for r in sample:
-            texts = [passage(c["text"], c["section"]) for c in r["candidates"][:top]]
+            texts = [passage_text(c["text"], c["section"]) for c in r["candidates"][:top]]
             started = time.perf_counter()
             reader.scores(r["q"], texts)
             times.append(time.perf_counter() - started)
@@ -204,7 +175,9 @@ def main() -> None:
     kinds = sorted({r["kind"] for r in part("realistic", "report")})
     sets += [(f"  realistic {k}", [r for r in part("realistic", "report") if r["kind"] == k]) for k in kinds]
     sets += [("realistic fit (seen)", part("realistic", "fit"))]
-    header = f"{'set':<34}{'answer hit':>18}{'false refusals':>16}{'selection':>18}{'gold retrieved':>18}{'refusals':>16}"
+    header = (
+        f"{'set':<34}{'answer hit':>18}{'false refusals':>16}{'selection':>18}{'gold retrieved':>18}{'refusals':>16}"
+    )
     for arm, (selection, answer) in arms.items():
         print(f"\n== {arm} (threshold {answer.threshold:.3f}, top {args.top})")
         print(header)
@@ -212,8 +185,10 @@ def main() -> None:
             print(row(name, measure(rs, selection, answer)))
         coef = dict(zip(selection.features, selection.coef, strict=True))
         extra = dict(zip(answer.features, answer.coef, strict=True))
-        print(f"coefficients: selection reader {coef.get('reader', 0):.3f}; answer reader {extra.get('reader', 0):.3f}, "
-              f"reader_top {extra.get('reader_top', 0):.3f}")
+        print(
+            f"coefficients: selection reader {coef.get('reader', 0):.3f}; answer reader {extra.get('reader', 0):.3f}, "
+            f"reader_top {extra.get('reader_top', 0):.3f}"
+        )
     # The reader alone as the selector among the candidates it read.
     print("\n== reader alone picks among the best candidates it read (selection accuracy)")
     for name, rs in sets:

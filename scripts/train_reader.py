@@ -33,23 +33,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-MAX_TOKENS = 128
+from aiqa.answer.reader import MAX_TOKENS, passage_text, query_text  # noqa: E402
+
 # Negatives per answerable question and per unanswerable one (its best statements by cosine).
 NEGATIVES = 7
 UNANSWERABLE_NEGATIVES = 4
 # The realistic documents' questions are few and of the kinds KorQuAD lacks: repeated this often.
 REALISTIC_REPEAT = 4
-
-
-def passage(text: str, section: str) -> str:
-    """What the reader reads of a candidate: its section label, then the statement."""
-    text = " ".join(text.split())
-    section = " ".join(section.split())
-    return f"passage: {section}: {text}" if section else f"passage: {text}"
-
-
-def query(q: str) -> str:
-    return f"query: {' '.join(q.split())}"
 
 
 # ---------------------------------------------------------------------------------------------- collect
@@ -162,7 +152,7 @@ def pairs(records: list[dict], seed: int = 0) -> list[tuple[str, str, float]]:
     for r in records:
         if r["half"] != "fit" or not r["candidates"]:
             continue
-        q = query(r["q"])
+        q = query_text(r["q"])
         cands = r["candidates"]
         by_dense = sorted(range(len(cands)), key=lambda i: -cands[i]["features"]["statement_dense"])
         mine: list[tuple[str, str, float]] = []
@@ -170,18 +160,20 @@ def pairs(records: list[dict], seed: int = 0) -> list[tuple[str, str, float]]:
             positives = [i for i in range(len(cands)) if r["labels"][i]]
             for i in positives[:2]:
                 c = cands[i]
-                mine.append((q, passage(c["text"], c["section"]), 1.0))
+                mine.append((q, passage_text(c["text"], c["section"]), 1.0))
                 cut = cut_gold(c["text"], r["gold"])
                 if cut:
-                    mine.append((q, passage(cut, c["section"]), 0.0))
+                    mine.append((q, passage_text(cut, c["section"]), 0.0))
             negatives = [i for i in by_dense if not r["labels"][i]]
             # Half the negatives are the nearest by cosine (hard), half drawn from the rest.
             hard = negatives[: NEGATIVES // 2 + 1]
             rest = negatives[len(hard) :]
             chosen = hard + rng.sample(rest, min(len(rest), NEGATIVES - len(hard)))
-            mine += [(q, passage(cands[i]["text"], cands[i]["section"]), 0.0) for i in chosen]
+            mine += [(q, passage_text(cands[i]["text"], cands[i]["section"]), 0.0) for i in chosen]
         elif not r["answerable"] or r["set"] == "cut":
-            mine += [(q, passage(cands[i]["text"], cands[i]["section"]), 0.0) for i in by_dense[:UNANSWERABLE_NEGATIVES]]
+            mine += [
+                (q, passage_text(cands[i]["text"], cands[i]["section"]), 0.0) for i in by_dense[:UNANSWERABLE_NEGATIVES]
+            ]
         out += mine * (REALISTIC_REPEAT if r["set"] == "realistic" else 1)
     rng.shuffle(out)
     return out
