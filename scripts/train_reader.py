@@ -235,7 +235,15 @@ def train(args) -> None:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     steps = args.epochs * ((len(data) + args.batch - 1) // args.batch)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.06)
+    # Warm up, then decay linearly to 0 at the last step; the last step is cut to fit the time budget once
+    # the first steps have shown how long a step takes.
+    warmup = max(1, int(0.06 * steps))
+    plan = {"steps": steps}
+
+    def factor(i: int) -> float:
+        return min((i + 1) / warmup, max(0.0, (plan["steps"] - i) / max(1, plan["steps"] - warmup)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(args.pos_weight))
     args.out.mkdir(parents=True, exist_ok=True)
     step = 0
@@ -270,29 +278,40 @@ def train(args) -> None:
             optimizer.step()
             scheduler.step()
             step += 1
-            total += float(loss)
+            if step == 20 and args.minutes:
+                rate = (time.monotonic() - started) / step
+                plan["steps"] = min(steps, int(args.minutes * 60 / rate))
+                print(f"train: {rate:.2f} s a step, {plan['steps']} of {steps} steps fit in {args.minutes} min")
+            total += loss.item()
+            if step >= plan["steps"]:
+                break
             if n % 50 == 0:
                 rate = (time.monotonic() - started) / step
                 print(
                     f"epoch {epoch} step {n}/{len(batches)} loss {total / n:.4f} "
-                    f"({rate:.2f} s a step, {rate * (steps - step) / 60:.1f} min left)",
+                    f"({rate:.2f} s a step, {rate * (plan['steps'] - step) / 60:.1f} min left)",
                     file=sys.stderr,
                     flush=True,
                 )
-        save(model, args, epoch)
+        save(model, args, epoch, step)
+        if step >= plan["steps"]:
+            break
         print(f"epoch {epoch}: mean loss {total / len(batches):.4f}", file=sys.stderr, flush=True)
 
 
-def save(model, args, epoch: int) -> None:
+def save(model, args, epoch: int, step: int) -> None:
     import torch
 
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.embeddings.")}
+    # Only what was trained: the frozen embeddings and lower layers are the base model's.
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    state = {k: v for k, v in model.state_dict().items() if k in trained}
     meta = {
         "epoch": epoch,
         "trainable_layers": args.trainable_layers,
         "max_tokens": MAX_TOKENS,
         "lr": args.lr,
         "batch": args.batch,
+        "steps": step,
     }
     torch.save({"state": state, "meta": meta}, args.out / f"checkpoint-{epoch}.pt")
     (args.out / "checkpoint.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
@@ -313,8 +332,9 @@ def export(args) -> None:
     checkpoint = torch.load(args.out / f"checkpoint-{meta['epoch']}.pt", weights_only=True)
     base = base_model_dir()
     model = build_model(base, meta["trainable_layers"]).eval()
-    missing = model.load_state_dict(checkpoint["state"], strict=False)
-    assert all(k.startswith("encoder.embeddings.") for k in missing.missing_keys), missing
+    loaded = model.load_state_dict(checkpoint["state"], strict=False)
+    if loaded.unexpected_keys or not any(k.startswith("head.") for k in checkpoint["state"]):
+        sys.exit(f"train_reader: {args.out} holds no checkpoint of this model ({loaded.unexpected_keys[:3]})")
     traced = args.out / "reader.onnx"
     example = torch.ones((2, 16), dtype=torch.long)
     dynamic = {0: "batch", 1: "tokens"}
@@ -339,6 +359,7 @@ def export(args) -> None:
     fused.save_model_to_file(str(args.out / "reader-fp32.onnx"))
     traced.unlink()
     _quantize(args.out / "reader-fp32.onnx", args.out / "reader-int8.onnx")
+    (args.out / "reader-fp32.onnx").unlink()  # 470 MB, most of it the embeddings: the int8 file is what runs
     shutil.copyfile(base / "tokenizer.json", args.out / "tokenizer.json")
     digest = hashlib.sha256((args.out / "reader-int8.onnx").read_bytes()).hexdigest()[:12]
     print(f"export: {args.out / 'reader-int8.onnx'} ({digest})", file=sys.stderr)
@@ -358,6 +379,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--pos-weight", type=float, default=2.0)
     parser.add_argument("--trainable-layers", type=int, default=6, help="top encoder layers trained (of 12)")
+    parser.add_argument("--minutes", type=float, default=0, help="stop training after about this long (0: no limit)")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N pairs only (a trial)")
     args = parser.parse_args()
     args.examples = args.examples or args.work / "reader.pkl"
