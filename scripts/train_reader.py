@@ -98,6 +98,9 @@ def collect_all(args) -> None:
     from aiqa.calibrate import collect
     from aiqa.evaluate import load_cases
 
+    for path in (args.korquad / "questions.jsonl", args.realistic / "questions.jsonl"):
+        if not path.exists():
+            sys.exit(f"train_reader: no calibration questions at {path}: pass --korquad DIR and --realistic DIR")
     args.work.mkdir(parents=True, exist_ok=True)
     engine, split = korquad_engine(args.korquad, args.work)
     assert GROUPS == ("fit_in", "fit_out", "report_in", "report_out")
