@@ -152,7 +152,7 @@ def main() -> None:
     def part(name: str, half: str) -> list[dict]:
         return [r for r in records if r["set"] == name and r["half"] == half]
 
-    train = part("korquad", "fit") + part("realistic", "fit")
+    train = part("korquad", "fit") + part("report", "fit") + part("realistic", "fit")
     english = part("korquad_en", "fit")
     base_sel, base_ans = fit(train, english, SELECTION_FEATURES, ANSWER_FEATURES)
     started = time.perf_counter()
@@ -170,6 +170,7 @@ def main() -> None:
         ("KorQuAD report, withheld", [r for r in part("korquad", "report") if not r["answerable"]]),
         ("KorQuAD report, answer cut", part("cut", "report")),
         ("KorQuAD English report", part("korquad_en", "report")),
+        ("report questions, report half", part("report", "report")),
         ("realistic report", part("realistic", "report")),
     ]
     kinds = sorted({r["kind"] for r in part("realistic", "report")})

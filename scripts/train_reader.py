@@ -88,11 +88,15 @@ def collect_all(args) -> None:
     from fit_decision import (
         GROUPS,
         REALISTIC_WEIGHT,
+        REPORT_SETS,
+        REPORT_WEIGHT,
         english_cases,
         gapped_engine,
+        group,
         korquad_engine,
         query_vectors,
         realistic_engine,
+        report_engine,
     )
 
     from aiqa.calibrate import collect
@@ -128,6 +132,11 @@ def collect_all(args) -> None:
         for c in gaps[half]:
             kinds[c.id] = "cut"
         records += light(collect(gapped, gaps[half], vectors=vectors), "cut", half, kinds)
+    report_cases = [c for name in REPORT_SETS for c in load_cases(REPO / "bench" / name)]
+    seed = report_engine(args.work, engine.embedder)
+    for half in ("fit", "report"):
+        mine = [c for c in report_cases if group(c.id, ("fit", "report")) == half]
+        records += light(collect(seed, mine, weight=REPORT_WEIGHT), "report", half, kinds)
     office, halves = realistic_engine(args.realistic, args.work, engine.embedder)
     for half in halves:
         records += light(collect(office, halves[half], weight=REALISTIC_WEIGHT), "realistic", half, kinds)
