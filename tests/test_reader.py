@@ -18,5 +18,5 @@ def test_missing_model_says_how_to_build_it(tmp_path):
     reader = Reader(reader_dir(tmp_path))
     assert not reader.available
     assert reader.scores("질문", []) == []  # nothing to read needs no model
-    with pytest.raises(ModelUnavailable, match="train_reader.py"):
+    with pytest.raises(ModelUnavailable, match=r"train_reader\.py"):
         reader.scores("질문", [passage_text("문장", "")])
