@@ -123,7 +123,21 @@ def row(name: str, m: dict) -> str:
 
 
 def cost(records: list[dict], reader: Reader, tops: tuple[int, ...], n: int = 120) -> None:
+    """Milliseconds a question of the reader on its best candidates, beside one bare encoder call (the
+    default runtime's query vector, the unit bench/latency.py measures in)."""
+    from aiqa.config import Settings
+    from aiqa.engine import Engine
+
     sample = [r for r in records if r["candidates"]][:n]
+    embedder = Engine(Settings()).embedder
+    reader.scores(sample[0]["q"], [passage_text(c["text"], c["section"]) for c in sample[0]["candidates"][:4]])
+    embedder.embed_queries([sample[0]["q"]])
+    encode = []
+    for r in sample:
+        started = time.perf_counter()
+        embedder.embed_queries([r["q"]])
+        encode.append(time.perf_counter() - started)
+    print(f"bare encoder call: median {statistics.median(encode) * 1000:.1f} ms a question")
     for top in tops:
         times = []
         for r in sample:
@@ -142,12 +156,15 @@ def main() -> None:
     parser.add_argument("--examples", type=Path, default=REPO / ".cache" / "calibration" / "reader.pkl")
     parser.add_argument("--reader", type=Path, default=Path.home() / ".cache" / "aiqa" / "reader")
     parser.add_argument("--top", type=int, default=16, help="candidates the reader reads per question")
-    parser.add_argument("--no-cost", action="store_true")
+    parser.add_argument("--no-cost", action="store_true", help="skip the cost per question")
+    parser.add_argument("--cost-only", action="store_true", help="measure the cost per question only")
     args = parser.parse_args()
     records = pickle.loads(args.examples.read_bytes())
     reader = Reader(args.reader)
     if not args.no_cost:
         cost([r for r in records if r["half"] == "report"], reader, (8, 16))
+    if args.cost_only:
+        return
 
     def part(name: str, half: str) -> list[dict]:
         return [r for r in records if r["set"] == name and r["half"] == half]
