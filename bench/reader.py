@@ -172,9 +172,19 @@ def main() -> None:
     train = part("korquad", "fit") + part("report", "fit") + part("realistic", "fit")
     english = part("korquad_en", "fit")
     base_sel, base_ans = fit(train, english, SELECTION_FEATURES, ANSWER_FEATURES)
-    started = time.perf_counter()
-    read_all(records, reader, base_sel, args.top)
-    print(f"read {len(records)} questions in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    # The reader's scores are kept beside the examples, per reader file and depth: a rerun of the table
+    # (another set of features) skips the reading.
+    stamp = (args.reader / "reader-int8.onnx").stat().st_mtime_ns
+    saved = args.examples.with_name(f"reader-scores-top{args.top}-{stamp}.pkl")
+    if saved.exists():
+        for r, scores in zip(records, pickle.loads(saved.read_bytes()), strict=True):
+            for c, score in zip(r["candidates"], scores, strict=True):
+                c["features"]["reader"] = score
+    else:
+        started = time.perf_counter()
+        read_all(records, reader, base_sel, args.top)
+        print(f"read {len(records)} questions in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        saved.write_bytes(pickle.dumps([[c["features"]["reader"] for c in r["candidates"]] for r in records]))
     arms = {
         "without reader": (base_sel, base_ans),
         "reader in selection+answer": fit(
