@@ -124,6 +124,42 @@ def quality_section(quality: dict | None) -> str | None:
     return out
 
 
+def quality_change_section(before: dict | None, after: dict | None) -> str | None:
+    """Each question set and kind before and after a change: bench/quality.py run on the earlier commit
+    (saved as quality_before.json, its `command` naming the commit) and on this one, one after the other."""
+    if not before or not after:
+        return None
+
+    def cells(s: dict[str, Any] | None) -> tuple[str, str, str, str]:
+        if s is None:
+            return ("–", "–", "–", "–")
+        refused = round(s["abstention_accuracy"] * s["unanswerable"])
+        return (
+            fmt(s["recall@1"]) if s["answerable"] else "–",
+            fmt(s["recall@5"]) if s["answerable"] else "–",
+            of(round(s["answer_accuracy"] * s["answerable"]), s["answerable"]) if s["answerable"] else "–",
+            of(refused, s["unanswerable"]) if s["unanswerable"] else "–",
+        )
+
+    old = {r["set"]: r for r in before["sets"]}
+    rows = []
+    for r in after["sets"]:
+        prior = old.get(r["set"])
+        for kind, s in [("all", r["summary"]), *r.get("kinds", {}).items()]:
+            b = (prior["summary"] if kind == "all" else prior.get("kinds", {}).get(kind)) if prior else None
+            was, now = cells(b), cells(s)
+            rows.append(
+                {
+                    "question set": f"`{r['set']}`" + ("" if kind == "all" else f": {kind}"),
+                    "hit@1": f"{was[0]} → {now[0]}",
+                    "hit@5": f"{was[1]} → {now[1]}",
+                    "answers right": f"{was[2]} → {now[2]}",
+                    "unanswerable refused": f"{was[3]} → {now[3]}",
+                }
+            )
+    return f"{before.get('note', '')}\n\n{table(rows)}".strip()
+
+
 def soak_section(text: str | None) -> str | None:
     if not text:
         return None
@@ -344,6 +380,12 @@ def main() -> None:
             "quality",
             quality_section(data["quality"]),
             data["quality"]["command"] if data["quality"] else None,
+        ),
+        section(
+            "Answers before and after reading office documents' outline",
+            "quality",
+            quality_change_section(load(results, "quality_before"), data["quality"]),
+            "the same command on both commits, one after the other",
         ),
         section("Index build", "build", build_section(data["build"])),
         section("Index build with AIQA_ENCODER=torch", "build", build_section(load(results, "build-torch"))),
