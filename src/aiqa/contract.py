@@ -80,9 +80,11 @@ def ask_json(
     return final_json(reply, engine.generator) if generate else reply_json(reply)
 
 
-def health_json(engine: Engine) -> dict[str, Any]:
-    """The live index's version and size, and what is degraded: a damaged new version, a failing LLM server."""
-    index = engine.index
+def health_json(engine: Engine, groups: frozenset[str] | None = None) -> dict[str, Any]:
+    """The live index's version and size, and what is degraded: a damaged new version, a failing LLM server.
+
+    The counts are of what a reader with `groups` may read (None: everything)."""
+    index = engine.index_for(groups)
     failed = engine.failed
     warnings = [f"{failed[1]}; serving the previous index {index.version}"] if failed else []
     llm = engine.generator.health() if engine.generator else None

@@ -156,19 +156,19 @@ def _new_app() -> FastAPI:
 
 
 def _add_ask_routes(
-    app: FastAPI, limits: Limits, engine: Engine, access: ApiAccess, signed_in: Callable[[Any], bool]
+    app: FastAPI, limits: Limits, engine: Engine, access: ApiAccess, users: ChatUsers, signed_in: Callable[[Any], bool]
 ) -> None:
     # Answers being written by the LLM server at once; more wait (their quoted answer is sent first).
     writers = functools.cache(lambda: anyio.Semaphore(limits.llm_writers))  # made in the event loop
     llm_url = engine.settings.llm_url
 
     @app.post("/api/ask", dependencies=[Depends(access.read)], tags=["ask"])
-    async def ask(body: AskRequest) -> Any:
+    async def ask(body: AskRequest, request: Request) -> Any:
         """Answer a question from the documents, with numbered citations (the `aiqa ask --json` contract).
 
         With an LLM server set (AIQA_LLM_URL) the answer is written by it and checked sentence by
         sentence (`mode`: "generated"), else quoted (`mode`: "extractive")."""
-        reply = await access.run(engine.ask, body.question, body.k, body.history)
+        reply = await access.run(engine.ask, body.question, body.k, body.history, users.groups(request.scope))
         if body.stream:
             return StreamingResponse(
                 _event_stream(_scrubbed_events(events(reply, engine.generator), llm_url), writers()),
@@ -187,7 +187,8 @@ def _add_ask_routes(
         """Report the live index: version, documents, chunks and model; "degraded" with a warning when a
         newer version on disk is damaged and the previous one is still served. The LLM server's state
         (`llm`) is shown only with a token or a chat sign-in."""
-        return view(await access.run(health_json, engine), signed_in(request.scope))
+        counts = await access.run(health_json, engine, users.groups(request.scope))  # of what the caller may read
+        return view(counts, signed_in(request.scope))
 
 
 _UPLOAD_BODY = {
@@ -278,7 +279,9 @@ def create_app(
     throttle = Throttle(settings, limits)
     users = ChatUsers(settings, throttle)
     _install_handlers(app)
-    _add_ask_routes(app, limits, engine, access, lambda scope: settings.api_token is None or users(scope) is not None)
+    _add_ask_routes(
+        app, limits, engine, access, users, lambda scope: settings.api_token is None or users(scope) is not None
+    )
     _add_admin_routes(app, settings, limits, engine, access)
     _add_pages(app, settings)
     mount_ui(app, engine, settings, users, throttle, limits=limits)

@@ -60,18 +60,30 @@ class _Handlers:
 
     stream_every = EVERY_S  # seconds between two redraws of an answer being written
 
-    def __init__(self, engine: Engine, settings: Settings, throttle: Throttle, limits: Limits | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        throttle: Throttle,
+        limits: Limits | None = None,
+        users: ChatUsers | None = None,
+    ):
         self.engine = engine
         self.settings = settings
         self.throttle = throttle
         self.limits = limits or Limits.from_settings(settings)
+        self.users = users or ChatUsers(settings, throttle)
 
-    def respond(self, message: str, history: list[dict[str, Any]], lang: str) -> Iterator[str]:
+    def groups(self, request: Any) -> frozenset[str] | None:
+        """The asking user's access groups (guard.ChatUsers.groups); without a request, everyone's only."""
+        return frozenset() if request is None else self.users.groups(request.request.scope)
+
+    def respond(self, message: str, history: list[dict[str, Any]], lang: str, request: Any = None) -> Iterator[str]:
         """The reply as it forms (stream.py); gradio_client's predict gets the last one, the final answer."""
         s = self.settings
         earlier = recent_questions(history, s.max_history_items, s.max_history_chars)
         try:
-            reply = self.engine.ask(message, 5, earlier)
+            reply = self.engine.ask(message, 5, earlier, self.groups(request))
             generator = self.engine.generator
             stream = events(reply, generator) if writes(reply, generator) else None
             yield from reply_views(reply_json(reply), stream, lang, self.stream_every)
@@ -81,10 +93,10 @@ class _Handlers:
             log.exception("chat question failed: %r", message[:200])
             yield notice_html(LABELS.get(lang, LABELS["ko"])["failed"], lang)
 
-    def header(self, lang: str, stats: bool = True) -> str:
+    def header(self, lang: str, stats: bool = True, request: Any = None) -> str:
         t = LABELS.get(lang, LABELS["ko"])
         try:
-            h = health_json(self.engine) if stats else None
+            h = health_json(self.engine, self.groups(request)) if stats else None
             counts = t["stats"].format(documents=h["documents"], chunks=h["chunks"]) if h else ""
         except AiqaError as exc:
             counts = esc(exc)
@@ -174,14 +186,18 @@ def _admin_tab(gr, handlers: _Handlers, lang):
 
 
 def create_ui(
-    engine: Engine, settings: Settings | None = None, throttle: Throttle | None = None, limits: Limits | None = None
+    engine: Engine,
+    settings: Settings | None = None,
+    throttle: Throttle | None = None,
+    limits: Limits | None = None,
+    users: ChatUsers | None = None,
 ):
     """Build the chat (tab 1) and the token-protected admin tab (tab 2) over one Engine."""
     import gradio as gr
 
     settings = settings or engine.settings
     limits = limits or Limits.from_settings(settings)
-    handlers = _Handlers(engine, settings, throttle or Throttle(settings, limits), limits)
+    handlers = _Handlers(engine, settings, throttle or Throttle(settings, limits), limits, users)
     admin_on = settings.admin_token is not None
     ko = LABELS["ko"]
     # delete_cache: admin uploads land in Gradio's temp folder first; drop them after an hour.
@@ -200,8 +216,13 @@ def create_ui(
         with gr.Tabs():
             chat_tab, chatbot, textbox = _chat_tab(gr, handlers)
             with chat_tab:
+
+                def respond(message: str, history: list[dict[str, Any]], lang_: str, request) -> Iterator[str]:
+                    yield from handlers.respond(message, history, lang_, request)
+
+                respond.__annotations__ = {"request": gr.Request}  # see _admin_tab
                 gr.ChatInterface(
-                    handlers.respond,
+                    respond,
                     chatbot=chatbot,
                     textbox=textbox,
                     additional_inputs=[lang],
@@ -213,10 +234,10 @@ def create_ui(
                 )
             admin_tab, admin_intro, admin_inputs = _admin_tab(gr, handlers, lang)
 
-        def relabel(lang_: str):
+        def relabel(lang_: str, request):
             t = LABELS.get(lang_, LABELS["ko"])
             updates = [
-                handlers.header(lang_),
+                handlers.header(lang_, request=request),
                 gr.update(placeholder=t["placeholder"], submit_btn=t["send"]),
                 gr.update(placeholder=t["placeholder_chat"]),
                 gr.Tab(label=t["tab_chat"]),
@@ -227,6 +248,7 @@ def create_ui(
                 updates += [gr.update(label=t["token"]), gr.update(label=t["files"]), gr.update(value=t["run"])]
             return updates
 
+        relabel.__annotations__ = {"request": gr.Request}
         outputs = [head, textbox, chatbot, chat_tab, admin_tab, admin_intro, *admin_inputs]
         demo.load(None, None, lang, js=LANG_JS, api_visibility="private").then(
             relabel, lang, outputs, api_visibility="private", queue=False
@@ -274,7 +296,7 @@ def mount_ui(
             sign_in["auth"] = users.login
             sign_in["auth_message"] = LABELS["ko"]["login"]
     limits = limits or Limits.from_settings(settings)
-    demo = create_ui(engine, settings, throttle, limits)
+    demo = create_ui(engine, settings, throttle, limits, users)
     # Gradio checks that a file named in a request is one it received (its upload folder) only
     # once `launch()` has run, which a mounted app never calls: without this, a client could
     # name any file on the server and have it copied into the cache and handed to a handler.
