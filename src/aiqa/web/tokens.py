@@ -64,9 +64,8 @@ def refusal(settings: Settings, path: str, token: str | None) -> tuple[int, str]
                 "missing or wrong admin token: send Authorization: Bearer <AIQA_ADMIN_TOKEN> "
                 "(the read token does not open this route)"
             )
-    elif path in ASK_ROUTES and settings.api_token is not None:
-        if not token_groups(settings, token)[0]:
-            return 401, "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>"
+    elif path in ASK_ROUTES and settings.api_token is not None and not token_groups(settings, token)[0]:
+        return 401, "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>"
     return None
 
 
