@@ -93,7 +93,7 @@ class AccessRules:
         for glob, groups in table.items():
             if not isinstance(groups, list) or not groups:
                 raise BadSetting(f'{where}: "{glob}" needs a list of groups, like ["hr"] (["*"]: everyone)')
-            names = tuple(sorted({check_group(g, f"{where}, {glob!r}") for g in groups}))
+            names = tuple(sorted({g if g == EVERYONE else check_group(g, f"{where}, {glob!r}") for g in groups}))
             rules.append((_glob(glob.strip("/")), () if EVERYONE in names else names))
         return cls(folders, tuple(rules))
 
