@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from aiqa.build import build_index
 from aiqa.config import Settings
@@ -34,7 +36,8 @@ PUBLIC_DOCS = {
     "hr/holidays.md": "# 휴가 규정\n\n여름 휴가는 5일입니다. 휴가 신청은 인사 시스템에서 합니다.\n",
 }
 SECRET_DOCS = {
-    "hr/salary.md": "# 연봉 규정\n\n## 블루문 보상\n\n블루문 프로젝트 팀장의 연봉은 9천만 원입니다. 성과급은 매년 3월에 지급됩니다.\n",
+    "hr/salary.md": "# 연봉 규정\n\n## 블루문 보상\n\n"
+    "블루문 프로젝트 팀장의 연봉은 9천만 원입니다. 성과급은 매년 3월에 지급됩니다.\n",
     "finance/budget.md": "# 예산 계획\n\n오로라 계획의 예산은 50억 원입니다. 집행은 분기마다 보고합니다.\n",
 }
 RULES = '[groups]\n"hr/holidays.md" = ["*"]\n"finance/**" = ["finance", "exec"]\n'
