@@ -1,6 +1,7 @@
 """HTTP API, embeddable widget and chat page: a thin FastAPI layer over Engine and the index builder.
 
-Routes: POST /api/ask, GET /api/health, POST /api/index, POST /api/documents, GET /widget.js,
+Routes: POST /api/ask, GET /api/health, POST /api/index, POST /api/documents, GET /v1/models and POST
+/v1/chat/completions (openai_api.py), GET /widget.js,
 GET /widget, GET /docs (API reference from /openapi.json), and the Gradio chat at /.
 
 Access control (docs/SECURITY.md): access.py checks the Host and the browser's Origin, guard.py
@@ -42,9 +43,10 @@ from aiqa.errors import (
 )
 from aiqa.web.access import AccessControl, frame_ancestors
 from aiqa.web.bodies import BodyLimit
-from aiqa.web.guard import ChatUsers, Guard, Throttle
+from aiqa.web.guard import ChatUsers, Guard, Throttle, error_body
 from aiqa.web.health import HealthView, scrubbed
 from aiqa.web.limits import Limits
+from aiqa.web.openai_api import add_openai_routes
 from aiqa.web.tokens import ApiAccess
 from aiqa.web.uploads import UploadRejected, rebuild, upload_and_rebuild
 
@@ -76,8 +78,14 @@ class AskRequest(BaseModel):
     )
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def _error(
+    status: int, message: str, headers: dict[str, str] | None = None, path: str = "", exc: Exception | None = None
+) -> JSONResponse:
+    """{"error": message}; on the OpenAI-compatible routes, OpenAI's error object."""
+    body = error_body(path, status, message)
+    if isinstance(body["error"], dict) and exc is not None:
+        body["error"].update({k: getattr(exc, k) for k in ("param", "code") if getattr(exc, k, None)})
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
@@ -100,23 +108,24 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(*_validation_message(exc))
+        status, message = _validation_message(exc)
+        return _error(status, message, path=request.url.path)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None), request.url.path)
 
     @app.exception_handler(AiqaError)
     async def _domain(request: Request, exc: AiqaError) -> JSONResponse:
         status = getattr(exc, "status", None) or next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        return _error(status, str(exc))
+        return _error(status, str(exc), path=request.url.path, exc=exc)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal error: the server log has the details")
+        return _error(500, "internal error: the server log has the details", path=request.url.path)
 
 
 def _sse(kind: str, data: dict[str, Any]) -> str:
@@ -180,6 +189,7 @@ def _add_ask_routes(
         async with writers():
             return scrubbed(await anyio.to_thread.run_sync(final_json, reply, engine.generator), llm_url)
 
+    add_openai_routes(app, engine, access, users, writers)
     view = HealthView()
 
     @app.get("/api/health", tags=["ask"])
