@@ -192,6 +192,11 @@ class Settings:
     # Questions the LLM server is asked at once by one aiqa server; more wait their turn.
     llm_concurrency: int = field(default_factory=lambda: _env_int("AIQA_LLM_CONCURRENCY", 4))
 
+    # Where answers and their ratings are kept (aiqa.feedback): unset, SQLite beside the index; and
+    # for how many days.
+    feedback_url: str | None = field(default_factory=lambda: _env_str("AIQA_FEEDBACK_URL"))
+    feedback_days: int = field(default_factory=lambda: _env_int("AIQA_FEEDBACK_DAYS", 90))
+
     # Where index versions live (docs/scaling.md): "faiss", files under index_dir, or "milvus", one
     # collection per version on AIQA_MILVUS_URI, a Milvus Lite file or a cluster URL (token in AIQA_MILVUS_TOKEN).
     store: str = field(default_factory=lambda: _env_choice("AIQA_STORE", ("faiss", "milvus"), "faiss"))

@@ -28,8 +28,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from aiqa.contract import final_json
 from aiqa.engine import Engine
 from aiqa.errors import BadRequest
+from aiqa.feedback import new_answer_id
 from aiqa.web.guard import ChatUsers
 from aiqa.web.health import scrubbed
+from aiqa.web.ratings import Recorder
 from aiqa.web.tokens import ApiAccess
 
 MODEL = "aiqa"
@@ -98,7 +100,9 @@ def message_text(answer: dict[str, Any]) -> str:
 def _extra(answer: dict[str, Any]) -> dict[str, Any]:
     return {
         "citations": answer["citations"],
-        "aiqa": {k: answer.get(k) for k in ("abstained", "mode", "confidence", "language", "resolved_question")},
+        "aiqa": {
+            k: answer.get(k) for k in ("answer_id", "abstained", "mode", "confidence", "language", "resolved_question")
+        },
     }
 
 
@@ -134,7 +138,12 @@ def chunks(answer: dict[str, Any], ident: str) -> Iterator[str]:
 
 
 def add_openai_routes(
-    app: FastAPI, engine: Engine, access: ApiAccess, users: ChatUsers, writers: Callable[[], anyio.Semaphore]
+    app: FastAPI,
+    engine: Engine,
+    access: ApiAccess,
+    users: ChatUsers,
+    writers: Callable[[], anyio.Semaphore],
+    recorder: Recorder,
 ) -> None:
     llm_url = engine.settings.llm_url
 
@@ -157,9 +166,11 @@ def add_openai_routes(
         except ValueError:
             raise OpenAIError("request body is not valid JSON: send the chat-completions object") from None
         question, history, stream = read_request(body)
-        reply = await access.run(engine.ask, question, 5, history, users.groups(request.scope))
+        groups = users.groups(request.scope)
+        reply = await access.run(engine.ask, question, 5, history, groups)
         async with writers():
             answer = scrubbed(await anyio.to_thread.run_sync(final_json, reply, engine.generator), llm_url)
+        answer = await anyio.to_thread.run_sync(recorder.keep, new_answer_id(), answer, groups)
         ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if stream:
             headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -41,12 +41,14 @@ from aiqa.errors import (
     IndexReadOnly,
     StoreUnavailable,
 )
+from aiqa.feedback import new_answer_id
 from aiqa.web.access import AccessControl, frame_ancestors
 from aiqa.web.bodies import BodyLimit
 from aiqa.web.guard import ChatUsers, Guard, Throttle, error_body
 from aiqa.web.health import HealthView, scrubbed
 from aiqa.web.limits import Limits
 from aiqa.web.openai_api import add_openai_routes
+from aiqa.web.ratings import Recorder, add_feedback_route
 from aiqa.web.tokens import ApiAccess
 from aiqa.web.uploads import UploadRejected, rebuild, upload_and_rebuild
 
@@ -165,7 +167,13 @@ def _new_app() -> FastAPI:
 
 
 def _add_ask_routes(
-    app: FastAPI, limits: Limits, engine: Engine, access: ApiAccess, users: ChatUsers, signed_in: Callable[[Any], bool]
+    app: FastAPI,
+    limits: Limits,
+    engine: Engine,
+    access: ApiAccess,
+    users: ChatUsers,
+    signed_in: Callable[[Any], bool],
+    recorder: Recorder,
 ) -> None:
     # Answers being written by the LLM server at once; more wait (their quoted answer is sent first).
     writers = functools.cache(lambda: anyio.Semaphore(limits.llm_writers))  # made in the event loop
@@ -177,19 +185,24 @@ def _add_ask_routes(
 
         With an LLM server set (AIQA_LLM_URL) the answer is written by it and checked sentence by
         sentence (`mode`: "generated"), else quoted (`mode`: "extractive")."""
-        reply = await access.run(engine.ask, body.question, body.k, body.history, users.groups(request.scope))
+        groups = users.groups(request.scope)
+        reply = await access.run(engine.ask, body.question, body.k, body.history, groups)
         if body.stream:
+            stream = recorder.events(_scrubbed_events(events(reply, engine.generator), llm_url), groups)
             return StreamingResponse(
-                _event_stream(_scrubbed_events(events(reply, engine.generator), llm_url), writers()),
+                _event_stream(stream, writers()),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         if not writes(reply, engine.generator):
-            return reply_json(reply)
-        async with writers():
-            return scrubbed(await anyio.to_thread.run_sync(final_json, reply, engine.generator), llm_url)
+            result = reply_json(reply)
+        else:
+            async with writers():
+                result = scrubbed(await anyio.to_thread.run_sync(final_json, reply, engine.generator), llm_url)
+        return await anyio.to_thread.run_sync(recorder.keep, new_answer_id(), result, groups)
 
-    add_openai_routes(app, engine, access, users, writers)
+    add_openai_routes(app, engine, access, users, writers, recorder)
+    add_feedback_route(app, access, recorder)
     view = HealthView()
 
     @app.get("/api/health", tags=["ask"])
@@ -289,8 +302,16 @@ def create_app(
     throttle = Throttle(settings, limits)
     users = ChatUsers(settings, throttle)
     _install_handlers(app)
+    recorder = Recorder(settings, lambda: engine.index.version)
+    app.state.recorder = recorder
     _add_ask_routes(
-        app, limits, engine, access, users, lambda scope: settings.api_token is None or users(scope) is not None
+        app,
+        limits,
+        engine,
+        access,
+        users,
+        lambda scope: settings.api_token is None or users(scope) is not None,
+        recorder,
     )
     _add_admin_routes(app, settings, limits, engine, access)
     _add_pages(app, settings)
