@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from aiqa.engine import Engine
+from aiqa.errors import BadRequest, BadSetting
 from aiqa.evaluate import load_cases
 from aiqa.feedback import SqliteFeedback, open_feedback
 from aiqa.report import grouped, labelled, per_day
@@ -171,3 +172,81 @@ def test_nothing_acknowledged_is_lost_to_a_kill(tmp_path):
     proc.wait()
     kept = {a.id for a in SqliteFeedback(path).answers()}
     assert set(acknowledged) <= kept
+
+
+def _initdb() -> str | None:
+    import glob
+    import shutil
+
+    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
+    return found
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A real PostgreSQL server of its own (Debian's `postgresql`), started for these tests and stopped after."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[test]'")
+    initdb = _initdb()
+    if initdb is None:
+        pytest.skip("no PostgreSQL server here (initdb not found): apt-get install postgresql, or run scripts/test.sh")
+    from pathlib import Path
+
+    from tests.conftest import free_port
+
+    bin_dir = Path(initdb).resolve().parent
+    import shutil
+    import tempfile
+
+    # Not under pytest's temporary folder: that one is private to the user running the tests.
+    root = Path(tempfile.mkdtemp(prefix="aiqa-pg-"))
+    data, port = root / "data", free_port()
+    # PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` user.
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no `postgres` user to run PostgreSQL as")
+        os.chown(root, account.pw_uid, account.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)  # noqa: E731
+    run(str(bin_dir / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "--no-sync")
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=on"
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_postgres_store_keeps_answers_and_ratings(postgres_url, tmp_path):
+    from aiqa.config import Settings
+
+    settings = Settings(index_dir=tmp_path / "index", feedback_url=postgres_url)
+    store = open_feedback(settings)
+    answer = {
+        "question": "연차는?",
+        "answer": "15일 [1]",
+        "abstained": False,
+        "confidence": 0.8,
+        "citations": [{"n": 1, "source": "hr/leave.md", "quote": "15일"}],
+        "passages": [{"source": "hr/leave.md", "locator": "p. 1", "text": "연차는 15일", "score": 1.0}],
+    }
+    store.record("a" * 32, answer, frozenset({"hr"}))
+    assert store.rate("a" * 32, -1, "틀림") > 0
+    with pytest.raises(BadRequest, match="no answer"):
+        store.rate("b" * 32, 1)
+    (kept,) = open_feedback(settings).answers()  # another connection: committed, not only in this session
+    assert (kept.question, kept.groups, kept.ratings, kept.disliked) == ("연차는?", ["hr"], [(-1, "틀림")], True)
+    assert kept.passages == [{"source": "hr/leave.md", "locator": "p. 1", "text": "연차는 15일"}]
+    assert not (tmp_path / "index").exists()  # nothing written beside the index
+
+
+def test_an_unknown_feedback_url_says_what_to_give(tmp_path):
+    from aiqa.config import Settings
+
+    with pytest.raises(BadSetting, match="postgresql://"):
+        open_feedback(Settings(index_dir=tmp_path, feedback_url="mysql://db/x"))

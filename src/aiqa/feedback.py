@@ -129,19 +129,7 @@ class SqliteFeedback:
         return db
 
     def record(self, ident: str, answer: dict[str, Any], groups: frozenset[str] | None) -> None:
-        passages = [{"source": p["source"], "locator": p["locator"], "text": p["text"]} for p in answer["passages"]]
-        row = (
-            ident,
-            time.time(),
-            answer["question"],
-            answer["answer"],
-            json.dumps(answer["citations"], ensure_ascii=False),
-            json.dumps(passages, ensure_ascii=False),
-            answer.get("index_version", ""),
-            float(answer.get("confidence", 0.0)),
-            int(bool(answer["abstained"])),
-            json.dumps(None if groups is None else sorted(groups)),
-        )
+        row = answer_row(ident, answer, groups)
         with self._db() as db:
             db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
         self._writes += 1
@@ -172,31 +160,43 @@ class SqliteFeedback:
         ):
             ratings.setdefault(answer_id, []).append((rating, comment))
         rows = db.execute("SELECT * FROM answers WHERE at >= ? ORDER BY at", (since,))
-        return [
-            Shown(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                json.loads(r[4]),
-                json.loads(r[5]),
-                r[6],
-                r[7],
-                bool(r[8]),
-                json.loads(r[9]),
-                ratings.get(r[0], []),
-            )
-            for r in rows
-        ]
+        return [shown_row(r, ratings) for r in rows]
+
+
+def shown_row(r: Any, ratings: dict[str, list[tuple[int, str]]]) -> Shown:
+    """An answers row (in the schema's column order) as a Shown."""
+    data = (r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), r[6], r[7], bool(r[8]), json.loads(r[9]))
+    return Shown(*data, ratings.get(r[0], []))
+
+
+def answer_row(ident: str, answer: dict[str, Any], groups: frozenset[str] | None) -> tuple:
+    """What one answer JSON keeps, in the schema's column order (passages without their scores)."""
+    passages = [{"source": p["source"], "locator": p["locator"], "text": p["text"]} for p in answer["passages"]]
+    return (
+        ident,
+        time.time(),
+        answer["question"],
+        answer["answer"],
+        json.dumps(answer["citations"], ensure_ascii=False),
+        json.dumps(passages, ensure_ascii=False),
+        answer.get("index_version", ""),
+        float(answer.get("confidence", 0.0)),
+        int(bool(answer["abstained"])),
+        json.dumps(None if groups is None else sorted(groups)),
+    )
 
 
 def open_feedback(settings: Any) -> FeedbackStore:
-    """The store settings name: AIQA_FEEDBACK_URL, else SQLite beside the index."""
+    """The store settings name: AIQA_FEEDBACK_URL (postgresql://... or sqlite:///...), else SQLite beside the index."""
     url = settings.feedback_url
+    if url and url.split("://")[0] in ("postgresql", "postgres"):
+        from aiqa.feedback_pg import PostgresFeedback
+
+        return PostgresFeedback(url, settings.feedback_days)
     if url and not url.startswith("sqlite:///"):
         raise BadSetting(
             f"AIQA_FEEDBACK_URL={url.split('://')[0]}://... is not a store this aiqa can use: "
-            "unset it (SQLite beside the index) or give sqlite:///path/to/feedback.sqlite3"
+            "give postgresql://user:password@host/db or sqlite:///path/to/feedback.sqlite3, or unset it"
         )
     path = Path(url.removeprefix("sqlite:///")) if url else settings.index_dir / "feedback.sqlite3"
     return SqliteFeedback(path, settings.feedback_days)
