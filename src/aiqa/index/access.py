@@ -159,8 +159,9 @@ class ViewSearch:
     def vector_count(self) -> int:
         return len(self.allowed.rows)
 
-    def dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, ids = self.base.dense(vector, k, self.allowed)
+    def dense(self, vector: np.ndarray, k: int, allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
+        mine = self.allowed if allowed is None else Allowed(self.allowed.rows[allowed.rows], allowed.groups)
+        scores, ids = self.base.dense(vector, k, mine)
         found = ids >= 0
         mapped = np.where(found, self.to_view[np.where(found, ids, 0)], -1)
         return scores, mapped

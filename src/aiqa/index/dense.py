@@ -63,7 +63,7 @@ def search(index: Any, vector: np.ndarray, k: int, rows: np.ndarray | None = Non
         params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, k), sel=selector)  # type: ignore[attr-defined]
         scores, ids = index.search(query, k, params=params)
     elif selector is not None:
-        scores, ids = index.search(query, k, params=faiss.SearchParameters(sel=selector))  # type: ignore[attr-defined]
+        scores, ids = index.search(query, k, params=faiss.SearchParameters(sel=selector))  # type: ignore[call-arg]
     else:
         scores, ids = index.search(query, k)
     return scores[0], ids[0]

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from aiqa.errors import BadRequest, BadSetting
-from aiqa.feedback import Shown, answer_row, shown_row
+from aiqa.feedback.base import Shown, answer_row, shown_row
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS aiqa_answers (
