@@ -7,11 +7,13 @@ answers are still given, without an id, and the server log says why once.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Generator
 from typing import Any
 
 import anyio
+import regex
 from fastapi import Depends, FastAPI, Request
 
 from aiqa.errors import AiqaError
@@ -19,6 +21,23 @@ from aiqa.feedback import FeedbackStore, new_answer_id, open_feedback, read_rati
 from aiqa.web.tokens import ApiAccess
 
 log = logging.getLogger("aiqa.web.ratings")
+
+
+ANSWER_ID = regex.compile(r'data-answer-id="([0-9a-f]{32})"')
+
+
+def rate_liked(recorder: Recorder, value: Any, liked: Any) -> int | None:
+    """Rate the chat reply a user liked or disliked (Gradio's like event): its answer_id is in its HTML."""
+    found = ANSWER_ID.search(value if isinstance(value, str) else json.dumps(value))
+    store = recorder.store
+    if found is None or store is None or liked is None:
+        return None
+    rating, comment = (1, "") if liked is True else (-1, "") if liked is False else (-1, str(liked)[:200])
+    try:
+        return store.rate(found.group(1), rating, comment)
+    except AiqaError as exc:
+        log.info("chat feedback not kept: %s", exc)
+        return None
 
 
 class Recorder:
@@ -51,10 +70,10 @@ class Recorder:
         return {**answer, "answer_id": ident}
 
     def events(
-        self, events: Generator[tuple[str, dict[str, Any]]], groups: frozenset[str] | None
+        self, events: Generator[tuple[str, dict[str, Any]]], groups: frozenset[str] | None, ident: str | None = None
     ) -> Generator[tuple[str, dict[str, Any]]]:
         """An answer's event stream with the answer_id in each event; the final answer is the one recorded."""
-        ident = new_answer_id()
+        ident = ident or new_answer_id()
         try:
             for kind, data in events:
                 if kind == "answer":

@@ -315,7 +315,7 @@ def create_app(
     )
     _add_admin_routes(app, settings, limits, engine, access)
     _add_pages(app, settings)
-    mount_ui(app, engine, settings, users, throttle, limits=limits)
+    mount_ui(app, engine, settings, users, throttle, limits=limits, recorder=recorder)
     # The last one added runs first: Host and Origin, then sign-in and rate limits, then body caps.
     app.add_middleware(BodyLimit, limits=limits, client=throttle.client, upload_budget=throttle.upload_wait)
     app.add_middleware(Guard, settings=settings, throttle=throttle, chat_user=users)

@@ -20,10 +20,12 @@ from aiqa.config import Settings
 from aiqa.contract import events, health_json, reply_json, writes
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError
+from aiqa.feedback import new_answer_id
 from aiqa.web.examples import examples
 from aiqa.web.guard import ChatUsers, Throttle
 from aiqa.web.limits import Limits
 from aiqa.web.page_js import ADMIN_COOKIE_JS, ADMIN_FIELD, LANG_JS
+from aiqa.web.ratings import Recorder, rate_liked
 from aiqa.web.render import LABELS, STATIC, esc, notice_html, report_html
 from aiqa.web.stream import EVERY_S, reply_views
 from aiqa.web.tokens import same_secret
@@ -67,8 +69,10 @@ class _Handlers:
         throttle: Throttle,
         limits: Limits | None = None,
         users: ChatUsers | None = None,
+        recorder: Recorder | None = None,
     ):
         self.engine = engine
+        self.recorder = recorder
         self.settings = settings
         self.throttle = throttle
         self.limits = limits or Limits.from_settings(settings)
@@ -83,15 +87,29 @@ class _Handlers:
         s = self.settings
         earlier = recent_questions(history, s.max_history_items, s.max_history_chars)
         try:
-            reply = self.engine.ask(message, 5, earlier, self.groups(request))
+            groups = self.groups(request)
+            reply = self.engine.ask(message, 5, earlier, groups)
             generator = self.engine.generator
             stream = events(reply, generator) if writes(reply, generator) else None
-            yield from reply_views(reply_json(reply), stream, lang, self.stream_every)
+            result, ident = reply_json(reply), new_answer_id()
+            kept = self.recorder is not None and self.recorder.store is not None
+            if self.recorder is not None and kept:  # the final answer is kept, for 👍 / 👎 (like)
+                if stream is None:
+                    self.recorder.keep(ident, result, groups)
+                else:
+                    stream = self.recorder.events(stream, groups, ident)
+            for view in reply_views(result, stream, lang, self.stream_every):
+                yield f'<div class="aiqa-rated" data-answer-id="{ident}">{view}</div>' if kept else view
         except AiqaError as exc:
             yield notice_html(str(exc), lang)
         except Exception:  # never an exception's text on the page: it may quote the server's internals
             log.exception("chat question failed: %r", message[:200])
             yield notice_html(LABELS.get(lang, LABELS["ko"])["failed"], lang)
+
+    def like(self, value: Any, liked: Any) -> None:
+        """A 👍 or 👎 on a reply (Gradio's like event)."""
+        if self.recorder is not None:
+            rate_liked(self.recorder, value, liked)
 
     def header(self, lang: str, stats: bool = True, request: Any = None) -> str:
         t = LABELS.get(lang, LABELS["ko"])
@@ -141,7 +159,7 @@ def _chat_tab(gr, handlers: _Handlers):
             min_height=360,
             layout="bubble",
             latex_delimiters=[],
-            feedback_options=None,
+            feedback_options=("Like", "Dislike"),  # 👍 / 👎 on every reply: the like event, _Handlers.like
             buttons=["copy"],
             placeholder=ko["placeholder_chat"],
             render_markdown=False,  # replies are HTML already; no Markdown links from user text
@@ -191,13 +209,14 @@ def create_ui(
     throttle: Throttle | None = None,
     limits: Limits | None = None,
     users: ChatUsers | None = None,
+    recorder: Recorder | None = None,
 ):
     """Build the chat (tab 1) and the token-protected admin tab (tab 2) over one Engine."""
     import gradio as gr
 
     settings = settings or engine.settings
     limits = limits or Limits.from_settings(settings)
-    handlers = _Handlers(engine, settings, throttle or Throttle(settings, limits), limits, users)
+    handlers = _Handlers(engine, settings, throttle or Throttle(settings, limits), limits, users, recorder)
     admin_on = settings.admin_token is not None
     ko = LABELS["ko"]
     # delete_cache: admin uploads land in Gradio's temp folder first; drop them after an hour.
@@ -232,6 +251,12 @@ def create_ui(
                     api_description="Answer a question from the documents; returns the reply as HTML (the final "
                     "one when an LLM server writes it).",
                 )
+
+                def liked(data) -> None:
+                    handlers.like(data.value, data.liked)
+
+                liked.__annotations__ = {"data": gr.LikeData}
+                chatbot.like(liked, None, None, api_visibility="private", queue=False)
             admin_tab, admin_intro, admin_inputs = _admin_tab(gr, handlers, lang)
 
         def relabel(lang_: str, request):
@@ -267,6 +292,7 @@ def mount_ui(
     throttle: Throttle | None = None,
     path: str = "/",
     limits: Limits | None = None,
+    recorder: Recorder | None = None,
 ):
     """Mount the chat on a FastAPI app behind the sign-in of guard.py; serves no file but Gradio's own assets."""
     import gradio as gr
@@ -296,7 +322,7 @@ def mount_ui(
             sign_in["auth"] = users.login
             sign_in["auth_message"] = LABELS["ko"]["login"]
     limits = limits or Limits.from_settings(settings)
-    demo = create_ui(engine, settings, throttle, limits, users)
+    demo = create_ui(engine, settings, throttle, limits, users, recorder)
     # Gradio checks that a file named in a request is one it received (its upload folder) only
     # once `launch()` has run, which a mounted app never calls: without this, a client could
     # name any file on the server and have it copied into the cache and handed to a handler.
