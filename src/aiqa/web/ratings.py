@@ -23,7 +23,7 @@ from aiqa.web.tokens import ApiAccess
 log = logging.getLogger("aiqa.web.ratings")
 
 
-ANSWER_ID = regex.compile(r'data-answer-id="([0-9a-f]{32})"')
+ANSWER_ID = regex.compile(r'data-answer-id=\\?"([0-9a-f]{32})')  # in the HTML, or in its JSON (quotes escaped)
 
 
 def rate_liked(recorder: Recorder, value: Any, liked: Any) -> int | None:
