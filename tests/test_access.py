@@ -297,3 +297,19 @@ def test_no_group_assignment_leaks(tmp_path_factory, cache_dir, assignment, read
         assert comparable(mine) == comparable(reply_json(alone.ask(question, 5)))
     assert health_json(engine, frozenset(reader))["chunks"] == health_json(alone)["chunks"]
     shutil.rmtree(whole.index_dir.parent, ignore_errors=True)
+
+
+def test_the_command_line_asks_as_a_reader_of_some_groups(tmp_path, cache_dir, embedder, shared_model, capsys):
+    from aiqa.cli import main
+
+    settings = built(tmp_path, cache_dir, embedder)
+    ask = ["ask", "--index", str(settings.index_dir), "--json", "-k", "10", QUESTIONS[0]]
+
+    def answer(*flags: str) -> dict:
+        assert main([*ask[:-1], *flags, ask[-1]]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert "hr/salary.md" in sources(answer())  # the operator reads every document
+    assert "hr/salary.md" in sources(answer("--groups", "hr"))
+    public = answer("--groups", "")
+    assert sources(public) <= set(PUBLIC_DOCS) and not leaks(shown(public))

@@ -117,10 +117,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def _ask(engine, question: str, args: argparse.Namespace, history) -> dict[str, Any]:
     """The answer; on a terminal, with an LLM server set, its words are shown (on stderr) as they come."""
+    groups = None if args.groups is None else frozenset(g.strip() for g in args.groups.split(",") if g.strip())
     if args.json or engine.generator is None:
-        return ask_json(engine, question, args.k, history)
+        return ask_json(engine, question, args.k, history, groups=groups)
     final: dict[str, Any] = {}
-    for kind, value in events(engine.ask(question, args.k, history), engine.generator):
+    for kind, value in events(engine.ask(question, args.k, history, groups), engine.generator):
         if kind == "token":
             print(value["text"], end="", file=sys.stderr, flush=True)
         elif kind == "answer":
@@ -272,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
     p.add_argument("--history", metavar="FILE", help="earlier questions: JSON list, or one a line")
     p.add_argument("--json", action="store_true", help="one JSON object a line per question")
+    p.add_argument("--groups", metavar="G1,G2", help="ask as a reader of these access groups (default: every document)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="measure retrieval and answers on a JSONL question set")

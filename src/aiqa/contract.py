@@ -72,11 +72,17 @@ def final_json(reply: Reply, generator: Generator | None) -> dict[str, Any]:
 
 
 def ask_json(
-    engine: Engine, question: Any, k: Any = 5, history: Any = None, *, generate: bool = True
+    engine: Engine,
+    question: Any,
+    k: Any = 5,
+    history: Any = None,
+    *,
+    generate: bool = True,
+    groups: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """Answer one question as the JSON object of the contract; with an LLM server set (and `generate`),
-    in the model's checked words."""
-    reply = engine.ask(question, k, history)
+    in the model's checked words. `groups`: the reader's access groups (None: every document)."""
+    reply = engine.ask(question, k, history, groups)
     return final_json(reply, engine.generator) if generate else reply_json(reply)
 
 
