@@ -250,3 +250,28 @@ def test_an_unknown_feedback_url_says_what_to_give(tmp_path):
 
     with pytest.raises(BadSetting, match="postgresql://"):
         open_feedback(Settings(index_dir=tmp_path, feedback_url="mysql://db/x"))
+
+
+def test_the_admin_tab_shows_the_report_with_the_admin_token(tmp_path, fake_engine):
+    from aiqa.config import Settings as Plain
+    from aiqa.web.guard import Throttle
+    from aiqa.web.ratings import Recorder
+    from aiqa.web.ui import _Handlers
+
+    settings = replace(Plain(index_dir=tmp_path), admin_token="adm1n-token-for-the-report")
+    recorder = Recorder(settings, lambda: "v-test")
+    answer = {
+        "question": "<b>연차</b>는 며칠?",
+        "answer": "...",
+        "abstained": True,
+        "confidence": 0.1,
+        "citations": [],
+        "passages": [],
+    }
+    recorder.keep("f" * 32, answer, frozenset())
+    recorder.store.rate("f" * 32, -1, "없어요")
+    handlers = _Handlers(fake_engine, settings, Throttle(settings), recorder=recorder)
+    assert "<b>연차" not in handlers.report("wrong", "ko") and "연차" not in handlers.report("wrong", "ko")
+    shown = handlers.report("adm1n-token-for-the-report", "ko")
+    assert "&lt;b&gt;연차&lt;/b&gt;는 며칠?" in shown and "“없어요”" in shown
+    assert time.strftime("%Y-%m-%d", time.gmtime()) in shown and "답 없음 1" in shown

@@ -106,6 +106,29 @@ class _Handlers:
             log.exception("chat question failed: %r", message[:200])
             yield notice_html(LABELS.get(lang, LABELS["ko"])["failed"], lang)
 
+    def report(self, token: str, lang: str, request: Any = None) -> str:
+        """The knowledge manager's report (admin token): answers per day, the questions the documents fail."""
+        import time
+
+        from aiqa.report import grouped, per_day
+        from aiqa.web.report_view import report_html
+
+        t = LABELS.get(lang, LABELS["ko"])
+        client = self.throttle.client(request.request.scope) if request is not None else "local"
+        if wait := self.throttle.blocked(client):
+            return notice_html(t["slow_down"].format(seconds=wait), lang)
+        if not same_secret(token or "", self.settings.admin_token):
+            self.throttle.refused(client)
+            return notice_html(t["bad_token"], lang)
+        store = self.recorder.store if self.recorder is not None else None
+        if store is None:
+            return notice_html((self.recorder.failed if self.recorder else None) or "no feedback store", lang)
+        try:
+            answers = store.answers(since=time.time() - 30 * 86400)
+            return report_html(grouped(answers, self.engine.embedder.embed_queries), per_day(answers), lang)
+        except AiqaError as exc:
+            return notice_html(str(exc), lang)
+
     def like(self, value: Any, liked: Any) -> None:
         """A 👍 or 👎 on a reply (Gradio's like event)."""
         if self.recorder is not None:
@@ -184,6 +207,7 @@ def _admin_tab(gr, handlers: _Handlers, lang):
         token = gr.Textbox(label=ko["token"], type="password", elem_id=ADMIN_FIELD)
         files = gr.File(label=ko["files"], file_count="multiple", type="filepath", elem_id="aiqa-files")
         run = gr.Button(ko["run"], variant="primary")
+        show = gr.Button("보고서: 문서가 답하지 못한 질문 / Report", elem_id="aiqa-report-button")
         out = gr.HTML()
 
         def admin(token: str, files: list[str] | None, lang_: str, request) -> str:
@@ -200,6 +224,12 @@ def _admin_tab(gr, handlers: _Handlers, lang):
             concurrency_limit=handlers.limits.admin_concurrency,
             concurrency_id="admin",
         )
+
+        def report(token: str, lang_: str, request) -> str:
+            return handlers.report(token, lang_, request)
+
+        report.__annotations__ = {"request": gr.Request}
+        show.click(report, [token, lang], out, api_visibility="private", concurrency_id="admin")
     return tab, intro, [token, files, run]
 
 
