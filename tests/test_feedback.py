@@ -275,3 +275,19 @@ def test_the_admin_tab_shows_the_report_with_the_admin_token(tmp_path, fake_engi
     shown = handlers.report("adm1n-token-for-the-report", "ko")
     assert "&lt;b&gt;연차&lt;/b&gt;는 며칠?" in shown and "“없어요”" in shown
     assert time.strftime("%Y-%m-%d", time.gmtime()) in shown and "답 없음 1" in shown
+
+
+def test_records_past_the_retention_are_dropped(tmp_path):
+    import sqlite3
+
+    store = SqliteFeedback(tmp_path / "feedback.sqlite3", retention_days=30)
+    answer = {"question": "q", "answer": "a", "abstained": False, "confidence": 0.5, "citations": [], "passages": []}
+    for ident in ("a" * 32, "b" * 32):
+        store.record(ident, answer, None)
+        store.rate(ident, 1, "")
+    with sqlite3.connect(tmp_path / "feedback.sqlite3") as db:
+        db.execute("UPDATE answers SET at = at - 31 * 86400 WHERE id = ?", ("a" * 32,))
+    store.prune()
+    assert [(a.id, a.ratings) for a in store.answers()] == [("b" * 32, [(1, "")])]
+    with sqlite3.connect(tmp_path / "feedback.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM feedback").fetchone() == (1,)
