@@ -222,6 +222,7 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.model  # a PostgreSQL server of its own takes seconds to start (tests/README.md)
 def test_the_postgres_store_keeps_answers_and_ratings(postgres_url, tmp_path):
     from aiqa.config import Settings
 
