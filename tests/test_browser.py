@@ -391,3 +391,46 @@ def test_chat_answers_a_question_of_rare_hangul_syllables_without_an_error(page,
     body = page.locator("body").inner_text()
     assert "KeyError" not in body and "Traceback" not in body
     assert "aiqa-error" not in (reply.get_attribute("class") or "")  # an answer or a refusal, not a failure
+
+
+def _ratings_of(site, question: str, seconds: float = 15.0) -> list:
+    """The ratings the server kept for the answers to `question`, once there are some (or [] after `seconds`)."""
+    import time
+
+    from aiqa.feedback import SqliteFeedback
+
+    deadline = time.monotonic() + seconds
+    while True:
+        store = SqliteFeedback(site.root / "index" / "feedback.sqlite3")
+        found = [r for a in store.answers() if a.question == question for r in a.ratings]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def test_chat_replies_take_a_thumbs_down(browser, site):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="en-US")
+    context.request.post(f"{site.url}/login", form={"username": "tester", "password": TOKEN})
+    page = context.new_page()
+    page.goto(f"{site.url}/")
+    question = "알리바바가 내놓은 AI 모델은?"
+    expect(chat_ask(page, question)).to_contain_text("Qwen")
+    page.get_by_role("button", name="Dislike").last.click()
+    assert _ratings_of(site, question) == [(-1, "")]
+    context.close()
+
+
+def test_widget_answers_take_a_thumbs_down_with_a_comment(page, site):
+    from playwright.sync_api import expect
+
+    page.goto(f"{site.portal}/portal.html")
+    page.locator(f"{WIDGET} .launcher").click()
+    question = "엔비디아 없이 중국이 시도하는 대체 칩은?"
+    reply = widget_ask(page, question)
+    reply.locator(".rate .down").click()
+    reply.locator(".rate input").fill("910C도 있어요")
+    reply.locator(".rate .send-rating").click()
+    expect(reply.locator(".rate .done")).to_have_text("의견 감사합니다")
+    assert _ratings_of(site, question) == [(-1, "910C도 있어요")]

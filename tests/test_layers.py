@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("aiqa.generate",),
     ("aiqa.pipeline",),
     ("aiqa.engine",),
-    ("aiqa.contract", "aiqa.evaluate", "aiqa.calibrate"),
+    ("aiqa.contract", "aiqa.evaluate", "aiqa.calibrate", "aiqa.feedback", "aiqa.report"),
     ("aiqa.web",),
     ("aiqa.cli",),
 ]

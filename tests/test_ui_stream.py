@@ -82,7 +82,7 @@ class CannedEngine:
     def tick(self) -> float:
         return self.canned.tick
 
-    def ask(self, question: str, k: int, history: list[str]) -> Reply:
+    def ask(self, question: str, k: int, history: list[str], groups: frozenset[str] | None = None) -> Reply:
         if not question.strip():
             raise BadRequest("question is empty: type a question")
         return REPLY

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +19,7 @@ import numpy as np
 from aiqa.chunk import CHUNKER_VERSION, chunk_document, chunk_views
 from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, IndexReadOnly
+from aiqa.index.access import AccessRules
 from aiqa.index.format import FORMAT_VERSION, LoadedIndex, NewVersion, check_manifest, document_json
 from aiqa.index.keyword import KeywordIndex, build_keywords, token_counts
 from aiqa.ingest import READERS_VERSION, SUPPORTED_EXTENSIONS, format_counts
@@ -126,6 +127,7 @@ def _build_locked(
     settings: Settings, embedder_factory: Callable[[], Embedder] | None, progress: bool, started: float
 ) -> BuildReport:
     clock = Laps()
+    rules = AccessRules.of_corpus(settings.corpus_dir)  # a bad rules file stops the build before any work
     old_manifest, old = _previous(settings)
     old_docs: dict[str, dict[str, Any]] = (old_manifest or {}).get("documents", {})
     old_skips: dict[str, dict[str, str]] = (old_manifest or {}).get("skipped", {})
@@ -140,7 +142,13 @@ def _build_locked(
             "add documents and run again"
         )
     report = _tally(plan, old_docs)
-    if old is not None and not plan.fresh and report.removed == 0 and set(plan.skipped) == set(old_skips):
+    regrouped = any(old_docs[src].get("groups") != list(rules.groups_of(src)) for src in plan.keep)
+    if (
+        old is not None
+        and not (plan.fresh or regrouped)
+        and report.removed == 0
+        and set(plan.skipped) == set(old_skips)
+    ):
         open_store(settings).tidy(old.version)  # nothing to write; leftovers of killed builds go
         report.chunks, report.index_version = len(old.chunks), old.version
     else:
@@ -155,8 +163,10 @@ def _build_locked(
         keywords = build_keywords(counts)
         clock.lap("keywords")
         matrix = np.ascontiguousarray(np.vstack(vectors).astype(np.float32))
+        # Groups follow today's rules for every document, the unchanged ones too (a rule may have changed).
+        chunks = [c if c.groups == (g := rules.groups_of(c.source)) else replace(c, groups=g) for c in chunks]
         report.embedded_chunks, report.chunks = len(new_chunks), len(chunks)
-        new = _new_version(settings, chunks, documents, plan.skipped, matrix, keywords)
+        new = _new_version(settings, chunks, documents, plan.skipped, matrix, keywords, rules)
         open_store(settings).publish(settings, new)
         report.index_version = new.version
         clock.lap("write")
@@ -224,11 +234,16 @@ def _new_version(
     skipped: dict[str, dict[str, str]],
     matrix: np.ndarray,
     keywords: KeywordIndex,
+    rules: AccessRules,
 ) -> NewVersion:
     """A version's content and the manifest fields every store records."""
     version = time.strftime("v-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
     per_doc: dict[str, dict[str, Any]] = {
-        src: {"sha256": d["sha256"], "chunks": sum(1 for c in chunks if c.source == src)}
+        src: {
+            "sha256": d["sha256"],
+            "chunks": sum(1 for c in chunks if c.source == src),
+            "groups": list(rules.groups_of(src)),
+        }
         for src, d in documents.items()
     }
     manifest = {

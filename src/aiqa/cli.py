@@ -117,10 +117,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def _ask(engine, question: str, args: argparse.Namespace, history) -> dict[str, Any]:
     """The answer; on a terminal, with an LLM server set, its words are shown (on stderr) as they come."""
+    groups = None if args.groups is None else frozenset(g.strip() for g in args.groups.split(",") if g.strip())
     if args.json or engine.generator is None:
-        return ask_json(engine, question, args.k, history)
+        return ask_json(engine, question, args.k, history, groups=groups)
     final: dict[str, Any] = {}
-    for kind, value in events(engine.ask(question, args.k, history), engine.generator):
+    for kind, value in events(engine.ask(question, args.k, history, groups), engine.generator):
         if kind == "token":
             print(value["text"], end="", file=sys.stderr, flush=True)
         elif kind == "answer":
@@ -192,6 +193,43 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    from aiqa.engine import Engine
+    from aiqa.feedback import open_feedback
+    from aiqa.report import grouped, labelled, per_day
+
+    settings = _settings(args)
+    answers = open_feedback(settings).answers(since=time.time() - args.days * 86400)
+    groups = grouped(answers, lambda qs: Engine(settings, generator=None).embedder.embed_queries(qs), args.low)
+    if args.export:
+        lines = labelled(answers)
+        Path(args.export).write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+        print(
+            f"wrote {len(lines)} labelled questions to {args.export}: `aiqa calibrate {args.export}`", file=sys.stderr
+        )
+    if args.json:
+        _print_json({"groups": [g.as_json() for g in groups], "days": per_day(answers), "answers": len(answers)})
+        return 0
+    print(f"{len(answers)} answers in the last {args.days} days; {sum(len(g.questions) for g in groups)} flagged")
+    for day in per_day(answers):
+        print(
+            f"  {day['day']}  answered {day['answered']:>5}  refused {day['refused']:>5}  disliked {day['disliked']:>5}"
+        )
+    for g in groups:
+        data = g.as_json()
+        why = ", ".join(f"{k} {v}" for k, v in data["why"].items())
+        print(f"\n{data['count']:>4}x  {data['question']}  ({why})")
+        for other in data["also"][:3]:
+            print(f"        also: {other}")
+        if data["passages_from"]:
+            print(f"        passages from: {', '.join(data['passages_from'])}")
+        for comment in data["comments"][:2]:
+            print(f"        comment: {comment}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiqa.web.serving import serve
 
@@ -235,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
     p.add_argument("--history", metavar="FILE", help="earlier questions: JSON list, or one a line")
     p.add_argument("--json", action="store_true", help="one JSON object a line per question")
+    p.add_argument("--groups", metavar="G1,G2", help="ask as a reader of these access groups (default: every document)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="measure retrieval and answers on a JSONL question set")
@@ -252,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--false-abstentions", type=float, default=0.02, help="share of answerable questions it may refuse (0.02)"
     )
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("report", help="questions the documents fail (refused, low confidence, disliked)")
+    paths(p)
+    p.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    p.add_argument("--low", type=float, default=0.5, help="confidence below this is low (default 0.5)")
+    p.add_argument("--export", metavar="FILE.jsonl", help="write the rated questions as `aiqa calibrate` lines")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("serve", help="start the web chat and HTTP API (builds the index if needed)")
     paths(p, corpus=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -80,6 +81,31 @@ def _env_origins(name: str) -> tuple[str, ...]:
     return origins
 
 
+def _env_groups(name: str) -> frozenset[str]:
+    """Read a comma-separated list of access groups."""
+    return frozenset(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+def _env_token_groups(name: str) -> dict[str, frozenset[str]]:
+    """Read {"<token>": ["group", ...], ...}: read tokens, each with the access groups it reads as."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    shape = f'{name} must be a JSON object like {{"<token>": ["hr", "finance"]}}: fix it, or unset it'
+    if not isinstance(data, dict):
+        raise BadSetting(shape)
+    out = {}
+    for token, groups in data.items():
+        if len(token) < 16 or not isinstance(groups, list) or not all(isinstance(g, str) and g.strip() for g in groups):
+            raise BadSetting(f"{shape} (each token at least 16 characters, each group a non-empty name)")
+        out[token] = frozenset(g.strip() for g in groups)
+    return out
+
+
 def _default_cache() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "aiqa"
@@ -139,6 +165,12 @@ class Settings:
     # the proxy addresses below.
     trusted_user_header: str | None = field(default_factory=lambda: _env_str("AIQA_TRUSTED_USER_HEADER"))
     trusted_proxies: tuple[str, ...] = field(default_factory=lambda: _env_list("AIQA_TRUSTED_PROXIES", "127.0.0.1,::1"))
+    # Access groups (docs/SECURITY.md): a header the proxy sets to the signed-in user's groups
+    # (comma-separated), honoured only from AIQA_TRUSTED_PROXIES; the groups the read token reads as
+    # (the portal's public: the widget's token is in its pages); more read tokens, each with its groups.
+    trusted_groups_header: str | None = field(default_factory=lambda: _env_str("AIQA_TRUSTED_GROUPS_HEADER"))
+    api_token_groups: frozenset[str] = field(default_factory=lambda: _env_groups("AIQA_API_TOKEN_GROUPS"))
+    read_tokens: dict[str, frozenset[str]] = field(default_factory=lambda: _env_token_groups("AIQA_READ_TOKENS"))
     # Per client address ("N/second|minute|hour", the `limits` notation): questions and uploads;
     # wrong tokens and logins before the client must wait.
     # (set but empty: off).
@@ -159,6 +191,11 @@ class Settings:
     llm_passages: int = field(default_factory=lambda: _env_int("AIQA_LLM_PASSAGES", 5, high=20))
     # Questions the LLM server is asked at once by one aiqa server; more wait their turn.
     llm_concurrency: int = field(default_factory=lambda: _env_int("AIQA_LLM_CONCURRENCY", 4))
+
+    # Where answers and their ratings are kept (aiqa.feedback): unset, SQLite beside the index; and
+    # for how many days.
+    feedback_url: str | None = field(default_factory=lambda: _env_str("AIQA_FEEDBACK_URL"))
+    feedback_days: int = field(default_factory=lambda: _env_int("AIQA_FEEDBACK_DAYS", 90))
 
     # Where index versions live (docs/scaling.md): "faiss", files under index_dir, or "milvus", one
     # collection per version on AIQA_MILVUS_URI, a Milvus Lite file or a cluster URL (token in AIQA_MILVUS_TOKEN).

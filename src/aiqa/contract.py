@@ -72,17 +72,25 @@ def final_json(reply: Reply, generator: Generator | None) -> dict[str, Any]:
 
 
 def ask_json(
-    engine: Engine, question: Any, k: Any = 5, history: Any = None, *, generate: bool = True
+    engine: Engine,
+    question: Any,
+    k: Any = 5,
+    history: Any = None,
+    *,
+    generate: bool = True,
+    groups: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """Answer one question as the JSON object of the contract; with an LLM server set (and `generate`),
-    in the model's checked words."""
-    reply = engine.ask(question, k, history)
+    in the model's checked words. `groups`: the reader's access groups (None: every document)."""
+    reply = engine.ask(question, k, history, groups)
     return final_json(reply, engine.generator) if generate else reply_json(reply)
 
 
-def health_json(engine: Engine) -> dict[str, Any]:
-    """The live index's version and size, and what is degraded: a damaged new version, a failing LLM server."""
-    index = engine.index
+def health_json(engine: Engine, groups: frozenset[str] | None = None) -> dict[str, Any]:
+    """The live index's version and size, and what is degraded: a damaged new version, a failing LLM server.
+
+    The counts are of what a reader with `groups` may read (None: everything)."""
+    index = engine.index_for(groups)
     failed = engine.failed
     warnings = [f"{failed[1]}; serving the previous index {index.version}"] if failed else []
     llm = engine.generator.health() if engine.generator else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from aiqa.answer.decision import Decision, load_decision
@@ -15,6 +16,7 @@ from aiqa.config import Settings
 from aiqa.embedders.base import Embedder
 from aiqa.errors import AiqaError
 from aiqa.generate import Generator
+from aiqa.index.access import view, view_key
 from aiqa.index.format import LoadedIndex
 from aiqa.laps import Laps
 from aiqa.pipeline import Pipeline, QueryLimits, read_query
@@ -22,6 +24,8 @@ from aiqa.records import Reply
 from aiqa.stores.registry import live_version, load_index
 
 log = logging.getLogger("aiqa.engine")
+# Readers' views kept built (one per set of groups that guard something in the live version).
+VIEWS = 32
 # The default generator: the one settings name (AIQA_LLM_URL), or none.
 _FROM_SETTINGS: Any = object()
 
@@ -49,6 +53,8 @@ class Engine:
         self.generator = Generator.from_settings(settings) if generator is _FROM_SETTINGS else generator
         self._lock = threading.Lock()
         self._live: Pipeline | None = None
+        self._views: OrderedDict[tuple[str, frozenset[str]], Pipeline] = OrderedDict()
+        self._views_lock = threading.Lock()
         self.failed: tuple[str, str] | None = None  # (version, why) of a new version that did not load
 
     @property
@@ -71,7 +77,28 @@ class Engine:
             self._decision = load_decision(self.settings.decision_file)
         return self._decision
 
-    def pipeline(self) -> Pipeline:
+    def pipeline(self, groups: frozenset[str] | None = None) -> Pipeline:
+        """The Pipeline a reader with these groups asks (None: every document), over the live version.
+
+        A reader who may not read every document gets a view of the version (aiqa.index.access), built
+        on their first question and kept for the next ones of every reader with the same groups."""
+        live = self._live_pipeline()
+        key = view_key(live.index, groups)
+        if key is None:
+            return live
+        with self._views_lock:
+            found = self._views.get((live.version, key))
+            if found is None:
+                for old in [k for k in self._views if k[0] != live.version]:
+                    del self._views[old]
+                found = Pipeline.over(view(live.index, key), self.embedder, self.decision)
+                self._views[live.version, key] = found
+                while len(self._views) > VIEWS:
+                    self._views.popitem(last=False)
+            self._views.move_to_end((live.version, key))
+            return found
+
+    def _live_pipeline(self) -> Pipeline:
         """The live version's Pipeline, reloaded when the store names a new live version."""
         version = live_version(self.settings)
         live = self._live
@@ -93,7 +120,11 @@ class Engine:
     @property
     def index(self) -> LoadedIndex:
         """The live LoadedIndex (reloaded if a new version landed)."""
-        return self.pipeline().index
+        return self._live_pipeline().index
+
+    def index_for(self, groups: frozenset[str] | None) -> LoadedIndex:
+        """What a reader with these groups may read of the live version (None: all of it)."""
+        return self.pipeline(groups).index
 
     def load(self) -> Engine:
         """Load everything now instead of on the first question, and warm the model up."""
@@ -101,10 +132,12 @@ class Engine:
         self.embedder.embed_queries(["warm-up"])  # the first forward pass is several times slower
         return self
 
-    def ask(self, question: Any, k: Any = 5, history: Any = None) -> Reply:
-        """Answer one chat turn from the documents' statements: the Reply with every hit and the timings."""
+    def ask(self, question: Any, k: Any = 5, history: Any = None, groups: frozenset[str] | None = None) -> Reply:
+        """Answer one chat turn from the documents' statements: the Reply with every hit and the timings.
+
+        `groups`: the asking reader's access groups; only documents they may read answer (None: all)."""
         laps = Laps()
         query = read_query(question, k, history, self.limits)
-        pipeline = self.pipeline()
+        pipeline = self.pipeline(groups)
         laps.lap("analyse")
         return pipeline.run(query, laps)

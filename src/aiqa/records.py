@@ -53,6 +53,8 @@ class Chunk:
     table: int = 0  # number of the table in its document (1-based) for table chunks, else 0
 
     statements: tuple[tuple[int, int], ...] = field(default=())  # citable spans: sentences, bullets, a row
+    # Access groups whose members may read the chunk's document (aiqa.index.access); () = everyone.
+    groups: tuple[str, ...] = field(default=())
 
     @property
     def ocr(self) -> bool:

@@ -69,18 +69,36 @@ def read(path: Path) -> Any:
     return faiss.read_index(str(path))
 
 
-def search(index: Any, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and row ids of the k best rows for one query vector (ids -1 where fewer exist)."""
+def search(index: Any, vector: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and row ids of the k best rows for one query vector (ids -1 where fewer exist).
+
+    With `rows` (sorted row ids), only those rows are candidates: faiss skips the others while it
+    ranks (an ID selector), so a row outside them never takes a place among the k."""
     import faiss
 
-    k = min(k, index.ntotal)
+    k = min(k, index.ntotal if rows is None else len(rows))
     query = vector.reshape(1, -1).astype(np.float32)
+    if k <= 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
+    selector = None if rows is None else _selector(faiss, index.ntotal, rows)
     if isinstance(index, faiss.IndexHNSW):
-        params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, k))  # type: ignore[attr-defined]
+        params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, k), sel=selector)  # type: ignore[attr-defined]
         scores, ids = index.search(query, k, params=params)
+    elif selector is not None:
+        scores, ids = index.search(query, k, params=faiss.SearchParameters(sel=selector))  # type: ignore[call-arg]
     else:
         scores, ids = index.search(query, k)
     return scores[0], ids[0]
+
+
+def _selector(faiss: Any, total: int, rows: np.ndarray) -> Any:
+    """A bitmap of the allowed rows; the selector keeps a reference to the bits it reads."""
+    bits = np.zeros(total, dtype=bool)
+    bits[rows] = True
+    packed = np.packbits(bits, bitorder="little")
+    selector = faiss.IDSelectorBitmap(total, faiss.swig_ptr(packed))
+    selector.bits = packed  # faiss reads the array by pointer: it must live as long as the selector
+    return selector
 
 
 def rows(index: Any, start: int, n: int) -> np.ndarray:

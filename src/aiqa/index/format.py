@@ -26,6 +26,15 @@ FORMAT_VERSION = 4
 REBUILD_HINT = "run `aiqa index` to rebuild it"
 
 
+@dataclass(frozen=True)
+class Allowed:
+    """The dense rows one reader may see (sorted) and their groups: what a store's search masks by
+    (aiqa.index.access)."""
+
+    rows: np.ndarray
+    groups: frozenset[str]
+
+
 class Search(Protocol):
     """How one loaded version is searched: what Retriever reads besides the chunks."""
 
@@ -34,8 +43,9 @@ class Search(Protocol):
         """Dense rows in the version (each chunk's views, chunk by chunk)."""
         ...
 
-    def dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Inner products and row ids of the k best rows (ids -1 where fewer exist)."""
+    def dense(self, vector: np.ndarray, k: int, allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Inner products and row ids of the k best rows (ids -1 where fewer exist); with `allowed`,
+        of the best among those rows only, masked before ranking (aiqa.index.access)."""
         ...
 
     def keyword(self, terms: Sequence[str]) -> np.ndarray:
@@ -133,6 +143,7 @@ def chunk_from_json(item: dict[str, Any]) -> Chunk:
     item = dict(item)
     item["cells"] = tuple(tuple(pair) for pair in item.get("cells", ()))
     item["statements"] = tuple(tuple(span) for span in item.get("statements", ()))
+    item["groups"] = tuple(item.get("groups", ()))
     return Chunk(**item)
 
 

@@ -113,22 +113,29 @@ class KeywordIndex:
 def build_keywords(counts: Iterable[dict[str, int]]) -> KeywordIndex:
     """Build the postings from each chunk's term counts (chunk order is kept)."""
     column: dict[str, int] = {}
-    ptr, cols, tfs, lengths = [0], [], [], []
+    ptr: list[int] = [0]
+    cols: list[int] = []
+    tfs: list[int] = []
     for chunk in counts:
         for term, c in chunk.items():
             cols.append(column.setdefault(term, len(column)))
             tfs.append(c)
         ptr.append(len(cols))
-        lengths.append(max(1, sum(chunk.values())))
-    terms = list(column)
     chunk_ptr = np.asarray(ptr, dtype=np.int64)
-    chunk_terms = np.asarray(cols, dtype=np.int32)
-    chunk_counts = np.asarray(tfs, dtype=np.int32)
-    doc_len = np.asarray(lengths, dtype=np.int32)
-    n = len(doc_len)
+    return keywords_from_rows(
+        list(column), chunk_ptr, np.asarray(cols, dtype=np.int32), np.asarray(tfs, dtype=np.int32)
+    )
+
+
+def keywords_from_rows(
+    terms: list[str], chunk_ptr: np.ndarray, chunk_terms: np.ndarray, chunk_counts: np.ndarray
+) -> KeywordIndex:
+    """Build the postings from the by-chunk layout (CSR: each chunk's term columns and counts)."""
+    n = len(chunk_ptr) - 1
+    rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(chunk_ptr))
+    doc_len = np.maximum(1, np.bincount(rows, weights=chunk_counts, minlength=n)).astype(np.int32)
 
     # Regroup the same entries by term (a stable sort keeps chunks ascending within a term).
-    rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(chunk_ptr))
     order = np.argsort(chunk_terms, kind="stable")
     term_chunks = rows[order]
     tf = chunk_counts[order].astype(np.float32)

@@ -30,6 +30,7 @@ from aiqa.errors import IndexMismatch, IndexNotFound
 from aiqa.index import dense
 from aiqa.index.format import (
     REBUILD_HINT,
+    Allowed,
     LoadedIndex,
     NewVersion,
     check_manifest,
@@ -53,8 +54,8 @@ class LocalSearch:
     def vector_count(self) -> int:
         return int(self.vectors.ntotal)
 
-    def dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return dense.search(self.vectors, vector, k)
+    def dense(self, vector: np.ndarray, k: int, allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return dense.search(self.vectors, vector, k, None if allowed is None else allowed.rows)
 
     def keyword(self, terms: Sequence[str]) -> np.ndarray:
         return self.keywords.scores(terms)

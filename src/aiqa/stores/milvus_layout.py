@@ -27,7 +27,8 @@ import numpy as np
 
 from aiqa.chunk import chunk_views
 from aiqa.errors import StoreUnavailable
-from aiqa.index.format import NewVersion
+from aiqa.index.access import row_filter
+from aiqa.index.format import Allowed, NewVersion
 from aiqa.index.keyword import DELTA
 
 PAGE = 4096  # rows per query when reading a whole version
@@ -121,14 +122,20 @@ class MilvusSearch:
         return self._count
 
     @reported
-    def dense(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = max(1, min(k, self._count, MAX_TOPK - self._text_rows))
+    def dense(self, vector: np.ndarray, k: int, allowed: Allowed | None = None) -> tuple[np.ndarray, np.ndarray]:
+        # A reader's rows are a filter expression Milvus applies while it ranks (aiqa.index.access); it
+        # also keeps the text rows out.
+        extra = self._text_rows if allowed is None else 0
+        if allowed is not None and not len(allowed.rows):
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        k = max(1, min(k, self._count if allowed is None else len(allowed.rows), MAX_TOPK - extra))
         found = self.client.search(
             self.collection,
             data=[vector.astype(np.float32).tolist()],
             anns_field="dense",
-            limit=k + self._text_rows,
-            search_params={"metric_type": "IP", "params": {"ef": max(EF_SEARCH, k + self._text_rows)}},
+            limit=k + extra,
+            filter="" if allowed is None else row_filter(allowed.rows),
+            search_params={"metric_type": "IP", "params": {"ef": max(EF_SEARCH, k + extra)}},
         )[0]
         scores = np.full(k, -np.inf, dtype=np.float32)
         ids = np.full(k, -1, dtype=np.int64)

@@ -59,7 +59,7 @@ class BodyLimit:
     def cap(self, path: str) -> tuple[int, str]:
         """The route's largest body, and what to tell a client that sends more."""
         lim = self.limits
-        if path.rstrip("/") == "/api/ask":
+        if path.rstrip("/") in ("/api/ask", "/api/feedback", "/v1/chat/completions"):
             return lim.ask_bytes, "send a shorter question or history"
         if path.rstrip("/").endswith(UPLOAD_ROUTES):
             return lim.upload_bytes, f"send fewer or smaller files (at most {lim.upload_files}, AIQA_MAX_FILE_MB each)"

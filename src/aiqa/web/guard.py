@@ -43,7 +43,7 @@ from aiqa.errors import AiqaError
 from aiqa.web.access import reply
 from aiqa.web.bodies import GRADIO_UPLOAD
 from aiqa.web.limits import Limits
-from aiqa.web.tokens import ADMIN_ROUTES, ASK_ROUTES, bearer_token, refusal, same_secret
+from aiqa.web.tokens import ADMIN_ROUTES, ASK_ROUTES, bearer_token, refusal, same_secret, token_groups
 
 log = logging.getLogger("aiqa.web.guard")
 
@@ -51,7 +51,7 @@ log = logging.getLogger("aiqa.web.guard")
 PUBLIC_EXACT = {"/", "/favicon.ico", "/robots.txt", "/theme.css", "/gradio_api/theme.css", "/login", "/logout"}
 PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/")
 # Our own routes: /api/* checks tokens itself (server.py); the widget and docs pages are static.
-OWN_PREFIXES = ("/api/", "/widget", "/docs", "/openapi.json")
+OWN_PREFIXES = ("/api/", "/v1/", "/widget", "/docs", "/openapi.json")
 # Gradio's traffic dashboard tells who asks what when: not served at all.
 BLOCKED_PREFIXES = ("/monitoring",)
 # The cookie in which the admin tab hands the admin token to Gradio's upload route (ui.py).
@@ -147,7 +147,7 @@ class ChatUsers:
         s = self.settings
         headers = Headers(scope=scope)
         token = bearer_token(headers.get("authorization"))
-        if same_secret(token, s.api_token) or same_secret(token, s.admin_token):
+        if token_groups(s, token)[0]:
             return "token"
         if s.trusted_user_header and self.throttle.trusted(Throttle.peer(scope)):
             users = headers.getlist(s.trusted_user_header)
@@ -161,9 +161,41 @@ class ChatUsers:
                 return logins[value]
         return None
 
+    def groups(self, scope: Scope) -> frozenset[str] | None:
+        """The access groups of whoever sends a request, or None when they may read every document.
+
+        Each credential shown adds its groups: a token's (tokens.token_groups), the proxy's groups
+        header (honoured once and only from AIQA_TRUSTED_PROXIES), a chat login (the read token's).
+        Nothing shown: the documents everyone may read."""
+        s = self.settings
+        headers = Headers(scope=scope)
+        known, groups = token_groups(s, bearer_token(headers.get("authorization")))
+        if known and groups is None:
+            return None  # the admin token
+        found = set(groups or ())
+        if s.trusted_groups_header and self.throttle.trusted(Throttle.peer(scope)):
+            sent = headers.getlist(s.trusted_groups_header)
+            if len(sent) == 1:  # twice: the client's own came through; neither is believed
+                found |= {g.strip() for g in sent[0].split(",") if g.strip()}
+        logins = self.logins()
+        for part in headers.get("cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name.startswith("access-token") and value in logins:
+                found |= s.api_token_groups
+        return frozenset(found)
+
     def login(self, username: str, password: str) -> bool:
         """Gradio's login form: any user name, the read token as password."""
         return same_secret(password, self.settings.api_token)
+
+
+def error_body(path: str, status: int, message: str) -> dict:
+    """The JSON of a refusal: {"error": message}, or OpenAI's error object on the /v1/ routes."""
+    if not path.startswith("/v1/"):
+        return {"error": message}
+    kind = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_exceeded"}.get(status)
+    code = {401: "invalid_api_key", 429: "rate_limit_exceeded"}.get(status)
+    return {"error": {"message": message, "type": kind or "invalid_request_error", "param": None, "code": code}}
 
 
 def _cookie(headers: Headers, name: str) -> str | None:
@@ -232,7 +264,7 @@ class Guard:
         if _credentials(scope, headers) and (wait := self.throttle.blocked(key)):
             log.warning("wrong tokens: %s on %s, told to wait %d s", key, path, wait)
             message = f"too many wrong tokens or logins from {key}: wait {wait} s"
-            await reply(send, 429, {"error": message}, {"retry-after": str(wait)})
+            await reply(send, 429, error_body(path, 429, message), {"retry-after": str(wait)})
             return
         if refused := self.refusal(scope, headers):
             status, message, wrong = refused
@@ -241,12 +273,13 @@ class Guard:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            await reply(send, status, {"error": message}, {"www-authenticate": "Bearer"} if status == 401 else None)
+            auth = {"www-authenticate": "Bearer"} if status == 401 else None
+            await reply(send, status, error_body(path, status, message), auth)
             return
         if scope.get("method") == "POST" and (wait := self.throttle.hit(key)):
             log.warning("rate limit: %s on %s, told to wait %d s", key, path, wait)
             message = f"too many requests from {key} (limit {self.settings.rate_limit}, AIQA_RATE_LIMIT): wait {wait} s"
-            await reply(send, 429, {"error": message}, {"retry-after": str(wait)})
+            await reply(send, 429, error_body(path, 429, message), {"retry-after": str(wait)})
             return
 
         async def watch(message: Message) -> None:

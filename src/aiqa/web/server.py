@@ -1,6 +1,7 @@
 """HTTP API, embeddable widget and chat page: a thin FastAPI layer over Engine and the index builder.
 
-Routes: POST /api/ask, GET /api/health, POST /api/index, POST /api/documents, GET /widget.js,
+Routes: POST /api/ask, GET /api/health, POST /api/index, POST /api/documents, GET /v1/models and POST
+/v1/chat/completions (openai_api.py), GET /widget.js,
 GET /widget, GET /docs (API reference from /openapi.json), and the Gradio chat at /.
 
 Access control (docs/SECURITY.md): access.py checks the Host and the browser's Origin, guard.py
@@ -40,11 +41,14 @@ from aiqa.errors import (
     IndexReadOnly,
     StoreUnavailable,
 )
+from aiqa.feedback import new_answer_id
 from aiqa.web.access import AccessControl, frame_ancestors
 from aiqa.web.bodies import BodyLimit
-from aiqa.web.guard import ChatUsers, Guard, Throttle
+from aiqa.web.guard import ChatUsers, Guard, Throttle, error_body
 from aiqa.web.health import HealthView, scrubbed
 from aiqa.web.limits import Limits
+from aiqa.web.openai_api import add_openai_routes
+from aiqa.web.ratings import Recorder, add_feedback_route
 from aiqa.web.tokens import ApiAccess
 from aiqa.web.uploads import UploadRejected, rebuild, upload_and_rebuild
 
@@ -76,8 +80,14 @@ class AskRequest(BaseModel):
     )
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def _error(
+    status: int, message: str, headers: dict[str, str] | None = None, path: str = "", exc: Exception | None = None
+) -> JSONResponse:
+    """{"error": message}; on the OpenAI-compatible routes, OpenAI's error object."""
+    body = error_body(path, status, message)
+    if isinstance(body["error"], dict) and exc is not None:
+        body["error"].update({k: getattr(exc, k) for k in ("param", "code") if getattr(exc, k, None)})
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
@@ -100,23 +110,24 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(*_validation_message(exc))
+        status, message = _validation_message(exc)
+        return _error(status, message, path=request.url.path)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None), request.url.path)
 
     @app.exception_handler(AiqaError)
     async def _domain(request: Request, exc: AiqaError) -> JSONResponse:
         status = getattr(exc, "status", None) or next((s for t, s in _STATUS.items() if isinstance(exc, t)), 500)
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        return _error(status, str(exc))
+        return _error(status, str(exc), path=request.url.path, exc=exc)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal error: the server log has the details")
+        return _error(500, "internal error: the server log has the details", path=request.url.path)
 
 
 def _sse(kind: str, data: dict[str, Any]) -> str:
@@ -156,30 +167,42 @@ def _new_app() -> FastAPI:
 
 
 def _add_ask_routes(
-    app: FastAPI, limits: Limits, engine: Engine, access: ApiAccess, signed_in: Callable[[Any], bool]
+    app: FastAPI,
+    limits: Limits,
+    engine: Engine,
+    access: ApiAccess,
+    users: ChatUsers,
+    signed_in: Callable[[Any], bool],
+    recorder: Recorder,
 ) -> None:
     # Answers being written by the LLM server at once; more wait (their quoted answer is sent first).
     writers = functools.cache(lambda: anyio.Semaphore(limits.llm_writers))  # made in the event loop
     llm_url = engine.settings.llm_url
 
     @app.post("/api/ask", dependencies=[Depends(access.read)], tags=["ask"])
-    async def ask(body: AskRequest) -> Any:
+    async def ask(body: AskRequest, request: Request) -> Any:
         """Answer a question from the documents, with numbered citations (the `aiqa ask --json` contract).
 
         With an LLM server set (AIQA_LLM_URL) the answer is written by it and checked sentence by
         sentence (`mode`: "generated"), else quoted (`mode`: "extractive")."""
-        reply = await access.run(engine.ask, body.question, body.k, body.history)
+        groups = users.groups(request.scope)
+        reply = await access.run(engine.ask, body.question, body.k, body.history, groups)
         if body.stream:
+            stream = recorder.events(_scrubbed_events(events(reply, engine.generator), llm_url), groups)
             return StreamingResponse(
-                _event_stream(_scrubbed_events(events(reply, engine.generator), llm_url), writers()),
+                _event_stream(stream, writers()),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         if not writes(reply, engine.generator):
-            return reply_json(reply)
-        async with writers():
-            return scrubbed(await anyio.to_thread.run_sync(final_json, reply, engine.generator), llm_url)
+            result = reply_json(reply)
+        else:
+            async with writers():
+                result = scrubbed(await anyio.to_thread.run_sync(final_json, reply, engine.generator), llm_url)
+        return await anyio.to_thread.run_sync(recorder.keep, new_answer_id(), result, groups)
 
+    add_openai_routes(app, engine, access, users, writers, recorder)
+    add_feedback_route(app, access, recorder)
     view = HealthView()
 
     @app.get("/api/health", tags=["ask"])
@@ -187,7 +210,8 @@ def _add_ask_routes(
         """Report the live index: version, documents, chunks and model; "degraded" with a warning when a
         newer version on disk is damaged and the previous one is still served. The LLM server's state
         (`llm`) is shown only with a token or a chat sign-in."""
-        return view(await access.run(health_json, engine), signed_in(request.scope))
+        counts = await access.run(health_json, engine, users.groups(request.scope))  # of what the caller may read
+        return view(counts, signed_in(request.scope))
 
 
 _UPLOAD_BODY = {
@@ -278,10 +302,20 @@ def create_app(
     throttle = Throttle(settings, limits)
     users = ChatUsers(settings, throttle)
     _install_handlers(app)
-    _add_ask_routes(app, limits, engine, access, lambda scope: settings.api_token is None or users(scope) is not None)
+    recorder = Recorder(settings, lambda: engine.index.version)
+    app.state.recorder = recorder
+    _add_ask_routes(
+        app,
+        limits,
+        engine,
+        access,
+        users,
+        lambda scope: settings.api_token is None or users(scope) is not None,
+        recorder,
+    )
     _add_admin_routes(app, settings, limits, engine, access)
     _add_pages(app, settings)
-    mount_ui(app, engine, settings, users, throttle, limits=limits)
+    mount_ui(app, engine, settings, users, throttle, limits=limits, recorder=recorder)
     # The last one added runs first: Host and Origin, then sign-in and rate limits, then body caps.
     app.add_middleware(BodyLimit, limits=limits, client=throttle.client, upload_budget=throttle.upload_wait)
     app.add_middleware(Guard, settings=settings, throttle=throttle, chat_user=users)

@@ -22,7 +22,7 @@ from aiqa.web.limits import Limits
 
 _BEARER = HTTPBearer(auto_error=False, description="AIQA_API_TOKEN to ask, AIQA_ADMIN_TOKEN to change the index")
 _Creds = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
-ASK_ROUTES = ("/api/ask",)
+ASK_ROUTES = ("/api/ask", "/api/feedback", "/v1/chat/completions")
 ADMIN_ROUTES = ("/api/index", "/api/documents")
 BEARER = {"WWW-Authenticate": "Bearer"}
 
@@ -30,6 +30,22 @@ BEARER = {"WWW-Authenticate": "Bearer"}
 def same_secret(given: str | None, expected: str | None) -> bool:
     """Compare a token in constant time; an unset secret matches nothing."""
     return expected is not None and given is not None and secrets.compare_digest(given.encode(), expected.encode())
+
+
+def token_groups(settings: Settings, token: str | None) -> tuple[bool, frozenset[str] | None]:
+    """(whether `token` is one of the server's, the access groups it reads as: None for every document).
+
+    The admin token reads everything; the read token as AIQA_API_TOKEN_GROUPS (the portal's public);
+    each token of AIQA_READ_TOKENS as its own groups. Every token is compared, in constant time."""
+    found: tuple[bool, frozenset[str] | None] = (False, frozenset())
+    for secret, groups in settings.read_tokens.items():
+        if same_secret(token, secret):
+            found = (True, groups)
+    if same_secret(token, settings.api_token):
+        found = (True, settings.api_token_groups)
+    if same_secret(token, settings.admin_token):
+        found = (True, None)
+    return found
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -48,10 +64,8 @@ def refusal(settings: Settings, path: str, token: str | None) -> tuple[int, str]
                 "missing or wrong admin token: send Authorization: Bearer <AIQA_ADMIN_TOKEN> "
                 "(the read token does not open this route)"
             )
-    elif path in ASK_ROUTES and settings.api_token is not None:
-        opens = same_secret(token, settings.api_token) or same_secret(token, settings.admin_token)
-        if not opens:
-            return 401, "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>"
+    elif path in ASK_ROUTES and settings.api_token is not None and not token_groups(settings, token)[0]:
+        return 401, "missing or wrong token: send Authorization: Bearer <AIQA_API_TOKEN>"
     return None
 
 

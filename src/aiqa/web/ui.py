@@ -20,11 +20,13 @@ from aiqa.config import Settings
 from aiqa.contract import events, health_json, reply_json, writes
 from aiqa.engine import Engine
 from aiqa.errors import AiqaError
+from aiqa.feedback import new_answer_id
 from aiqa.web.examples import examples
 from aiqa.web.guard import ChatUsers, Throttle
 from aiqa.web.idle import quiet_queue
 from aiqa.web.limits import Limits
 from aiqa.web.page_js import ADMIN_COOKIE_JS, ADMIN_FIELD, LANG_JS
+from aiqa.web.ratings import Recorder, rate_liked
 from aiqa.web.render import LABELS, STATIC, esc, notice_html, report_html
 from aiqa.web.stream import EVERY_S, reply_views
 from aiqa.web.tokens import same_secret
@@ -61,31 +63,82 @@ class _Handlers:
 
     stream_every = EVERY_S  # seconds between two redraws of an answer being written
 
-    def __init__(self, engine: Engine, settings: Settings, throttle: Throttle, limits: Limits | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        throttle: Throttle,
+        limits: Limits | None = None,
+        users: ChatUsers | None = None,
+        recorder: Recorder | None = None,
+    ):
         self.engine = engine
+        self.recorder = recorder
         self.settings = settings
         self.throttle = throttle
         self.limits = limits or Limits.from_settings(settings)
+        self.users = users or ChatUsers(settings, throttle)
 
-    def respond(self, message: str, history: list[dict[str, Any]], lang: str) -> Iterator[str]:
+    def groups(self, request: Any) -> frozenset[str] | None:
+        """The asking user's access groups (guard.ChatUsers.groups); without a request, everyone's only."""
+        return frozenset() if request is None else self.users.groups(request.request.scope)
+
+    def respond(self, message: str, history: list[dict[str, Any]], lang: str, request: Any = None) -> Iterator[str]:
         """The reply as it forms (stream.py); gradio_client's predict gets the last one, the final answer."""
         s = self.settings
         earlier = recent_questions(history, s.max_history_items, s.max_history_chars)
         try:
-            reply = self.engine.ask(message, 5, earlier)
+            groups = self.groups(request)
+            reply = self.engine.ask(message, 5, earlier, groups)
             generator = self.engine.generator
             stream = events(reply, generator) if writes(reply, generator) else None
-            yield from reply_views(reply_json(reply), stream, lang, self.stream_every)
+            result, ident = reply_json(reply), new_answer_id()
+            kept = self.recorder is not None and self.recorder.store is not None
+            if self.recorder is not None and kept:  # the final answer is kept, for 👍 / 👎 (like)
+                if stream is None:
+                    self.recorder.keep(ident, result, groups)
+                else:
+                    stream = self.recorder.events(stream, groups, ident)
+            for view in reply_views(result, stream, lang, self.stream_every):
+                yield f'<div class="aiqa-rated" data-answer-id="{ident}">{view}</div>' if kept else view
         except AiqaError as exc:
             yield notice_html(str(exc), lang)
         except Exception:  # never an exception's text on the page: it may quote the server's internals
             log.exception("chat question failed: %r", message[:200])
             yield notice_html(LABELS.get(lang, LABELS["ko"])["failed"], lang)
 
-    def header(self, lang: str, stats: bool = True) -> str:
+    def report(self, token: str, lang: str, request: Any = None) -> str:
+        """The knowledge manager's report (admin token): answers per day, the questions the documents fail."""
+        import time
+
+        from aiqa.report import grouped, per_day
+        from aiqa.web.report_view import report_html
+
+        t = LABELS.get(lang, LABELS["ko"])
+        client = self.throttle.client(request.request.scope) if request is not None else "local"
+        if wait := self.throttle.blocked(client):
+            return notice_html(t["slow_down"].format(seconds=wait), lang)
+        if not same_secret(token or "", self.settings.admin_token):
+            self.throttle.refused(client)
+            return notice_html(t["bad_token"], lang)
+        store = self.recorder.store if self.recorder is not None else None
+        if store is None:
+            return notice_html((self.recorder.failed if self.recorder else None) or "no feedback store", lang)
+        try:
+            answers = store.answers(since=time.time() - 30 * 86400)
+            return report_html(grouped(answers, self.engine.embedder.embed_queries), per_day(answers), lang)
+        except AiqaError as exc:
+            return notice_html(str(exc), lang)
+
+    def like(self, value: Any, liked: Any) -> None:
+        """A 👍 or 👎 on a reply (Gradio's like event)."""
+        if self.recorder is not None:
+            rate_liked(self.recorder, value, liked)
+
+    def header(self, lang: str, stats: bool = True, request: Any = None) -> str:
         t = LABELS.get(lang, LABELS["ko"])
         try:
-            h = health_json(self.engine) if stats else None
+            h = health_json(self.engine, self.groups(request)) if stats else None
             counts = t["stats"].format(documents=h["documents"], chunks=h["chunks"]) if h else ""
         except AiqaError as exc:
             counts = esc(exc)
@@ -130,7 +183,7 @@ def _chat_tab(gr, handlers: _Handlers):
             min_height=360,
             layout="bubble",
             latex_delimiters=[],
-            feedback_options=None,
+            feedback_options=("Like", "Dislike"),  # 👍 / 👎 on every reply: the like event, _Handlers.like
             buttons=["copy"],
             placeholder=ko["placeholder_chat"],
             render_markdown=False,  # replies are HTML already; no Markdown links from user text
@@ -155,6 +208,7 @@ def _admin_tab(gr, handlers: _Handlers, lang):
         token = gr.Textbox(label=ko["token"], type="password", elem_id=ADMIN_FIELD)
         files = gr.File(label=ko["files"], file_count="multiple", type="filepath", elem_id="aiqa-files")
         run = gr.Button(ko["run"], variant="primary")
+        show = gr.Button("보고서: 문서가 답하지 못한 질문 / Report", elem_id="aiqa-report-button")
         out = gr.HTML()
 
         def admin(token: str, files: list[str] | None, lang_: str, request) -> str:
@@ -171,18 +225,29 @@ def _admin_tab(gr, handlers: _Handlers, lang):
             concurrency_limit=handlers.limits.admin_concurrency,
             concurrency_id="admin",
         )
+
+        def report(token: str, lang_: str, request) -> str:
+            return handlers.report(token, lang_, request)
+
+        report.__annotations__ = {"request": gr.Request}
+        show.click(report, [token, lang], out, api_visibility="private", concurrency_id="admin")
     return tab, intro, [token, files, run]
 
 
 def create_ui(
-    engine: Engine, settings: Settings | None = None, throttle: Throttle | None = None, limits: Limits | None = None
+    engine: Engine,
+    settings: Settings | None = None,
+    throttle: Throttle | None = None,
+    limits: Limits | None = None,
+    users: ChatUsers | None = None,
+    recorder: Recorder | None = None,
 ):
     """Build the chat (tab 1) and the token-protected admin tab (tab 2) over one Engine."""
     import gradio as gr
 
     settings = settings or engine.settings
     limits = limits or Limits.from_settings(settings)
-    handlers = _Handlers(engine, settings, throttle or Throttle(settings, limits), limits)
+    handlers = _Handlers(engine, settings, throttle or Throttle(settings, limits), limits, users, recorder)
     admin_on = settings.admin_token is not None
     ko = LABELS["ko"]
     # delete_cache: admin uploads land in Gradio's temp folder first; drop them after an hour.
@@ -201,8 +266,13 @@ def create_ui(
         with gr.Tabs():
             chat_tab, chatbot, textbox = _chat_tab(gr, handlers)
             with chat_tab:
+
+                def respond(message: str, history: list[dict[str, Any]], lang_: str, request) -> Iterator[str]:
+                    yield from handlers.respond(message, history, lang_, request)
+
+                respond.__annotations__ = {"request": gr.Request}  # see _admin_tab
                 gr.ChatInterface(
-                    handlers.respond,
+                    respond,
                     chatbot=chatbot,
                     textbox=textbox,
                     additional_inputs=[lang],
@@ -212,12 +282,18 @@ def create_ui(
                     api_description="Answer a question from the documents; returns the reply as HTML (the final "
                     "one when an LLM server writes it).",
                 )
+
+                def liked(data) -> None:
+                    handlers.like(data.value, data.liked)
+
+                liked.__annotations__ = {"data": gr.LikeData}
+                chatbot.like(liked, None, None, api_visibility="private", queue=False)
             admin_tab, admin_intro, admin_inputs = _admin_tab(gr, handlers, lang)
 
-        def relabel(lang_: str):
+        def relabel(lang_: str, request):
             t = LABELS.get(lang_, LABELS["ko"])
             updates = [
-                handlers.header(lang_),
+                handlers.header(lang_, request=request),
                 gr.update(placeholder=t["placeholder"], submit_btn=t["send"]),
                 gr.update(placeholder=t["placeholder_chat"]),
                 gr.Tab(label=t["tab_chat"]),
@@ -228,6 +304,7 @@ def create_ui(
                 updates += [gr.update(label=t["token"]), gr.update(label=t["files"]), gr.update(value=t["run"])]
             return updates
 
+        relabel.__annotations__ = {"request": gr.Request}
         outputs = [head, textbox, chatbot, chat_tab, admin_tab, admin_intro, *admin_inputs]
         demo.load(None, None, lang, js=LANG_JS, api_visibility="private").then(
             relabel, lang, outputs, api_visibility="private", queue=False
@@ -247,6 +324,7 @@ def mount_ui(
     throttle: Throttle | None = None,
     path: str = "/",
     limits: Limits | None = None,
+    recorder: Recorder | None = None,
 ):
     """Mount the chat on a FastAPI app behind the sign-in of guard.py; serves no file but Gradio's own assets."""
     import gradio as gr
@@ -276,7 +354,7 @@ def mount_ui(
             sign_in["auth"] = users.login
             sign_in["auth_message"] = LABELS["ko"]["login"]
     limits = limits or Limits.from_settings(settings)
-    demo = create_ui(engine, settings, throttle, limits)
+    demo = create_ui(engine, settings, throttle, limits, users, recorder)
     # Gradio checks that a file named in a request is one it received (its upload folder) only
     # once `launch()` has run, which a mounted app never calls: without this, a client could
     # name any file on the server and have it copied into the cache and handed to a handler.

@@ -37,7 +37,9 @@
       failed: "답변을 가져오지 못했습니다.", token: "이 서버는 토큰이 필요합니다 (data-token).",
       forbidden: "이 페이지에서는 문서 도우미를 쓸 수 없습니다.",
       writing: "답변 작성 중…", written: "문서 근거로 작성한 답변",
-      quotedInstead: "작성한 답변을 문서로 확인하지 못해 문서의 문장을 그대로 보여 드립니다."
+      quotedInstead: "작성한 답변을 문서로 확인하지 못해 문서의 문장을 그대로 보여 드립니다.",
+      good: "도움이 됐어요", bad: "도움이 안 됐어요", comment: "무엇이 틀렸나요? (선택)", rate: "보내기",
+      thanks: "의견 감사합니다"
     },
     en: {
       title: "Documents assistant", subtitle: "Every answer shows its sources", open: "Open the documents assistant",
@@ -48,7 +50,9 @@
       failed: "Could not get an answer.", token: "This server needs a token (data-token).",
       forbidden: "This page may not use the documents assistant.",
       writing: "Writing…", written: "Written from the documents",
-      quotedInstead: "The written answer could not be checked against the documents, so their own sentences are shown."
+      quotedInstead: "The written answer could not be checked against the documents, so their own sentences are shown.",
+      good: "Helpful", bad: "Not helpful", comment: "What was wrong? (optional)", rate: "Send",
+      thanks: "Thank you for the feedback"
     }
   };
   var browserLang = ((navigator.languages && navigator.languages[0]) || navigator.language || "").toLowerCase();
@@ -58,6 +62,7 @@
   if (!color || !(window.CSS && CSS.supports("color", color))) color = "#1f4fd1";
   var token = opt("token");
   var endpoint = new URL("api/ask", script.src).href;
+  var feedbackUrl = new URL("api/feedback", script.src).href;
   var asked = [];  // earlier questions, sent as history for follow-ups
 
   var CSS_TEXT = [
@@ -111,7 +116,11 @@
     "textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:10px;padding:9px 11px;font:inherit;",
     "max-height:120px;outline:none}textarea:focus{border-color:var(--accent)}",
     "form button{border:0;border-radius:10px;padding:0 16px;background:var(--accent);color:#fff;font:inherit;",
-    "font-weight:700;cursor:pointer}form button:disabled{opacity:.5;cursor:default}"
+    "font-weight:700;cursor:pointer}form button:disabled{opacity:.5;cursor:default}",
+    ".rate{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin-top:8px;font-size:12px;color:#6b7280}",
+    ".rate button{border:1px solid #e5e7eb;background:#fff;border-radius:8px;padding:2px 8px;cursor:pointer;font:inherit}",
+    ".rate button:disabled{opacity:.5;cursor:default}.rate input{flex:1;min-width:140px;font:inherit;",
+    "border:1px solid #d1d5db;border-radius:8px;padding:3px 8px}"
   ].join("");
 
   function el(tag, cls, text) {
@@ -176,6 +185,43 @@
     return li;
   }
 
+  // 👍 / 👎 under an answer the server kept (its answer_id); 👎 asks what was wrong before it is sent.
+  function rateBar(bubble, res) {
+    if (!res.answer_id) return;
+    var bar = bubble.appendChild(el("div", "rate"));
+    var up = bar.appendChild(el("button", "up", "👍"));
+    var down = bar.appendChild(el("button", "down", "👎"));
+    up.type = down.type = "button";
+    up.title = T.good; down.title = T.bad;
+    up.setAttribute("aria-label", T.good); down.setAttribute("aria-label", T.bad);
+    var status = el("span", "done");
+    function sendRating(rating, comment) {
+      up.disabled = down.disabled = true;
+      var headers = {"Content-Type": "application/json"};
+      if (token) headers.Authorization = "Bearer " + token;
+      fetch(feedbackUrl, {
+        method: "POST", mode: "cors", credentials: "omit", headers: headers,
+        body: JSON.stringify({answer_id: res.answer_id, rating: rating, comment: comment || ""})
+      }).then(function (r) { status.textContent = r.ok ? T.thanks : T.failed; })
+        .catch(function () { status.textContent = T.failed; })
+        .then(function () { bar.textContent = ""; bar.appendChild(status); });
+    }
+    up.addEventListener("click", function () { sendRating("up"); });
+    down.addEventListener("click", function () {
+      if (bar.querySelector("input")) return;
+      var note = bar.appendChild(el("input"));
+      note.maxLength = 2000;
+      note.placeholder = T.comment;
+      var go = bar.appendChild(el("button", "send-rating", T.rate));
+      go.type = "button";
+      go.addEventListener("click", function () { sendRating("down", note.value.trim()); });
+      note.addEventListener("keydown", function (e) {
+        if (e.key === "Enter" && !e.isComposing) { e.preventDefault(); go.click(); }
+      });
+      note.focus();
+    });
+  }
+
   function renderReply(bubble, res) {
     bubble.textContent = "";
     bubble.classList.remove("abstained");
@@ -191,17 +237,19 @@
         var ul = rel.appendChild(el("ul", "list"));
         related.forEach(function (p) { ul.appendChild(sourceItem("¶", p, el("div", "passage", p.text))); });
       }
+      rateBar(bubble, res);
       return;
     }
     if (res.mode === "generated") bubble.appendChild(el("div", "badge", T.written));
     else if (res.generation && res.generation.fallback) bubble.appendChild(el("div", "note", T.quotedInstead));
     bubble.appendChild(answerNodes(res.answer));
     var cites = res.citations || [];
-    if (!cites.length) return;
+    if (!cites.length) { rateBar(bubble, res); return; }
     var src = bubble.appendChild(el("div", "sources"));
     src.appendChild(el("div", "label", T.sources + " · " + cites.length));
     var ol = src.appendChild(el("ol", "list"));
     cites.forEach(function (c) { ol.appendChild(sourceItem(c.n, c, passageNodes(c.passage || "", c.quote || ""))); });
+    rateBar(bubble, res);
     if (bubble.getAttribute("data-refs")) return;  // a streamed reply is drawn more than once: one listener
     bubble.setAttribute("data-refs", "1");
     bubble.addEventListener("click", function (event) {
