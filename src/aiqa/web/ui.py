@@ -107,13 +107,9 @@ class _Handlers:
             log.exception("chat question failed: %r", message[:200])
             yield notice_html(LABELS.get(lang, LABELS["ko"])["failed"], lang)
 
-    def report(self, token: str, lang: str, request: Any = None) -> str:
-        """The knowledge manager's report (admin token): answers per day, the questions the documents fail."""
-        import time
-
-        from aiqa.report import grouped, per_day
-        from aiqa.web.report_view import report_html
-
+    def refused(self, token: str, lang: str, request: Any = None) -> str | None:
+        """The notice for a request without the admin token (a client that keeps guessing is slowed down
+        first), or None when the token is right: the one check of every admin action."""
         t = LABELS.get(lang, LABELS["ko"])
         client = self.throttle.client(request.request.scope) if request is not None else "local"
         if wait := self.throttle.blocked(client):
@@ -121,6 +117,18 @@ class _Handlers:
         if not same_secret(token or "", self.settings.admin_token):
             self.throttle.refused(client)
             return notice_html(t["bad_token"], lang)
+        return None
+
+    def report(self, token: str, lang: str, request: Any = None) -> str:
+        """The knowledge manager's report (admin token): answers per day, the questions the documents fail."""
+        import time
+
+        from aiqa.report import grouped, per_day
+        from aiqa.web.report_view import report_html
+
+        refused = self.refused(token, lang, request)
+        if refused is not None:
+            return refused
         store = self.recorder.store if self.recorder is not None else None
         if store is None:
             return notice_html((self.recorder.failed if self.recorder else None) or "no feedback store", lang)
@@ -151,13 +159,9 @@ class _Handlers:
         """Check the admin token (slowing down a client that guesses), then upload and rebuild."""
         from aiqa.web.uploads import rebuild, upload_and_rebuild, uploaded_files
 
-        t = LABELS.get(lang, LABELS["ko"])
-        client = self.throttle.client(request.request.scope) if request is not None else "local"
-        if wait := self.throttle.blocked(client):
-            return notice_html(t["slow_down"].format(seconds=wait), lang)
-        if not same_secret(token or "", self.settings.admin_token):
-            self.throttle.refused(client)
-            return notice_html(t["bad_token"], lang)
+        refused = self.refused(token, lang, request)
+        if refused is not None:
+            return refused
         embedder = lambda: self.engine.embedder  # noqa: E731
         try:
             with contextlib.ExitStack() as stack:
