@@ -77,7 +77,7 @@ def run(settings: Settings, env: dict[str, str], clients: int, seconds: float) -
         store.record(ident, answer, None)
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "aiqa", "serve", "--port", str(port)],
+        [sys.executable, "-m", "aiqa.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -85,11 +85,16 @@ def run(settings: Settings, env: dict[str, str], clients: int, seconds: float) -
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"feedback: `aiqa serve` exited with {server.returncode} before it answered")
         try:
             if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
                 break
         except httpx.HTTPError:
             time.sleep(0.3)
+    else:
+        server.kill()
+        raise SystemExit("feedback: `aiqa serve` did not answer /api/health within 180 s")
     acked: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()

@@ -160,6 +160,49 @@ def quality_change_section(before: dict | None, after: dict | None) -> str | Non
     return f"{before.get('note', '')}\n\n{table(rows)}".strip()
 
 
+def access_section(rows: list[dict] | None) -> str | None:
+    """The access filter's cost: question p50/p95 unfiltered against a reader of the public documents."""
+    if not rows:
+        return None
+    out = [
+        {
+            "search": r["layout"],
+            "chunks restricted": f"{r['restricted']:.0%}",
+            "p50 ms, all / public reader": f"{r['all_p50']} / {r['public_p50']}",
+            "p95 ms, all / public reader": f"{r['all_p95']} / {r['public_p95']}",
+            "view built once, ms": r["view_build_ms"],
+        }
+        for r in rows
+    ]
+    return (
+        f"{rows[0]['chunks']} chunks, {rows[0]['questions']} questions, the same index; the 0% rows run the same code "
+        f"on both sides, so their difference is the noise of the measurement.\n\n{table(out)}"
+    )
+
+
+def feedback_section(run: dict | None) -> str | None:
+    """Feedback writes under concurrent clients, the server killed with SIGKILL mid-run."""
+    if not run:
+        return None
+    out = [
+        {
+            "store": name,
+            "clients": r["clients"],
+            "writes/s": r["writes_per_s"],
+            "acknowledged": r["acknowledged"],
+            "rows after kill -9": r["rows"],
+            "acknowledged and lost": r["lost"],
+        }
+        for name, r in run.items()
+    ]
+    return (
+        "Each client POSTs /api/feedback as fast as the server acknowledges; after the run's seconds the server "
+        "is killed with SIGKILL while they still write, and every acknowledged rating is looked up in the store "
+        "(rows can exceed the acknowledged: a write can land before its reply is lost with the server)."
+        f"\n\n{table(out)}"
+    )
+
+
 def soak_section(text: str | None) -> str | None:
     if not text:
         return None
@@ -402,6 +445,20 @@ def main() -> None:
             "hnsw_add",
             hnsw_add_section(data["hnsw_add"], data["scale"]),
             data["hnsw_add"]["command"] if data["hnsw_add"] else None,
+        ),
+        section(
+            "Access groups: the filter's cost on a question",
+            "access",
+            access_section(load(results, "access")),
+            "flock /tmp/aiqa-bench.lock .venv/bin/python bench/access.py --copies 20 --rounds 2 "
+            "--json bench/results/access.json",
+        ),
+        section(
+            "Feedback: writes under 50 clients and a kill -9",
+            "feedback",
+            feedback_section(load(results, "feedback")),
+            "flock /tmp/aiqa-bench.lock .venv/bin/python bench/feedback.py --clients 50 --seconds 8 "
+            "--json bench/results/feedback.json",
         ),
         section("Scale: 10k to 1M chunks", "scale", table(data["scale"]) if data["scale"] else None),
         section("Beside other pipelines", "peers", peers_section(data["peers"])),
