@@ -92,6 +92,7 @@ class Statement:
     quantity: bool
     date: bool
     text: str = ""
+    roles: frozenset[str] = frozenset()  # the teams, bodies and roles it names (aiqa.text.cues.roles)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class Statements:
                     bool(QUANTITY.search(piece)),
                     bool(DATE.search(piece)),
                     piece,
+                    roles(piece),
                 )
             )
         if len(self._memo) >= MEMO_CHUNKS:  # a long-running server over a large index: keep memory bounded
@@ -218,7 +220,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
             new_weight = sum(stats.weight(t) for t in s.terms - q)
             asks = question.number or question.time or question.who
             # "who" is answered by a name, team or role the question lacks
-            new_names = bool(s.names - question.names) or bool(roles(s.text) - question.roles)
+            new_names = bool(s.names - question.names) or bool(s.roles - question.roles)
             amount = s.quantity if question.unit is None else bool(question.unit.search(s.text))
             has = (question.number and amount) or (question.time and s.date) or (question.who and new_names)
             own_dense = hit.statement_dense[i] if i < len(hit.statement_dense) else hit.dense

@@ -23,11 +23,11 @@ _ASKS, _ANSWERS = r"(?:Q|질문|문)\s*[.:)]", r"(?:A|답변|답)\s*[.:)]"
 FAQ_QUESTION = regex.compile(rf"^\s*{_ASKS}\s+")
 FAQ_ANSWER = regex.compile(rf"^\s*{_ANSWERS}\s+")
 # Korean lists letter their items 가. 나. 다. … in this order.
-_LETTERS = "[가나다라마바사아자차카타파하]"
+LETTERS = "[가나다라마바사아자차카타파하]"
 # A list item's mark; a FAQ's marks start items too. A clause of an article (①, ②) starts an item
 # with or without a space after its mark.
 BULLET = regex.compile(
-    rf"^\s*(?:(?:[-*•·▪◦‣○●▶▷►※➢✓✔]|\d{{1,2}}[.)]|{_LETTERS}[.)]|\(\d{{1,2}}\)|\({_LETTERS}\)|{_ASKS}|{_ANSWERS})\s+"
+    rf"^\s*(?:(?:[-*•·▪◦‣○●▶▷►※➢✓✔]|\d{{1,2}}[.)]|{LETTERS}[.)]|\(\d{{1,2}}\)|\({LETTERS}\)|{_ASKS}|{_ANSWERS})\s+"
     r"|[\u2460-\u2473]\s*)"
 )
 # 제10조(근무시간) or 제3조의2: a line that opens an article of a rule, usually with its first clause.

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import regex
 
-from aiqa.text.layout import ARTICLE, CONTINUES, Line
+from aiqa.text.layout import ARTICLE, CONTINUES, LETTERS, Line
 
 # 제1편 / 제2장 / 제3절 / 제1관, then their title: a division of a statute or company rule.
 _DIVISION = regex.compile(r"^\s*제\s*\d+\s*(편|장|절|관)(?:\s|$)")
@@ -23,8 +23,10 @@ _ANNEX = regex.compile(r"^\s*(?:부\s*칙|\[?\s*별\s*(?:표|지)\s*[\d제]?[^\]
 _SECTION_MARK = regex.compile(r"^\s*(?:([■□◆◇▣◈])|(【)[^】\n]{1,30}】|(\[)[^\]\n]{1,30}\]\s*$)")
 # A numbered or lettered heading: "1. 목적", "가. 주차 예약제 도입", "(1) 범위", "Ⅱ. 현황".
 _NUMBERED = regex.compile(
-    r"^\s*(?:(\d{1,2})[.)]|([가나다라마바사아자차카타파하])[.)]|\((\d{1,2})\)|\(([가나다라마바사아자차카타파하])\)|([ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ])[.)]?)\s+\S"
+    rf"^\s*(?:(\d{{1,2}})[.)]|({LETTERS})[.)]|\((\d{{1,2}})\)|\(({LETTERS})\)|([ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ])[.)]?)\s+\S"
 )
+# The style of each of _NUMBERED's groups, in order.
+_STYLES = ("1.", "가.", "(1)", "(가)", "Ⅰ.")
 # A name standing alone as a section title: "제안이유", "주요내용", "기대효과", "Background".
 _NAME = regex.compile(r"^[\p{L}][\p{L}\s·()]*$")
 # A field set far to the right of a heading line: "【1단계】 구매 요청      담당 : 요청부서 담당자".
@@ -112,8 +114,7 @@ def family(lines: Sequence[Line], kinds: Sequence[str], i: int) -> str | None:
 
 
 def _style(match: regex.Match) -> str:
-    styles = ("1.", "가.", "(1)", "(가)", "Ⅰ.")
-    return next(s for s, g in zip(styles, match.groups(), strict=True) if g)
+    return next(s for s, g in zip(_STYLES, match.groups(), strict=True) if g)
 
 
 class Depths:
