@@ -190,3 +190,11 @@ def test_one_failing_question_does_not_end_a_batch(engine, monkeypatch, capsys):
     assert code == 1  # the batch says something failed ...
     assert [("error" in line) for line in lines] == [False, True, False]  # ... and answered the rest
     assert "internal error" in lines[1]["error"] and lines[2]["citations"]
+
+
+def test_a_verb_never_passes_for_a_latin_name_it_sounds_like():
+    # "다니" (다니면, "if you commute") sounds like "day"; a verb of the question is no name.
+    question = analyse("버스로 다니면 한 달에 얼마를 줘?")
+    assert "다니" in question.stems
+    assert LatinNames({"day"}).normalize(sorted(question.terms), question.stems) == sorted(question.terms)
+    assert LatinNames({"huawei"}).normalize(["화웨이"], question.stems) == ["huawei"]

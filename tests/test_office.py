@@ -79,3 +79,16 @@ def test_the_office_questions_are_answered(office):
 def test_absent_facts_beside_stated_ones_are_refused(office):
     _, refused = answered_and_refused(office, DATA / "office_questions.jsonl")
     assert refused >= 2, refused  # of 3
+
+
+def test_an_article_named_by_number_is_answered_from_it_though_another_document_names_the_rules(office):
+    # The notice names 근태관리 규정 (with the article's own words, 지각과 조퇴); the article itself answers.
+    result = ask(office, "근태관리 규정 제6조는 뭘 정하고 있어?")
+    assert "제6조(지각과 조퇴)" in result["citations"][0]["section"], result["citations"]
+    assert "연차휴가 반나절" in result["citations"][0]["quote"]
+
+
+def test_a_line_that_only_opens_what_follows_is_not_the_answer(office):
+    result = ask(office, "백신 미설치로 지적받으면 언제까지 조치해야 돼?")
+    assert "퇴근 전까지" in result["answer"], result["answer"]
+    assert not result["answer"].rstrip(" [1]").endswith(":"), result["answer"]

@@ -29,12 +29,15 @@ def passages(chunks: Sequence[Chunk], budget: int = PASSAGE_TOKENS) -> list[list
     tokens = 0
     for i, chunk in enumerate(chunks):
         previous = chunks[out[-1][-1]] if out else None
+        import os
+        fill = float(os.environ.get("AIQA_FILL", "0"))
         same = (
             previous is not None
             and previous.source == chunk.source
-            and previous.section == chunk.section
-            and previous.table == chunk.table
-            and chunk.kind not in ("title", "heading")
+            and (
+                (previous.section == chunk.section and previous.table == chunk.table and chunk.kind not in ("title", "heading"))
+                or tokens < fill * budget
+            )
         )
         if same and tokens + chunk.tokens <= budget:
             out[-1].append(i)
@@ -96,9 +99,10 @@ class CorpusStats:
         total = sum(self.weight(t) for t in terms)
         return sum(self.weight(t) for t in terms if t in evidence) / total if total else 0.0
 
-    def normalize(self, terms):
-        """Terms with each Hangul spelling of one of the corpus's Latin words replaced by that word."""
-        return self.latin_names.normalize(list(terms))
+    def normalize(self, terms, stems=()):
+        """Terms with each Hangul spelling of one of the corpus's Latin words replaced by that word
+        (`stems`, the verbs and adjectives of the text, never)."""
+        return self.latin_names.normalize(list(terms), stems)
 
 
 class Retriever:
@@ -138,7 +142,7 @@ class Retriever:
         found = ids >= 0
         np.fmax.at(dense, self.index.owners[ids[found]], scores[found])
         laps.lap("dense")
-        terms = self.stats.normalize(question.tokens)
+        terms = self.stats.normalize(question.tokens, question.stems)
         keyword = search.keyword(terms)
         keyword = keyword / keyword.max() if keyword.max() > 0 else np.zeros(n, dtype=np.float32)
         laps.lap("keyword")

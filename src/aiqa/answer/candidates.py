@@ -68,7 +68,7 @@ class Question:
         latin = analysis.latin if analysis.korean else {w.lower() for w in _ENGLISH_NAME.findall(text)}
         return cls(
             analysis=analysis,
-            terms=frozenset(stats.normalize(sorted(analysis.terms))),
+            terms=frozenset(stats.normalize(sorted(analysis.terms), analysis.stems)),
             phrases=frozenset(t for t in analysis.tokens if "_" in t),
             names=frozenset(stats.normalize(sorted(analysis.names | (latin & analysis.latin)))),
             number=bool(ASKS_NUMBER.search(text)),

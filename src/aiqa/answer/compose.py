@@ -28,6 +28,8 @@ SECOND_RATIO = 0.4
 ANNOUNCES = regex.compile(r"[:：]\s*$|아래|다음과\s*같|\bbelow\b|\bfollowing\b|\bas follows\b", regex.I)
 # A statement that opens a list below it: "직원은 다음 각 호의 의무를 진다.", "…는 다음과 같다:".
 LEADS_IN = regex.compile(r"[:：]\s*$|다음\s*각\s*호|다음과\s*같|아래와\s*같|\bthe following\b|\bas follows\b", regex.I)
+# A statement that stops at a colon says only that something follows: it is never an answer alone.
+OPENS_ONLY = regex.compile(r"[:：]\s*$")
 # An answer shaped as a span (a reason, a list, an article) holds at most this much of its section.
 SPAN_STATEMENTS = 8
 SPAN_CHARS = 700
@@ -52,15 +54,26 @@ class Composer:
                 self.tables.setdefault((chunk.source, chunk.table), []).append(chunk)
 
     def rerank(self, question: Question, hits: list[Hit]) -> list[Hit]:
-        """The hits in the order the answer layer reads them (see candidates.reranked)."""
-        return reranked(question, hits, self.statements, self.aligner)
+        """The hits in the order the answer layer reads them (see candidates.reranked); a question that
+        names an article or step ("제12조", "3단계") reads the passages that sit in it first."""
+        hits = reranked(question, hits, self.statements, self.aligner)
+        if not question.parts:
+            return hits
+        inside = [h for h in hits if any(question.parts & named_parts(u.chunk.section) for u in h.passage_units)]
+        if not inside or inside[0] is hits[0]:
+            return hits
+        ordered = inside + [h for h in hits if h not in inside]
+        return [replace(h, rank=r) for r, h in enumerate(ordered, start=1)]
 
     def ranked(self, question: Question, hits: list[Hit]) -> list[Candidate]:
-        """The candidate statements of the hits, most likely to hold the answer first."""
+        """The candidate statements of the hits, most likely to hold the answer first.
+
+        Structure overrules the model where it is certain: statements of the part a question names come
+        first, and a statement that only opens what follows ("…은 다음과 같다:") comes after the others."""
         model = self.decision.selection
         found = candidates(question, hits, self.statements, self.aligner)
         scored = [replace(c, score=model.probability(c.features)) for c in found]
-        scored.sort(key=lambda c: -c.score)
+        scored.sort(key=lambda c: (-c.features["part_named"], bool(OPENS_ONLY.search(c.quote)), -c.score))
         return scored
 
     def judge(self, question: Question, hits: list[Hit]) -> tuple[list[Candidate], dict[str, float], float]:

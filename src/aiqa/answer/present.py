@@ -122,6 +122,10 @@ def present_span(
     doc = documents[first.hit.chunk.source]
     citation = cite(1, first.hit.chunk, doc, first.start, last.end)
     text = "\n".join(f"- {frame(c, question)}" for c in span) + " [1]"
+    # The part a question names heads its statements with its own title ("【4단계】 발주 및 계약").
+    part = next((p for p in reversed(first.hit.chunk.section.split(" > ")) if question.parts & named_parts(p)), "")
+    if part and part not in first.quote:
+        text = f"{part}\n{text}"
     korean = question.analysis.language == "ko"
     if korean != korean_document(first.hit.chunk.source):
         text = (

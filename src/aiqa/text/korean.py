@@ -73,6 +73,7 @@ class Analysis:
     latin: frozenset[str]  # Latin words and codes (singular, lowercase), stop words left out
     korean: bool
     language: str  # "ko" or "en": the language to answer in
+    stems: frozenset[str] = frozenset()  # verb and adjective stems ("다니" of 다니면): never a foreign name
 
 
 def analyse(text: str) -> Analysis:
@@ -111,6 +112,7 @@ def analyse(text: str) -> Analysis:
         terms=frozenset(t for t in out if "_" not in t),
         names=frozenset(tok.form.lower() for tok in morphemes if tok.tag == "NNP"),
         latin=frozenset(latin),
+        stems=frozenset(tok.form.lower() for tok in morphemes if tok.tag.split("-")[0] in ("VV", "VA")),
         korean=korean,
         language=language(text),
     )
@@ -204,6 +206,7 @@ class LatinNames:
         close = difflib.get_close_matches(key, self.by_key, n=1, cutoff=self.cutoff)
         return self.by_key[close[0]] if close else None
 
-    def normalize(self, terms: list[str]) -> list[str]:
-        """Terms with each unknown Hangul spelling of a corpus's Latin word replaced by that word."""
-        return [t if t in self.vocabulary else (self.match(t) or t) for t in terms]
+    def normalize(self, terms: list[str], stems: Collection[str] = ()) -> list[str]:
+        """Terms with each unknown Hangul spelling of a corpus's Latin word replaced by that word; `stems`
+        (verbs and adjectives: "다니" of 다니면 sounds like "day") are words of the sentence, never names."""
+        return [t if t in self.vocabulary or t in stems else (self.match(t) or t) for t in terms]
