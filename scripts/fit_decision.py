@@ -58,17 +58,19 @@ REALISTIC_WEIGHT = 16.0
 
 
 def realistic_engine(realistic: Path, work: Path, embedder) -> tuple[Engine, dict[str, list]]:
-    """An engine over the realistic documents and their questions per half (fit, report)."""
-    corpus = work / "realistic" / "corpus"
+    """An engine over one folder of realistic documents and its questions per half (fit, report), as the
+    folder's own checker (check_realistic.py or check.py) splits them."""
+    corpus = work / "realistic" / realistic.name / "corpus"
     if corpus.exists():
         shutil.rmtree(corpus)
     corpus.mkdir(parents=True)
     for path in sorted(realistic.iterdir()):
         if path.suffix in (".txt", ".md") and path.name != "README.md":
             shutil.copy(path, corpus / path.name)
-    split = work / "realistic" / "split"
-    subprocess.run([sys.executable, str(realistic / "check_realistic.py"), "--split", str(split)], check=True)
-    settings = Settings(corpus_dir=corpus, index_dir=work / "realistic" / "index")
+    split = work / "realistic" / realistic.name / "split"
+    checker = next(p for p in (realistic / "check_realistic.py", realistic / "check.py") if p.exists())
+    subprocess.run([sys.executable, str(checker), "--split", str(split)], check=True, capture_output=True)
+    settings = Settings(corpus_dir=corpus, index_dir=work / "realistic" / realistic.name / "index")
     build_index(settings, embedder_factory=lambda: embedder)
     halves = {h: load_cases(split / f"{h}.jsonl") for h in ("fit", "report")}
     return Engine(settings, embedder=embedder), halves
@@ -176,7 +178,11 @@ def main() -> None:
     parser.add_argument("--korquad", type=Path, default=REPO.parent / "shared" / "eval" / "korquad")
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "calibration")
     parser.add_argument(
-        "--realistic-dir", type=Path, default=REPO.parent / "shared" / "eval" / "realistic", help="realistic documents"
+        "--realistic-dir",
+        type=Path,
+        action="append",
+        help="a folder of realistic documents with its questions and checker (repeatable; default: "
+        "../shared/eval/realistic and bench/office)",
     )
     parser.add_argument("--out", type=Path, default=REPO / "src" / "aiqa" / "answer" / "decision.json")
     parser.add_argument(
@@ -199,6 +205,7 @@ def main() -> None:
     parser.add_argument(
         "--gaps", choices=("fit", "measure"), default="measure", help="fit on the cut questions, or only measure them"
     )
+    parser.add_argument("--compare", action="store_true", help="fit and measure every --realistic and --gaps choice")
     args = parser.parse_args()
     if not (args.korquad / "questions.jsonl").exists():
         sys.exit(f"fit_decision: no KorQuAD calibration set in {args.korquad}: pass --korquad DIR")
@@ -234,8 +241,14 @@ def main() -> None:
     seed = report_engine(args.work, engine.embedder)
     halves = {h: [c for c in report_cases if group(c.id, ("fit", "report")) == h] for h in ("fit", "report")}
     report = {h: collect(seed, halves[h], weight=REPORT_WEIGHT) for h in halves}
-    office, office_halves = realistic_engine(args.realistic_dir, args.work, engine.embedder)
-    realistic = {h: collect(office, office_halves[h], weight=REALISTIC_WEIGHT) for h in office_halves}
+    folders = args.realistic_dir or [REPO.parent / "shared" / "eval" / "realistic", REPO / "bench" / "office"]
+    realistic: dict[str, list] = {"fit": [], "report": []}
+    per_folder = {}
+    for folder in folders:
+        office, office_halves = realistic_engine(folder, args.work, engine.embedder)
+        per_folder[folder.name] = {h: collect(office, office_halves[h], weight=REALISTIC_WEIGHT) for h in office_halves}
+        for h in realistic:
+            realistic[h] += per_folder[folder.name][h]
 
     about = {
         "fitted": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -244,28 +257,16 @@ def main() -> None:
         f"{len(korquad_en['fit'])} English ones for the selection model, and "
         f"{len(gapped['fit'])} of them with the answer sentence cut, share {args.gap_share}); "
         f"{' and '.join(REPORT_SETS)} in bench/, fit half ({len(report['fit'])} questions); "
-        f"realistic office documents, fit half ({len(realistic['fit'])} questions, {args.realistic_use})",
+        f"realistic office documents ({', '.join(per_folder)}), fit halves ({len(realistic['fit'])} questions, "
+        f"{args.realistic_use})",
     }
-    cut = gapped["fit"] if args.gaps == "fit" else []
-    if not cut:
-        about["on"] = about["on"].replace(f"{len(gapped['fit'])} of them", "none")
     # The English KorQuAD questions teach which statement answers; whether to answer is left to the
     # rest: fitted on them too (2026-11-28), the answer model's threshold fell so low for every question
     # not in Korean that off-topic English questions were answered (bench/english.jsonl, report questions).
-    # The realistic fit half teaches which statement answers (the part a question names, the reason
-    # section, the list item: features that never fire on KorQuAD); whether to answer is left to the
-    # rest by default: on 2026-12-02, fitted on it too (weights 4 and 16), the fit halves scored lower
-    # overall (KorQuAD refusals of withheld articles fell from 0.962 to 0.940 and 0.900).
-    both = realistic["fit"] if args.realistic_use == "both" else []
-    taught = realistic["fit"] if args.realistic_use == "selection" else []
-    decision = fit(korquad["fit"] + cut + report["fit"] + both, about=about, selection_only=korquad_en["fit"] + taught)
-    args.out.write_text(json.dumps(decision.as_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-
-    print(
-        f"{'set':<22}{'answerable':>11}{'unanswerable':>13}{'answer hit':>11}{'false abst.':>12}"
-        f"{'refusals':>9}{'selection':>10}"
-    )
-    for name, examples in (
+    # What the realistic fit halves teach (--realistic) and whether the cut-answer questions are fitted
+    # (--gaps) are compared side by side with --compare: every combination is fitted and measured, and
+    # the one the flags name is written.
+    sets = (
         ("KorQuAD fit", korquad["fit"]),
         ("KorQuAD report", korquad["report"]),
         ("KorQuAD English fit", korquad_en["fit"]),
@@ -274,15 +275,32 @@ def main() -> None:
         ("answer cut, report", gapped["report"]),
         ("report questions fit", report["fit"]),
         ("report questions rep.", report["report"]),
-        ("realistic fit", realistic["fit"]),
-        ("realistic report", realistic["report"]),
-    ):
-        m = measure(examples, decision)
+        *((f"{name[:13]} {h}", per_folder[name][h]) for name in per_folder for h in ("fit", "report")),
+    )
+    chosen = (args.realistic_use, args.gaps)
+    variants = [(u, g) for u in ("selection", "both") for g in ("measure", "fit")] if args.compare else [chosen]
+    for use, gaps in sorted(variants, key=lambda v: v == chosen):  # the written one last
+        cut = gapped["fit"] if gaps == "fit" else []
+        both = realistic["fit"] if use == "both" else []
+        taught = realistic["fit"] if use == "selection" else []
+        noted = dict(about, on=about["on"].replace(f", {args.realistic_use})", f", {use})"))
+        if not cut:
+            noted["on"] = noted["on"].replace(f"{len(gapped['fit'])} of them", "none")
+        examples = korquad["fit"] + cut + report["fit"] + both
+        decision = fit(examples, about=noted, selection_only=korquad_en["fit"] + taught)
+        print(f"\n== realistic: {use}; answer-cut questions: {gaps}; threshold {decision.answer.threshold:.3f}")
         print(
-            f"{name:<22}{m['answerable']:>11}{m['unanswerable']:>13}{m['answer_hit']:>11.3f}"
-            f"{m['false_abstentions']:>12.3f}{m['refusals']:>9.3f}{m['selection']:>10.3f}"
+            f"{'set':<22}{'answerable':>11}{'unanswerable':>13}{'answer hit':>11}{'false abst.':>12}"
+            f"{'refusals':>9}{'selection':>10}"
         )
-    print(f"threshold {decision.answer.threshold:.3f}; written to {args.out}")
+        for name, rows in sets:
+            m = measure(rows, decision)
+            print(
+                f"{name:<22}{m['answerable']:>11}{m['unanswerable']:>13}{m['answer_hit']:>11.3f}"
+                f"{m['false_abstentions']:>12.3f}{m['refusals']:>9.3f}{m['selection']:>10.3f}"
+            )
+    args.out.write_text(json.dumps(decision.as_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"written to {args.out}")
     print(f"held-out KorQuAD questions: {held_out} (aiqa eval {held_out} --index {engine.settings.index_dir})")
     print(f"and in English: {held_out.with_name('report-english.jsonl')} (the same way)")
 

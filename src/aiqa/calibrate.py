@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiqa.answer.candidates import SELECTION_FEATURES, Candidate, Question, candidates
+from aiqa.answer.candidates import SELECTION_FEATURES, Candidate, Question, candidates, ordered
 from aiqa.answer.decision import ANSWER_FEATURES, Decision, answer_features, fit_model
 from aiqa.engine import Engine
 from aiqa.errors import BadRequest
@@ -68,11 +68,10 @@ def collect(
 
 def best_candidates(examples: list[Example], decision: Decision) -> list[Candidate | None]:
     """The most likely answering candidate of each example under a decision's selection model."""
-    model = decision.selection
     out: list[Candidate | None] = []
     for ex in examples:
-        scored = [replace(c, score=model.probability(c.features)) for c in ex.candidates]
-        out.append(max(scored, key=lambda c: c.score) if scored else None)
+        scored = ordered(ex.candidates, decision.selection)
+        out.append(scored[0] if scored else None)
     return out
 
 

@@ -29,15 +29,12 @@ def passages(chunks: Sequence[Chunk], budget: int = PASSAGE_TOKENS) -> list[list
     tokens = 0
     for i, chunk in enumerate(chunks):
         previous = chunks[out[-1][-1]] if out else None
-        import os
-        fill = float(os.environ.get("AIQA_FILL", "0"))
         same = (
             previous is not None
             and previous.source == chunk.source
-            and (
-                (previous.section == chunk.section and previous.table == chunk.table and chunk.kind not in ("title", "heading"))
-                or tokens < fill * budget
-            )
+            and previous.section == chunk.section
+            and previous.table == chunk.table
+            and chunk.kind not in ("title", "heading")
         )
         if same and tokens + chunk.tokens <= budget:
             out[-1].append(i)

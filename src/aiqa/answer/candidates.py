@@ -252,6 +252,20 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
     return _aligned(question, out, aligner, foreign)
 
 
+# A statement that stops at a colon says only that something follows: it is never an answer alone.
+OPENS_ONLY = regex.compile(r"[:：]\s*$")
+
+
+def ordered(found: list[Candidate], selection) -> list[Candidate]:
+    """Candidates scored by the selection model (an aiqa.answer.decision.Model), most likely first.
+
+    Structure overrules the model where it is certain: statements of the part a question names come
+    first, and a statement that only opens what follows ("…은 다음과 같다:") comes after the others."""
+    scored = [replace(c, score=selection.probability(c.features)) for c in found]
+    scored.sort(key=lambda c: (-c.features["part_named"], bool(OPENS_ONLY.search(c.quote)), -c.score))
+    return scored
+
+
 def aligned_text(chunk: Chunk, quote: str) -> str:
     """What alignment reads of a statement: a table row with each cell under its header ("미국: 민간 중심"),
     since the header often holds what the question asks about; any other statement as it is."""

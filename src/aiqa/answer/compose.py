@@ -12,7 +12,7 @@ from itertools import pairwise
 import regex
 
 from aiqa.answer.align import Aligner
-from aiqa.answer.candidates import Candidate, Question, Statements, candidates, reranked
+from aiqa.answer.candidates import Candidate, Question, Statements, candidates, ordered, reranked
 from aiqa.answer.decision import Decision, answer_features, load_decision
 from aiqa.answer.present import ABSTAIN, cite, present, present_span
 from aiqa.chunk import quote_span
@@ -28,8 +28,6 @@ SECOND_RATIO = 0.4
 ANNOUNCES = regex.compile(r"[:：]\s*$|아래|다음과\s*같|\bbelow\b|\bfollowing\b|\bas follows\b", regex.I)
 # A statement that opens a list below it: "직원은 다음 각 호의 의무를 진다.", "…는 다음과 같다:".
 LEADS_IN = regex.compile(r"[:：]\s*$|다음\s*각\s*호|다음과\s*같|아래와\s*같|\bthe following\b|\bas follows\b", regex.I)
-# A statement that stops at a colon says only that something follows: it is never an answer alone.
-OPENS_ONLY = regex.compile(r"[:：]\s*$")
 # An answer shaped as a span (a reason, a list, an article) holds at most this much of its section.
 SPAN_STATEMENTS = 8
 SPAN_CHARS = 700
@@ -62,19 +60,12 @@ class Composer:
         inside = [h for h in hits if any(question.parts & named_parts(u.chunk.section) for u in h.passage_units)]
         if not inside or inside[0] is hits[0]:
             return hits
-        ordered = inside + [h for h in hits if h not in inside]
-        return [replace(h, rank=r) for r, h in enumerate(ordered, start=1)]
+        first = inside + [h for h in hits if h not in inside]
+        return [replace(h, rank=r) for r, h in enumerate(first, start=1)]
 
     def ranked(self, question: Question, hits: list[Hit]) -> list[Candidate]:
-        """The candidate statements of the hits, most likely to hold the answer first.
-
-        Structure overrules the model where it is certain: statements of the part a question names come
-        first, and a statement that only opens what follows ("…은 다음과 같다:") comes after the others."""
-        model = self.decision.selection
-        found = candidates(question, hits, self.statements, self.aligner)
-        scored = [replace(c, score=model.probability(c.features)) for c in found]
-        scored.sort(key=lambda c: (-c.features["part_named"], bool(OPENS_ONLY.search(c.quote)), -c.score))
-        return scored
+        """The candidate statements of the hits, most likely to hold the answer first (candidates.ordered)."""
+        return ordered(candidates(question, hits, self.statements, self.aligner), self.decision.selection)
 
     def judge(self, question: Question, hits: list[Hit]) -> tuple[list[Candidate], dict[str, float], float]:
         """Rank the candidates and tell how likely the documents answer the question (0 with none)."""
