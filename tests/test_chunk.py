@@ -159,3 +159,15 @@ def test_a_short_line_alone_before_text_is_a_plain_heading_and_labels_its_sectio
     assert cited == ["메일함 용량은?\nA. 50GB입니다.", "집에서는 VPN으로 접속합니다."]
     sections = {c.section for c in chunks if c.statements}
     assert any("메일" in s for s in sections) and any("원격 근무" in s for s in sections)
+
+
+def test_an_official_letter_is_titled_by_its_subject_field_not_its_sender_header():
+    text = (
+        "새봄테크 내부결재 문서                       총무-2028-031\n\n"
+        "기안자: 총무팀 대리 김하나\n제목: 본사 주차장 운영 개선(안)\n\n제안이유\n\n주차면이 모자라 예약제로 바꾸려는 것임.\n"
+    )
+    chunks = chunk_document(Document(source="기안.txt", text=text, sha256="x"), count_tokens)
+    assert chunks[0].kind == "title" and not chunks[0].statements  # the sender's header states nothing
+    field = next(c for c in chunks if c.kind == "field" and "김하나" in c.text)
+    assert field.context.startswith("[본사 주차장 운영 개선(안)]"), field.context
+    assert chunks[0].section == "본사 주차장 운영 개선(안)"

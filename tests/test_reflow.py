@@ -147,12 +147,14 @@ def test_a_proposal_keeps_its_structure_and_reads_its_header_fields():
 def test_letter_spacing_is_undone_only_in_short_header_lines():
     r = reflow(
         "작  성  자 :  인  사  팀\n문 서 번 호\n그 중 한 명이 먼저 왔다\n기  안  자 :  총  무  팀         2027. 5. 3.\n"
+        "제      목 :  본사 주차장 운영 개선(안)\n"
     )
     assert lines_of(r.text) == [
         "작성자: 인사팀",
         "문서번호",
         "그 중 한 명이 먼저 왔다",
         "기안자: 총무팀         2027. 5. 3.",
+        "제목:  본사 주차장 운영 개선(안)",  # a two-syllable label spread over its column
     ]
     assert_maps_back(r)
 

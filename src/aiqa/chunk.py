@@ -21,6 +21,7 @@ from aiqa.text.layout import (
     FAQ_ANSWER,
     FAQ_QUESTION,
     FENCE,
+    FIELD,
     GLUED_ITEM,
     MD_HEADING,
     SENTENCE_END,
@@ -45,7 +46,10 @@ TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
 # 9: a fenced code block is one unit of kind "code", never a heading.
 # 10: the outline of office documents (articles, clauses, 가. items, ■ and named sections, fields).
-CHUNKER_VERSION = 10
+CHUNKER_VERSION = 11
+# The header field that names what an official document is about, and how far down its header goes.
+SUBJECT_LABELS = frozenset({"제목", "건명", "subject", "title"})
+SUBJECT_LINES = 40
 _OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 # Above this many characters a document takes minutes to chunk and embed: say so in the log.
 LARGE_DOCUMENT_CHARS = 5_000_000
@@ -294,6 +298,7 @@ class _Builder:
                 (heading_level(x.text, False) for x, k in zip(lines, kinds, strict=True) if k == "heading"), default=0
             )
         )
+        subject = subject_of(lines[:SUBJECT_LINES], kinds)
         i = 0
         while i < len(lines):
             kind, line = kinds[i], lines[i]
@@ -307,7 +312,9 @@ class _Builder:
                 outline = "name"
             # A callout followed by prose heads that prose (e.g. a conclusion section).
             if is_title or kind == "heading" or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph"):
-                self.enter(heading_level(line.text, is_title), MD_HEADING.sub("", line.text).strip())
+                # An official letter's first line is its sender's header: its subject field names it.
+                name = subject if is_title and subject else MD_HEADING.sub("", line.text).strip()
+                self.enter(heading_level(line.text, is_title), name)
                 i = self.heading("title" if is_title else "heading", lines, kinds, i)
             elif outline is not None:
                 self.enter(self.depths.of(outline), heading_text(line.text))
@@ -398,6 +405,16 @@ class _Builder:
         ends = [*cuts[1:], line.end]
         for a, b in zip(cuts, ends, strict=True):
             self.emit_text(kind, a, a + len(self.doc.text[a:b].rstrip()))
+
+
+def subject_of(lines: list[Line], kinds: list[str]) -> str | None:
+    """The subject an official letter or proposal states in its header ("제  목 : 본사 주차장 운영 개선(안)"):
+    what the document is about, as its title names it; None when its header has no such field."""
+    for line, kind in zip(lines, kinds, strict=False):
+        found = FIELD.match(line.text) if kind == "field" else None
+        if found and "".join(found.group(1).split()).lower() in SUBJECT_LABELS:
+            return " ".join(found.group(2).split())
+    return None
 
 
 def chunk_document(doc: Document, count_tokens: TokenCounter, max_tokens: int = 256) -> list[Chunk]:

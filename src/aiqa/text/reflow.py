@@ -55,6 +55,8 @@ _NO_SPACE_AFTER = regex.compile(r"[(\[{「『“‘]")
 _LATIN = regex.compile(r"[A-Za-z]")
 _FULL = 0.9  # a line is full when it and the next line's first word pass this share of the wrap width
 _WIDEST_WRAP = 200  # columns; wider lines are paragraphs written on one line, not a page's width
+# A field label of single syllables with the gap before its colon: "제      목 :", "성    명:".
+_SPACED_LABEL = regex.compile(r"^[ \t]*\p{Hangul}(?:[ \t]+\p{Hangul})+[ \t]*(?=[:：])")
 _SHORT_HEADER = 60  # columns; letter-spacing is undone only in lines this narrow
 _WINDOW = 12  # characters either side of a break that Kiwi reads to place the space
 _FURNITURE = ("page-number", "running-header", "rule")
@@ -253,6 +255,11 @@ def _despace(text: str) -> list[tuple[int, int]]:
     the colon; a gap much wider than the letters' own separates fields and stays.
     """
     body = text.rstrip()
+    label = _SPACED_LABEL.match(body)
+    if label and not _SPACED_RUN.search(body) and width(body) <= _SHORT_HEADER:
+        # "제      목 :  본사 주차장 운영 개선(안)": a two-syllable label spread over its field's column
+        gaps = [(m.start(), m.end()) for m in regex.finditer(r"[ \t]+", body[: label.end()]) if m.start() > 0]
+        return _kept(body, [g for g in gaps if body[: g[0]].strip()])
     if width(body) > _SHORT_HEADER or _STOPS.search(body) or not _SPACED_RUN.search(body):
         return []
     words = list(_SPACED_WORD.finditer(body))
@@ -265,6 +272,11 @@ def _despace(text: str) -> list[tuple[int, int]]:
         cut += [(a, b) for a, b in gaps if b - a <= max(2, 2 * narrow)]
     cut += [(m.start(), m.end()) for m in regex.finditer(r"[ \t]{1,3}(?=:)", body)]
     cut += [(m.start() + 1, m.end()) for m in regex.finditer(r"(?<=:)[ \t]{2,3}(?=\S)", body)]
+    return _kept(body, cut)
+
+
+def _kept(body: str, cut: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans of `body` left when the `cut` spans go."""
     keep, pos = [], 0
     for a, b in sorted(cut):
         if a > pos:
