@@ -164,7 +164,8 @@ def test_a_short_line_alone_before_text_is_a_plain_heading_and_labels_its_sectio
 def test_an_official_letter_is_titled_by_its_subject_field_not_its_sender_header():
     text = (
         "새봄테크 내부결재 문서                       총무-2028-031\n\n"
-        "기안자: 총무팀 대리 김하나\n제목: 본사 주차장 운영 개선(안)\n\n제안이유\n\n주차면이 모자라 예약제로 바꾸려는 것임.\n"
+        "기안자: 총무팀 대리 김하나\n제목: 본사 주차장 운영 개선(안)\n\n"
+        "제안이유\n\n주차면이 모자라 예약제로 바꾸려는 것임.\n"
     )
     chunks = chunk_document(Document(source="기안.txt", text=text, sha256="x"), count_tokens)
     assert chunks[0].kind == "title" and not chunks[0].statements  # the sender's header states nothing
