@@ -47,6 +47,19 @@ def realistic(shared: Path, work: Path) -> tuple[Path, list[Path]]:
     return corpus, [work / "realistic" / "fit.jsonl", work / "realistic" / "report.jsonl"]
 
 
+def office_set(work: Path) -> tuple[Path, list[Path]]:
+    """bench/office (documents of a hospital in the shapes organisations keep) and its two halves, as its
+    check.py --split writes them (fit first, then report)."""
+    source, corpus = REPO / "bench/office", work / "office-corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        if path.suffix in (".txt", ".md") and path.name != "README.md":
+            shutil.copy(path, corpus / path.name)
+    split = work / "office-split"
+    subprocess.run([sys.executable, str(source / "check.py"), "--split", str(split)], check=True, capture_output=True)
+    return corpus, [split / "fit.jsonl", split / "report.jsonl"]
+
+
 def sets(shared: Path | None, work: Path) -> dict[str, tuple[Path, list[Path]]]:
     """Corpus name -> (corpus folder, question files over it); the report's sets first."""
     out = {
@@ -58,6 +71,7 @@ def sets(shared: Path | None, work: Path) -> dict[str, tuple[Path, list[Path]]]:
         "handbook": (REPO / "tests/data/handbook", [REPO / "tests/data/handbook_questions.jsonl"]),
         "documents": (REPO / "bench/documents/corpus", [REPO / "bench/documents/questions.jsonl"]),
         "office": (REPO / "tests/data/office", [REPO / "tests/data/office_questions.jsonl"]),
+        "hospital": office_set(work),
     }
     if shared is not None and (shared / "eval/dev.jsonl").exists():
         out["report"][1].append(shared / "eval/dev.jsonl")
@@ -112,6 +126,9 @@ def label(path: Path, shared: Path | None) -> str:
         return str(path.relative_to(REPO))
     if shared is not None and path.is_relative_to(shared.resolve()):
         return f"../shared/{path.relative_to(shared.resolve())}"
+    if path.parent.name == "office-split" or path.name == "office-corpus":  # written from bench/office
+        half = {"fit.jsonl": " (fit half)", "report.jsonl": " (report half)"}.get(path.name, "")
+        return f"bench/office{half}"
     if path.name in ("fit.jsonl", "report.jsonl", "realistic-corpus"):  # written from ../shared/eval/realistic
         half = {"fit.jsonl": " (fit half)", "report.jsonl": " (report half)"}.get(path.name, "")
         return f"../shared/eval/realistic{half}"

@@ -92,3 +92,10 @@ def test_a_line_that_only_opens_what_follows_is_not_the_answer(office):
     result = ask(office, "백신 미설치로 지적받으면 언제까지 조치해야 돼?")
     assert "퇴근 전까지" in result["answer"], result["answer"]
     assert not result["answer"].rstrip(" [1]").endswith(":"), result["answer"]
+
+
+def test_a_what_question_answered_by_an_item_of_a_list_gets_the_list(office):
+    result = ask(office, "정보보안 점검 전에 미리 뭘 해 둬야 해?")
+    quote = " ".join(c["quote"] for c in result["citations"])
+    assert "최신 버전으로 업데이트" in quote and "화면 보호기" in quote, quote
+    assert len(result["citations"]) == 1  # one span of one section, cited once

@@ -39,18 +39,18 @@ MIN_BYTES, MAX_BYTES = 2000, 6 * 1024
 # shapes: a regulation-like text with article lookups, a PDF-shaped or bill-shaped text, a Markdown
 # document, English questions and unanswerable ones. The English-language document is in REPORT.
 FIT = {
-    "당직및비상근무규정.txt",          # regulation with 별표
-    "통합예약상담센터_기안.txt",        # 기안문 extracted from a PDF
-    "환자안전위원회_제2차회의록.md",     # meeting minutes
-    "복지포인트_FAQ.txt",             # FAQ
-    "응급의료센터_상반기운영보고.md",     # report with tables
+    "당직및비상근무규정.txt",  # regulation with 별표
+    "통합예약상담센터_기안.txt",  # 기안문 extracted from a PDF
+    "환자안전위원회_제2차회의록.md",  # meeting minutes
+    "복지포인트_FAQ.txt",  # FAQ
+    "응급의료센터_상반기운영보고.md",  # report with tables
 }
 REPORT = {
-    "보육지원규정_개정안.txt",          # 개정안 with 신구조문대비표
-    "헌혈행사안내.txt",               # notice
-    "slabel_README.md",             # software README
-    "의료기기고장_처리절차서.txt",       # procedure
-    "observership_guidelines.md",   # English guideline
+    "보육지원규정_개정안.txt",  # 개정안 with 신구조문대비표
+    "헌혈행사안내.txt",  # notice
+    "slabel_README.md",  # software README
+    "의료기기고장_처리절차서.txt",  # procedure
+    "observership_guidelines.md",  # English guideline
 }
 
 
@@ -63,8 +63,8 @@ def longest_common_run(a: str, b: str) -> str:
     best = ""
     for i in range(len(a)):
         lo = len(best) + 1
-        while i + lo <= len(a) and a[i:i + lo] in b:
-            best = a[i:i + lo]
+        while i + lo <= len(a) and a[i : i + lo] in b:
+            best = a[i : i + lo]
             lo += 1
     return best
 
@@ -77,7 +77,8 @@ def write_split(rows: list[dict], out: Path) -> None:
     for name, files in (("fit", FIT), ("report", REPORT)):
         part = [r for r in rows if r.get("file") in files]
         (out / f"{name}.jsonl").write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8")
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8"
+        )
         print(f"wrote {out / (name + '.jsonl')}: {len(part)} questions")
 
 
@@ -90,10 +91,13 @@ def main(argv: list[str]) -> int:
             print("--split needs a folder")
             return 2
         split_dir = Path(args[i + 1])
-        del args[i:i + 2]
+        del args[i : i + 2]
     qpath = Path(args[0]) if args else HERE / "questions.jsonl"
-    docs = {p.name: p.read_text(encoding="utf-8") for p in sorted(HERE.iterdir())
-            if p.suffix in DOC_SUFFIXES and p.name not in SKIP}
+    docs = {
+        p.name: p.read_text(encoding="utf-8")
+        for p in sorted(HERE.iterdir())
+        if p.suffix in DOC_SUFFIXES and p.name not in SKIP
+    }
     flat = {name: squeeze(text) for name, text in docs.items()}
     errors: list[str] = []
     notes: list[str] = []
@@ -126,8 +130,7 @@ def main(argv: list[str]) -> int:
             errors.append(f"line {n}: keys {sorted(rec)}; expected exactly {sorted(KEYS)}")
             continue
         rows.append(rec)
-        qid, q, gold, must, kind, fname = (rec["id"], rec["q"], rec["gold"], rec["must"], rec["kind"],
-                                           rec["file"])
+        qid, q, gold, must, kind, fname = (rec["id"], rec["q"], rec["gold"], rec["must"], rec["kind"], rec["file"])
         if not isinstance(qid, str) or not re.fullmatch(r"b\d{3}", qid):
             errors.append(f"line {n}: id {qid!r} should look like b001")
         if qid in seen:
@@ -176,8 +179,10 @@ def main(argv: list[str]) -> int:
             if len(run) >= OVERLAP:
                 errors.append(f"{qid}: question shares {len(run)} characters with {t}: {run!r}")
 
-    print(f"questions: {sum(answerable.values())} "
-          f"(answerable {answerable[True]}, unanswerable {answerable[False]}), ids unique: {len(seen)}")
+    print(
+        f"questions: {sum(answerable.values())} "
+        f"(answerable {answerable[True]}, unanswerable {answerable[False]}), ids unique: {len(seen)}"
+    )
     print("per kind: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: (-kv[1], str(kv[0])))))
     print("per file:")
     for name in sorted(docs):
@@ -191,8 +196,11 @@ def main(argv: list[str]) -> int:
     for half, names in (("fit", FIT), ("report", REPORT)):
         part = [r for r in rows if r.get("file") in names]
         k = Counter(r.get("kind") for r in part)
-        print(f"{half}: {len(part)} questions ({sum(1 for r in part if r.get('answerable') is True)} answerable; "
-              + ", ".join(f"{a} {b}" for a, b in sorted(k.items())) + ")")
+        print(
+            f"{half}: {len(part)} questions ({sum(1 for r in part if r.get('answerable') is True)} answerable; "
+            + ", ".join(f"{a} {b}" for a, b in sorted(k.items()))
+            + ")"
+        )
         if not k.get("absent"):
             errors.append(f"the {half} half has no unanswerable questions")
     for line in notes:
@@ -202,8 +210,10 @@ def main(argv: list[str]) -> int:
         for line in errors:
             print("  " + line)
         return 1
-    print(f"OK: format, unique ids, every gold string found in its document, no question copies "
-          f"{OVERLAP}+ characters of any document")
+    print(
+        f"OK: format, unique ids, every gold string found in its document, no question copies "
+        f"{OVERLAP}+ characters of any document"
+    )
     if split_dir is not None:
         write_split(rows, split_dir)
     return 0

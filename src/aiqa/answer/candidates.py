@@ -20,6 +20,7 @@ from aiqa.retrieve import CorpusStats
 from aiqa.text.cues import (
     ASKS_LIST,
     ASKS_NUMBER,
+    ASKS_OPEN,
     ASKS_REASON,
     ASKS_TIME,
     ASKS_WHO,
@@ -57,6 +58,7 @@ class Question:
     who: bool  # asks for a person or organisation
     reason: bool = False  # asks why, or what for
     many: bool = False  # asks for several things (a list)
+    open: bool = False  # asks what or how, and for no number, time or person (cues.ASKS_OPEN)
     parts: frozenset[str] = frozenset()  # the articles or steps it names by number ("12조", "3단계")
     roles: frozenset[str] = frozenset()  # the teams and roles it names ("팀장", "인사팀")
 
@@ -77,6 +79,8 @@ class Question:
             who=bool(ASKS_WHO.search(text)),
             reason=bool(ASKS_REASON.search(text)),
             many=bool(ASKS_LIST.search(text)),
+            open=bool(ASKS_OPEN.search(text))
+            and not (ASKS_NUMBER.search(text) or ASKS_TIME.search(text) or ASKS_WHO.search(text)),
             parts=named_parts(text),
             roles=roles(text),
         )

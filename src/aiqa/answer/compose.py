@@ -12,7 +12,7 @@ from itertools import pairwise
 import regex
 
 from aiqa.answer.align import Aligner
-from aiqa.answer.candidates import Candidate, Question, Statements, candidates, ordered, reranked
+from aiqa.answer.candidates import Candidate, Question, Statement, Statements, candidates, ordered, reranked
 from aiqa.answer.decision import Decision, answer_features, load_decision
 from aiqa.answer.present import ABSTAIN, cite, present, present_span
 from aiqa.chunk import quote_span
@@ -30,6 +30,8 @@ ANNOUNCES = regex.compile(r"[:：]\s*$|아래|다음과\s*같|\bbelow\b|\bfollow
 LEADS_IN = regex.compile(r"[:：]\s*$|다음\s*각\s*호|다음과\s*같|아래와\s*같|\bthe following\b|\bas follows\b", regex.I)
 # An answer shaped as a span (a reason, a list, an article) holds at most this much of its section.
 SPAN_STATEMENTS = 8
+# A section with this many items is a list: a what- or how-question answered by one item gets the list.
+LIST_ITEMS = 3
 SPAN_CHARS = 700
 
 
@@ -50,6 +52,17 @@ class Composer:
         for chunk in retriever.chunks:
             if chunk.kind == "table_row":
                 self.tables.setdefault((chunk.source, chunk.table), []).append(chunk)
+        # Each chunk's run: the consecutive chunks of its section, by id (a span may reach past a passage).
+        self.chunks = retriever.chunks
+        self.run_of: dict[int, range] = {}
+        start = 0
+        for i in range(1, len(self.chunks) + 1):
+            if i == len(self.chunks) or (self.chunks[i].source, self.chunks[i].section) != (
+                self.chunks[start].source,
+                self.chunks[start].section,
+            ):
+                self.run_of.update(dict.fromkeys(range(start, i), range(start, i)))
+                start = i
 
     def rerank(self, question: Question, hits: list[Hit]) -> list[Hit]:
         """The hits in the order the answer layer reads them (see candidates.reranked); a question that
@@ -87,7 +100,7 @@ class Composer:
         if not ranked or probability < self.decision.answer.threshold:
             return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
         chosen = self.choose(ranked)
-        span = self.span(asked, ranked[0], ranked)
+        span = self.span(asked, ranked[0], chosen)
         framed = replace(asked, analysis=replace(analysis, language=language))
         if span:
             chosen = span
@@ -113,30 +126,31 @@ class Composer:
             return None
         return following
 
-    def span(self, asked: Question, best: Candidate, ranked: list[Candidate]) -> list[Candidate] | None:
+    def span(self, asked: Question, best: Candidate, chosen: list[Candidate]) -> list[Candidate] | None:
         """The statements of the best one's section that answer together, or None for a one-statement answer.
 
         A question that names an article or step gets that part; one that asks why, answered from a
         section that gives reasons ("제안이유", "1. 목적"), gets the section; one that asks for several
         things, answered by an item of a list or the sentence that opens one, gets the list with its
-        opening sentence. Consecutive statements of one section in one passage, within a bound.
+        opening sentence, and so does one that asks what or how (no number, time or person) answered by
+        an item of a list. Consecutive statements of one section, within a bound.
         """
         chunk = best.hit.chunk
         item = chunk.kind in ("bullet", "article") or bool(LEADS_IN.search(best.quote))
+        ordered = self.section_statements(best)
+        # (not when the answer's second statement is from elsewhere: then the list is one guess of two)
+        listed = (
+            chunk.kind == "bullet"
+            and sum(c.hit.chunk.kind == "bullet" for c in ordered) >= LIST_ITEMS
+            and all(c.hit.chunk.section == chunk.section for c in chosen)
+        )
         if not (
             (asked.parts and asked.parts & named_parts(chunk.section))
             or (asked.reason and REASON_SECTION.search(chunk.section.split(" > ")[-1]))
             or (asked.many and item)
+            or (asked.open and listed)
         ):
             return None
-        same = {
-            c.start: c
-            for c in ranked
-            if c.hit.rank == best.hit.rank
-            and c.hit.chunk.source == chunk.source
-            and c.hit.chunk.section == chunk.section
-        }
-        ordered = [same[k] for k in sorted(same)]
         at = next(i for i, c in enumerate(ordered) if c.start == best.start)
         window: list[Candidate] = []
         for c in ordered[0 if at < SPAN_STATEMENTS else at - 1 :]:
@@ -144,6 +158,19 @@ class Composer:
                 break
             window.append(c)
         return window if len(window) > 1 and any(c.start == best.start for c in window) else None
+
+    def section_statements(self, best: Candidate) -> list[Candidate]:
+        """The statements of the best one's section, in document order: those of its passage as ranked, and
+        those of the section's chunks beyond the passage (a long reason section spans two passages)."""
+        text = self.statements.texts[best.hit.chunk.source]
+        out = []
+        none: frozenset[str] = frozenset()
+        for i in self.run_of.get(best.hit.id, range(best.hit.id, best.hit.id + 1)):
+            hit = replace(best.hit, chunk=self.chunks[i], id=i, units=(), passage="", statement_dense=())
+            for a, b in self.chunks[i].statements:  # shown, not scored: no analysis needed
+                out.append(Candidate(hit, Statement(a, b, none, none, none, False, False, text[a:b]), text[a:b], {}))
+        out.sort(key=lambda c: c.start)
+        return [c for n, c in enumerate(out) if n == 0 or c.start >= out[n - 1].end]  # no overlaps
 
     def choose(self, ranked: list[Candidate]) -> list[Candidate]:
         """The best statement, and a second one when it is nearly as likely and says something else."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from functools import lru_cache
 
 import regex
 
@@ -10,7 +12,7 @@ from aiqa.answer.candidates import Candidate, Question
 from aiqa.chunk import quote_span
 from aiqa.records import OCR_MARK, Chunk, Citation, Document
 from aiqa.text.cues import ASKS_PART, named_parts
-from aiqa.text.korean import content_terms
+from aiqa.text.korean import content_terms as _content_terms
 from aiqa.text.layout import locate, plain
 
 # A comparison across columns (e.g. US vs China) is best shown as table rows ...
@@ -18,6 +20,8 @@ _COMPARES = regex.compile(r"비교|차이|대비|\bvs\.?\b|\bversus\b|\bcompar|\
 # ... and a request for a whole table as that table. ("모두" alone is not one: "A와 B 모두" is
 # about two names, not about every row.)
 _WHOLE_TABLE = regex.compile(r"표로|표를|항목별|전체\s*(?:표|항목)|정리|\btable\b|\boverview\b", regex.I)
+# Table headers recur in every answer from their table: analysed once each.
+content_terms = lru_cache(maxsize=4096)(lambda text: frozenset(_content_terms(text)))
 ABSTAIN = {"ko": "문서에서 답을 찾을 수 없습니다.", "en": "The documents do not answer this."}
 
 
@@ -116,12 +120,15 @@ def present(
 def present_span(
     span: list[Candidate], question: Question, documents: dict[str, Document], korean_document: Callable[[str], bool]
 ) -> tuple[str, tuple[Citation, ...]]:
-    """A span of one section (a reason, a list, an article) as its statements, one a line, cited once
-    with the whole range: the quote is the document's text from the first statement to the last."""
+    """A span of one section (a reason, a list, an article) as its statements, one a line, each marked
+    with the one citation of the whole range: the quote is the document's text from the first statement
+    to the last."""
     first, last = span[0], span[-1]
     doc = documents[first.hit.chunk.source]
     citation = cite(1, first.hit.chunk, doc, first.start, last.end)
-    text = "\n".join(f"- {frame(c, question)}" for c in span) + " [1]"
+    if last.hit.chunk is not first.hit.chunk:  # a span over several units: its context is all of them
+        citation = replace(citation, passage=doc.text[first.hit.chunk.start : last.hit.chunk.end])
+    text = "\n".join(f"- {frame(c, question)} [1]" for c in span)
     # The part a question names heads its statements with its own title ("【4단계】 발주 및 계약").
     part = next((p for p in reversed(first.hit.chunk.section.split(" > ")) if question.parts & named_parts(p)), "")
     if part and part not in first.quote:

@@ -108,6 +108,9 @@ ASKS_REASON = regex.compile(
 REASON_SECTION = regex.compile(
     r"이유|목적|배경|취지|사유|필요성|\breason|\bpurpose\b|\bbackground\b|\brationale\b", regex.I
 )
+# A question that asks what or how without asking for a number, a time or a person: "뭐 받을 수 있어?",
+# "어떻게 신청해?"; over a list its answer is the list (or the steps), not one item of it.
+ASKS_OPEN = regex.compile(r"뭐|뭘|무엇|무슨|어떤|어떻게|what|how(?!\s+(?:many|much|long|often|soon))", regex.I)
 # A question that asks for several things: "어떤 것들", "뭐뭐", "누구누구", "종류", "모두", "what are the …s".
 ASKS_LIST = regex.compile(
     r"것들|뭐뭐|무엇무엇|누구누구|어디어디|종류|항목|목록|모두|전부|각각|[가-힣]들(?=[은는이가을를에의로])|"
