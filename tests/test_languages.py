@@ -149,3 +149,13 @@ def test_a_korean_question_answered_by_a_code_block_of_a_korean_manual_is_not_ca
     assert not result["abstained"], result["answer"]
     assert any("snapkeep create" in c["quote"] for c in result["citations"]), result["answer"]
     assert not result["answer"].startswith("문서의 원문 그대로")
+
+
+def test_a_how_to_question_gets_the_command_that_follows_the_steps_that_answer_it(
+    tmp_path_factory, cache_dir, embedder
+):
+    folder = REPO / "tests" / "data" / "manual"
+    engine = engine_over(report_index(tmp_path_factory.mktemp("manual"), cache_dir, embedder, folder), embedder)
+    result = ask_json(engine, "백업해 둔 파일을 되살리려면 어떻게 해?")
+    assert not result["abstained"], result["answer"]
+    assert any("snapkeep restore" in c["quote"] for c in result["citations"]), result["answer"]

@@ -18,6 +18,7 @@ import regex
 from aiqa.records import Chunk, Hit
 from aiqa.retrieve import CorpusStats
 from aiqa.text.cues import (
+    ASKS_HOW,
     ASKS_LIST,
     ASKS_NUMBER,
     ASKS_OPEN,
@@ -59,6 +60,7 @@ class Question:
     reason: bool = False  # asks why, or what for
     many: bool = False  # asks for several things (a list)
     open: bool = False  # asks what or how, and for no number, time or person (cues.ASKS_OPEN)
+    how: bool = False  # asks how to do something (cues.ASKS_HOW)
     parts: frozenset[str] = frozenset()  # the articles or steps it names by number ("12조", "3단계")
     roles: frozenset[str] = frozenset()  # the teams and roles it names ("팀장", "인사팀")
 
@@ -79,6 +81,7 @@ class Question:
             who=bool(ASKS_WHO.search(text)),
             reason=bool(ASKS_REASON.search(text)),
             many=bool(ASKS_LIST.search(text)),
+            how=bool(ASKS_HOW.search(text)),
             open=bool(ASKS_OPEN.search(text))
             and not (ASKS_NUMBER.search(text) or ASKS_TIME.search(text) or ASKS_WHO.search(text)),
             parts=named_parts(text),

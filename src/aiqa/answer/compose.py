@@ -107,7 +107,7 @@ class Composer:
             text, citations = present_span(span, framed, self.documents, self.statements.korean)
         else:
             text, citations = present(chosen, framed, self.documents, self.tables, self.statements.korean)
-        shown = self.announced(chosen[-1])
+        shown = self.announced(chosen[-1], asked)
         if shown is not None:  # the chosen sentence points at the code below it: show and cite that too
             doc = self.documents[shown.source]
             n = len(citations) + 1
@@ -115,13 +115,16 @@ class Composer:
             text = f"{text}\n\n{citations[-1].quote}\n[{n}]"
         return Answer(question, text, False, citations, analysis.text, signals)
 
-    def announced(self, chosen: Candidate) -> Chunk | None:
-        """The code block that a chosen statement announces ("아래 명령을 실행합니다.", "Run the following:"):
-        the unit right after it in its document and section, when the statement ends its chunk."""
+    def announced(self, chosen: Candidate, asked: Question) -> Chunk | None:
+        """The code block that a chosen statement announces ("아래 명령을 실행합니다.", "Run the following:"),
+        when the statement ends its chunk, or that follows its unit when the question asks how to do
+        something: the unit right after it in its document and section."""
         chunk = chosen.hit.chunk
         following = self.following.get((chunk.source, chunk.start))
         if following is None or following.kind != "code" or following.section != chunk.section:
             return None
+        if asked.how:
+            return following  # the steps' command, whichever sentence of the steps answered
         if chunk.text[chosen.end - chunk.start :].strip() or not ANNOUNCES.search(chosen.quote):
             return None
         return following

@@ -111,6 +111,8 @@ REASON_SECTION = regex.compile(
 # A question that asks what or how without asking for a number, a time or a person: "뭐 받을 수 있어?",
 # "어떻게 신청해?"; over a list its answer is the list (or the steps), not one item of it.
 ASKS_OPEN = regex.compile(r"뭐|뭘|무엇|무슨|어떤|어떻게|what|how(?!\s+(?:many|much|long|often|soon))", regex.I)
+# A question that asks how to do something: "어떻게 해?", "연결하려면 뭐 쳐야 돼?", "how do I …".
+ASKS_HOW = regex.compile(r"어떻게|방법|[가-힣]려면|명령어?|\bhow\s+(?:do|can|to|should)\b|\bcommand\b", regex.I)
 # A question that asks for several things: "어떤 것들", "뭐뭐", "누구누구", "종류", "모두", "what are the …s".
 ASKS_LIST = regex.compile(
     r"것들|뭐뭐|무엇무엇|누구누구|어디어디|종류|항목|목록|모두|전부|각각|[가-힣]들(?=[은는이가을를에의로])|"
