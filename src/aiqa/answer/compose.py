@@ -32,6 +32,8 @@ LEADS_IN = regex.compile(r"[:：]\s*$|다음\s*각\s*호|다음과\s*같|아래�
 SPAN_STATEMENTS = 8
 # A section with this many items is a list: a what- or how-question answered by one item gets the list.
 LIST_ITEMS = 3
+# ... unless a statement of another section is at least this share as likely as that item.
+LIST_MARGIN = 0.5
 SPAN_CHARS = 700
 
 
@@ -141,11 +143,11 @@ class Composer:
         chunk = best.hit.chunk
         item = chunk.kind in ("bullet", "article") or bool(LEADS_IN.search(best.quote))
         ordered = self.section_statements(best)
-        # (not when the answer's second statement is from elsewhere: then the list is one guess of two)
+        # (not when a second statement from elsewhere is nearly as likely: then the list is one guess of two)
         listed = (
             chunk.kind == "bullet"
             and sum(c.hit.chunk.kind == "bullet" for c in ordered) >= LIST_ITEMS
-            and all(c.hit.chunk.section == chunk.section for c in chosen)
+            and all(c.hit.chunk.section == chunk.section or c.score < LIST_MARGIN * best.score for c in chosen)
         )
         if not (
             (asked.parts and asked.parts & named_parts(chunk.section))

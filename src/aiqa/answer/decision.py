@@ -53,16 +53,6 @@ ANSWER_FEATURES = (
 _FROM_BEST = ("coverage_context", "coverage_chunk", "phrases", "names", "novelty", "type_miss")
 
 
-# A standardised feature counts at most this many deviations from its mean: documents unlike the
-# calibration ones (a cosine spread twice as wide as Wikipedia's) must not push the answer far past
-# what the fit ever saw.
-CLIP = 3.0
-
-
-def clip(z: float) -> float:
-    return max(-CLIP, min(CLIP, z))
-
-
 @dataclass(frozen=True)
 class Model:
     """A logistic regression over named, standardised features."""
@@ -76,8 +66,7 @@ class Model:
 
     def probability(self, values: dict[str, float]) -> float:
         z = self.intercept + sum(
-            c * clip((values[f] - m) / s)
-            for f, m, s, c in zip(self.features, self.mean, self.scale, self.coef, strict=True)
+            c * (values[f] - m) / s for f, m, s, c in zip(self.features, self.mean, self.scale, self.coef, strict=True)
         )
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
@@ -170,8 +159,7 @@ def fit_model(
     x = np.array([[row[f] for f in features] for row in rows], dtype=float)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
-    z = np.clip((x - mean) / scale, -CLIP, CLIP)
-    model = LogisticRegression(C=c, max_iter=5000).fit(z, np.array(labels), sample_weight=weights)
+    model = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, np.array(labels), sample_weight=weights)
     return Model(
         features,
         tuple(round(float(v), 6) for v in mean),
