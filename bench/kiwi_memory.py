@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 KORQUAD = REPO.parent / "shared" / "eval" / "korquad" / "corpus"
 OPTIONS = [
     {},
-    {"num_workers": 0, "load_typo_dict": False},
-    {"num_workers": 0, "load_typo_dict": False, "load_multi_dict": False},  # what aiqa.text.korean loads
-    {"num_workers": 0, "load_typo_dict": False, "load_multi_dict": False, "load_default_dict": False},
+    {"load_typo_dict": False},
+    {"load_typo_dict": False, "load_multi_dict": False},  # what aiqa.text.korean loads
+    {"load_typo_dict": False, "load_multi_dict": False, "load_default_dict": False},
 ]
 CHILD = r"""
 import json, sys, warnings

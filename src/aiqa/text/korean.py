@@ -30,9 +30,8 @@ def _kiwi():
     from kiwipiepy import Kiwi
 
     # Without the typo and the multi-word dictionaries (proper nouns of several words, which then
-    # come as their words): 295 MB resident instead of 490 (bench/results/memory.json). One thread:
-    # every call holds _LOCK anyway.
-    return Kiwi(num_workers=0, load_typo_dict=False, load_multi_dict=False)
+    # come as their words): 295 MB resident instead of 490 (bench/kiwi_memory.py).
+    return Kiwi(load_typo_dict=False, load_multi_dict=False)
 
 
 def is_korean(text: str) -> bool:
