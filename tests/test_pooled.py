@@ -64,8 +64,8 @@ def test_a_span_past_the_encoders_limit_has_no_tokens(embedder):
 
 
 def test_index_round_trip_with_pooled_statements_then_separate_ones(tmp_path, cache_dir, embedder):
-    settings = report_index(tmp_path, cache_dir, embedder)
-    assert settings.statement_vectors == "pooled"
+    settings = replace(report_index(tmp_path / "first", cache_dir, embedder), statement_vectors="pooled")
+    build_index(settings, embedder_factory=lambda: embedder)  # the default's index, made again pooled
     index = load_index(settings)
     assert index.manifest["statement_vectors"] == "pooled"
     assert index.manifest["format_version"] == FORMAT_VERSION
