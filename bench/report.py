@@ -250,6 +250,7 @@ def peers_section(peers: dict | None) -> str | None:
     return (
         f"The same {peers['answerable']} answerable KorQuAD calibration questions over the same articles, the same "
         f"e5 embedder for all ({versions}).\n\n{table(peers['rows'])}"
+        + (f"\n\n{peers['note']}" if peers.get("note") else "")
     )
 
 
@@ -262,7 +263,9 @@ def statements_section(run: dict | None) -> str | None:
         "Each statement's vector pooled from its chunk's encoder pass (the mean of its own tokens' states "
         "there) against each statement embedded in a pass of its own, through the command line a user runs: "
         f"`aiqa index --json` then `aiqa eval` per set, encoder {run['encoder']}. Build seconds are "
-        "`aiqa index`'s own (read, chunk, embed, keywords, write), the model's load apart.\n\n" + table(rows)
+        "`aiqa index`'s own (read, chunk, embed with the model's load, keywords, write).\n\n"
+        + table(rows)
+        + (f"\n\n{run['note']}" if run.get("note") else "")
     )
 
 
