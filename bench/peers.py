@@ -12,7 +12,9 @@ All three systems embed with aiqa's own model (the converted multilingual-e5-sma
 "passage: " / "query: " prefixes), loaded once and wrapped as each library's embedding class, so
 only chunking and retrieval differ:
 - aiqa: `build_index` into a temporary folder, then `Retriever.search(q, k=5)`; the retrieved unit
-  is a chunk's `text`. "ready" adds loading that index and building its Kiwi BM25.
+  is a chunk's `text`. "ready" adds loading that index and building its Kiwi BM25. One build per way
+  of embedding statements (`--statements`, AIQA_STATEMENT_VECTORS): the default's row is "aiqa",
+  the other's "aiqa separate" (each statement its own encoder pass) or "aiqa pooled".
 - LangChain: TextLoader, RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50)
   (characters), langchain-community's FAISS vector store (its default flat L2 index; on unit
   vectors the same order as cosine), `similarity_search(q, k=5)`.
@@ -54,7 +56,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from aiqa.config import Settings
+from aiqa.config import STATEMENT_VECTORS, Settings
 from aiqa.embedders.registry import load_embedder
 from aiqa.embedders.torch import SentenceEmbedder
 from aiqa.errors import AiqaError
@@ -93,9 +95,11 @@ class System:
 
 
 class Aiqa(System):
-    def __init__(self, corpus: Path, embedder: SentenceEmbedder, work: Path):
-        super().__init__("aiqa", ("aiqa",))
-        self.settings = Settings(corpus_dir=corpus, index_dir=work / "index")
+    def __init__(self, corpus: Path, embedder: SentenceEmbedder, work: Path, statements: str, name: str = "aiqa"):
+        super().__init__(name, ("aiqa",))
+        self.settings = Settings(
+            corpus_dir=corpus, index_dir=work / f"index-{statements}", statement_vectors=statements
+        )
         self.embedder = embedder
 
     def build(self) -> None:
@@ -269,6 +273,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="ask an evenly spread sample of N questions")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here as JSON")
     parser.add_argument("--peers-dir", type=Path, default=REPO / ".cache" / "peers", help="packages installed beside")
+    parser.add_argument(
+        "--statements",
+        default=",".join(STATEMENT_VECTORS),
+        help="aiqa builds, one per way of embedding statements (AIQA_STATEMENT_VECTORS); the default's row first",
+    )
     args = parser.parse_args()
     for path in (args.corpus, args.questions):
         if not path.exists():
@@ -290,8 +299,11 @@ def main() -> None:
     embedder = load_embedder(settings.embed_model, settings.cache_dir)
     embedder.embed_passages(["warm"])  # model first-call costs are nobody's build
     with tempfile.TemporaryDirectory(prefix="aiqa-peers-") as work:
+        default = Settings().statement_vectors
+        others = [m for m in args.statements.split(",") if m and m != default]
         candidates = [
-            Aiqa(args.corpus, embedder, Path(work)),
+            Aiqa(args.corpus, embedder, Path(work), default),
+            *(Aiqa(args.corpus, embedder, Path(work), m, f"aiqa {m}") for m in others),
             LangChain(args.corpus, embedder),
             LlamaIndex(args.corpus, embedder),
         ]

@@ -31,6 +31,8 @@ RUNS = {
     "reflow": "bench/reflow.py glue|korquad|eval|wrapped (bench/results/reflow.json)",
     "idle": "bench/idle.py --json bench/results/idle.json",
     "hnsw_add": "bench/hnsw_add.py --json bench/results/hnsw_add.json",
+    "statements": "bench/statements.py --json bench/results/statements.json",
+    "kiwi_memory": "bench/kiwi_memory.py --json bench/results/kiwi_memory.json",
 }
 
 
@@ -248,6 +250,41 @@ def peers_section(peers: dict | None) -> str | None:
     return (
         f"The same {peers['answerable']} answerable KorQuAD calibration questions over the same articles, the same "
         f"e5 embedder for all ({versions}).\n\n{table(peers['rows'])}"
+        + (f"\n\n{peers['note']}" if peers.get("note") else "")
+    )
+
+
+def statements_section(run: dict | None) -> str | None:
+    if not run:
+        return None
+    columns = ["statements", "set", "chunks", "build_s", "recall@1", "recall@5", "answer_accuracy"]
+    rows = [{c: r.get(c) for c in columns} for r in run["rows"]]
+    return (
+        "Each statement's vector pooled from its chunk's encoder pass (the mean of its own tokens' states "
+        "there) against each statement embedded in a pass of its own, through the command line a user runs: "
+        f"`aiqa index --json` then `aiqa eval` per set, encoder {run['encoder']}. Build seconds are "
+        "`aiqa index`'s own (read, chunk, embed with the model's load, keywords, write).\n\n"
+        + table(rows)
+        + (f"\n\n{run['note']}" if run.get("note") else "")
+    )
+
+
+def kiwi_section(run: dict | None) -> str | None:
+    if not run:
+        return None
+    rows = [
+        {
+            "options": ", ".join(f"{k}={v}" for k, v in r["options"].items()) or "(defaults)",
+            "Kiwi's resident MB": r["kiwi_mb"],
+            "lines analysed otherwise": of(r["lines_changed"], r["lines"]),
+        }
+        for r in run["rows"]
+    ]
+    return (
+        "Kiwi loaded with each set of options in a fresh process, then every line of the bundled report and "
+        "of the KorQuAD articles analysed; the lines whose morphemes differ from the defaults' are counted. "
+        "aiqa loads the third row: without the multi-word dictionary a proper noun of several words "
+        "(더글러스 맥아더) comes as its words.\n\n" + table(rows)
     )
 
 
@@ -363,8 +400,8 @@ def idle_section(idle: dict | None, scale: list[dict] | None) -> str | None:
         f"{idle['idle_s']:.0f} s, after a first start on an empty model cache (the model converted and exported "
         "in child processes, the index built), after a burst of questions (30 over /api/ask, 3 through the chat), "
         "and after a later start on the same cache and index, idle and after one question (the first question "
-        "loads Kiwi, about 490 MB, which a start with nothing to build does not). The start-up peak is the "
-        "server and its children together, sampled every 0.1 s. Before and after in one run.\n\n"
+        "loads Kiwi, which a start with nothing to build does not: 490 MB before, 295 MB after). The start-up "
+        "peak is the server and its children together, sampled every 0.1 s. Before and after in one run.\n\n"
         + table(rows, list(columns.values()))
     )
     if idle.get("note"):
@@ -435,6 +472,18 @@ def main() -> None:
         section("Encoder runtimes", "encoders", markdown(results, "encoders")),
         section("One question, step by step", "latency", latency_section(data["latency"])),
         section(
+            "Statement vectors: pooled from the chunk's pass, or embedded apart",
+            "statements",
+            statements_section(data["statements"]),
+            data["statements"]["command"] if data["statements"] else None,
+        ),
+        section(
+            "Kiwi's memory by load option",
+            "kiwi_memory",
+            kiwi_section(data["kiwi_memory"]),
+            data["kiwi_memory"]["command"] if data["kiwi_memory"] else None,
+        ),
+        section(
             "An idle server: CPU and memory",
             "idle",
             idle_section(data["idle"], data["scale"]),
@@ -461,7 +510,12 @@ def main() -> None:
             "--json bench/results/feedback.json",
         ),
         section("Scale: 10k to 1M chunks", "scale", table(data["scale"]) if data["scale"] else None),
-        section("Beside other pipelines", "peers", peers_section(data["peers"])),
+        section(
+            "Beside other pipelines",
+            "peers",
+            peers_section(data["peers"]),
+            "flock /tmp/aiqa-bench.lock .venv/bin/python bench/peers.py --json bench/results/peers.json",
+        ),
         section("Serving: concurrent clients", "http", table(data["http"]) if data["http"] else None),
         section("Written answers (a 0.5B model) against quoted ones", "generate", markdown(results, "generate")),
         section("Reading: time per format and per OCR'd page", "formats", formats_section(data["formats"])),

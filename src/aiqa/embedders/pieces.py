@@ -101,6 +101,28 @@ class Pieces:
     def encode_batch(self, texts: list[str]) -> list[Encoding]:
         return [self.encode(text) for text in texts]
 
+    def encode_spans(self, text: str, spans: list[tuple[int, int]]) -> tuple[Encoding, list[list[int]]]:
+        """Encode a text, and tell which of its tokens cover each character span (a, b) of it.
+
+        A token belongs to a span when its characters overlap it, its leading "▁" aside; a span past
+        the truncation has no token.
+        """
+        normal = self._normalizer.normalize_str(text)
+        proto = self._sp.encode(normal, out_type="immutable_proto")
+        found = [(p.id, p.surface if p.id == self.unk else p.piece, p.begin, p.end) for p in proto.pieces]
+        body = found[: MAX_SEQ_LENGTH - 2]
+        encoding = Encoding([self.bos, *(f[0] for f in body), self.eos], ["<s>", *(f[1] for f in body), "</s>"])
+        # Offsets are into the normalized text: map each span's ends there (the map is applied left to right).
+        ends = [
+            (len(self._normalizer.normalize_str(text[:a])), len(self._normalizer.normalize_str(text[:b])))
+            for a, b in spans
+        ]
+        tokens = [
+            [at + 1 for at, (_, piece, begin, end) in enumerate(body) if begin < b and end > a and piece != "▁"]
+            for a, b in ends
+        ]
+        return encoding, tokens
+
 
 def _normalizer_from(spec: str) -> Any:
     """The normalizer a tokenizer.json describes, alone (the rest of the tokenizer is not loaded)."""

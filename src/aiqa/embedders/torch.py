@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aiqa.config import BUNDLED_MODEL
-from aiqa.embedders.base import MAX_TOKEN_STATES, TokenStates, no_loading_bars
+from aiqa.embedders.base import MAX_TOKEN_STATES, TokenStates, no_loading_bars, pool
 from aiqa.errors import ModelUnavailable
 
 if TYPE_CHECKING:
@@ -69,6 +69,50 @@ class SentenceEmbedder:
                 pieces = tokenizer.convert_ids_to_tokens([int(ids[i]) for i in keep])
                 out.append((pieces, np.ascontiguousarray(hidden[row][mask][keep], dtype=np.float32)))
         return out
+
+    def embed_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        *,
+        batch_size: int = 32,
+        progress: bool = False,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Embed passages in one pass each, and pool a vector for each character span of each (aiqa.embedders.base)."""
+        import torch
+
+        tokenizer = self._model.tokenizer
+        encoder: Any = self._model[0].auto_model
+        shift = len(self._passage_prefix)
+        out = np.zeros((len(texts), self.dim), np.float32)
+        pooled: list[np.ndarray] = [np.zeros((len(s), self.dim), np.float32) for s in spans]
+        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths together: little padding
+        for at in range(0, len(order), batch_size):
+            rows = order[at : at + batch_size]
+            encoded = tokenizer(
+                [self._passage_prefix + texts[i] for i in rows],
+                padding=True,
+                truncation=True,
+                max_length=MAX_SEQ_LENGTH,
+                return_tensors="pt",
+                return_offsets_mapping=True,
+            )
+            offsets = encoded.pop("offset_mapping").numpy()
+            with torch.no_grad():
+                hidden = encoder(**encoded).last_hidden_state
+            mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            out[rows] = torch.nn.functional.normalize(mean, dim=-1).numpy()
+            states = torch.nn.functional.normalize(hidden, dim=-1).numpy()
+            for row, i in enumerate(rows):
+                # Special tokens and padding have empty offsets; a token's leading space is not in its offsets.
+                ranges = offsets[row]
+                tokens = [
+                    [t for t, (b, e) in enumerate(ranges) if e > b and b < end + shift and e > start + shift]
+                    for start, end in spans[i]
+                ]
+                pooled[i][:] = pool(states[row], tokens, self.dim)
+        return out, pooled
 
     def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, progress: bool) -> np.ndarray:
         if isinstance(texts, str):

@@ -22,7 +22,8 @@ from aiqa.records import Chunk, Document
 if TYPE_CHECKING:
     from aiqa.config import Settings
 
-FORMAT_VERSION = 4
+# 5: statement vectors may be pooled from their chunk's encoder pass (aiqa.index.views).
+FORMAT_VERSION = 5
 REBUILD_HINT = "run `aiqa index` to rebuild it"
 
 

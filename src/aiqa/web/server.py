@@ -46,6 +46,7 @@ from aiqa.web.access import AccessControl, frame_ancestors
 from aiqa.web.bodies import BodyLimit
 from aiqa.web.guard import ChatUsers, Guard, Throttle, error_body
 from aiqa.web.health import HealthView, scrubbed
+from aiqa.web.idle import GiveBackWhenIdle
 from aiqa.web.limits import Limits
 from aiqa.web.openai_api import add_openai_routes
 from aiqa.web.ratings import Recorder, add_feedback_route
@@ -320,4 +321,5 @@ def create_app(
     app.add_middleware(BodyLimit, limits=limits, client=throttle.client, upload_budget=throttle.upload_wait)
     app.add_middleware(Guard, settings=settings, throttle=throttle, chat_user=users)
     app.add_middleware(AccessControl, settings=settings, bind=host)
+    app.add_middleware(GiveBackWhenIdle)  # outermost: after every request, whatever answered it
     return app
