@@ -1,6 +1,7 @@
 """What Kiwi's load options cost in memory, and whether they change its analysis.
 
 Usage: flock /tmp/aiqa-bench.lock .venv/bin/python bench/kiwi_memory.py [--json bench/results/kiwi_memory.json]
+       [--korquad DIR]
 
 Each option set loads Kiwi in a fresh process, analyses every line of the bundled report and of
 the KorQuAD articles (../shared/eval/korquad/corpus), and reports the process's resident memory
@@ -44,8 +45,11 @@ print(json.dumps({"kiwi_mb": rss() - before, "analysis": out}, ensure_ascii=Fals
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--json", type=Path, default=REPO / "bench/results/kiwi_memory.json")
+    parser.add_argument("--korquad", type=Path, default=KORQUAD, help="folder of the KorQuAD articles")
     args = parser.parse_args()
-    folders = [str(REPO / "corpus"), *([str(KORQUAD)] if KORQUAD.is_dir() else [])]
+    if not args.korquad.is_dir():
+        print(f"kiwi_memory: {args.korquad} is not here: the bundled report only", file=sys.stderr)
+    folders = [str(REPO / "corpus"), *([str(args.korquad)] if args.korquad.is_dir() else [])]
     rows, base = [], None
     for options in OPTIONS:
         done = subprocess.run(

@@ -400,7 +400,7 @@ def idle_section(idle: dict | None, scale: list[dict] | None) -> str | None:
         f"{idle['idle_s']:.0f} s, after a first start on an empty model cache (the model converted and exported "
         "in child processes, the index built), after a burst of questions (30 over /api/ask, 3 through the chat), "
         "and after a later start on the same cache and index, idle and after one question (the first question "
-        "loads Kiwi, which a start with nothing to build does not: 490 MB before, 295 MB after). The start-up "
+        "loads Kiwi, which a start with nothing to build does not: about 500 MB before, 320 MB after). The start-up "
         "peak is the server and its children together, sampled every 0.1 s. Before and after in one run.\n\n"
         + table(rows, list(columns.values()))
     )

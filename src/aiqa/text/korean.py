@@ -30,7 +30,7 @@ def _kiwi():
     from kiwipiepy import Kiwi
 
     # Without the typo and the multi-word dictionaries (proper nouns of several words, which then
-    # come as their words): 295 MB resident instead of 490 (bench/kiwi_memory.py).
+    # come as their words): 323 MB resident instead of 519 (bench/results/kiwi_memory.json).
     return Kiwi(load_typo_dict=False, load_multi_dict=False)
 
 
