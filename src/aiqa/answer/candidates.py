@@ -135,7 +135,20 @@ class Statements:
         self.texts = texts
         self.stats = stats
         self._memo: dict[int, tuple[list[Statement], frozenset[str]]] = {}
+        self._titles: dict[str, frozenset[str]] = {}
+        # A document's title: the first part of its labelled units' "[title > section]" (headings carry no label).
+        self._title_of: dict[str, str] = {}
+        for c in chunks:
+            if c.context.startswith("[") and c.source not in self._title_of:
+                self._title_of[c.source] = c.context[1 : c.context.find("]")].split(" > ")[0]
         self._korean: dict[str, bool] = {}
+
+    def title_terms(self, chunk: Chunk) -> frozenset[str]:
+        """The words of the title of a chunk's document, as its labels name it (read once per document)."""
+        found = self._titles.get(chunk.source)
+        if found is None:
+            found = self._titles[chunk.source] = analyse(self._title_of.get(chunk.source, "")).terms
+        return found
 
     def korean(self, source: str) -> bool:
         """Whether a document is mainly Korean (read from its opening, once)."""
@@ -256,9 +269,15 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
     foreign = crosses(question, hits, statements)
     for c in out:
         c.features["foreign"] = float(foreign)  # read by the answer decision, not a selection feature
+        # A why-question about what the whole document proposes is answered by its reason section
+        # (read by `ordered`, not a fitted feature: the fit halves hold too few such questions).
+        c.features["document_reason"] = float(document_reason(question, c.hit.chunk, statements))
     return _aligned(question, out, aligner, foreign)
 
 
+# A question is about its document as a whole when the document's title holds this IDF-weighted
+# share of its words ("재택근무 제도를 도입하려는 이유" of "재택근무 제도 도입안").
+ABOUT_DOCUMENT = 0.5
 # A statement that stops at a colon says only that something follows: it is never an answer alone.
 OPENS_ONLY = regex.compile(r"[:：]\s*$")
 
@@ -267,10 +286,28 @@ def ordered(found: list[Candidate], selection) -> list[Candidate]:
     """Candidates scored by the selection model (an aiqa.answer.decision.Model), most likely first.
 
     Structure overrules the model where it is certain: statements of the part a question names come
-    first, and a statement that only opens what follows ("…은 다음과 같다:") comes after the others."""
+    first, then, for a why-question about what the document itself proposes, those of its reason
+    section ("제안이유"); a statement that only opens what follows ("…은 다음과 같다:") comes after the others."""
     scored = [replace(c, score=selection.probability(c.features)) for c in found]
-    scored.sort(key=lambda c: (-c.features["part_named"], bool(OPENS_ONLY.search(c.quote)), -c.score))
+    scored.sort(
+        key=lambda c: (
+            -c.features["part_named"],
+            -c.features.get("document_reason", 0.0),
+            bool(OPENS_ONLY.search(c.quote)),
+            -c.score,
+        )
+    )
     return scored
+
+
+def document_reason(question: Question, chunk: Chunk, statements: Statements) -> bool:
+    """Whether a why-question is about what the chunk's document proposes as a whole (its title holds
+    most of the question's words) and the chunk sits in the document's reason section ("제안이유")."""
+    return (
+        question.reason
+        and bool(REASON_SECTION.search(chunk.section.split(" > ")[-1]))
+        and statements.stats.coverage(question.terms, statements.title_terms(chunk)) >= ABOUT_DOCUMENT
+    )
 
 
 def aligned_text(chunk: Chunk, quote: str) -> str:

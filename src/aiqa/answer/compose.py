@@ -12,7 +12,16 @@ from itertools import pairwise
 import regex
 
 from aiqa.answer.align import Aligner
-from aiqa.answer.candidates import Candidate, Question, Statement, Statements, candidates, ordered, reranked
+from aiqa.answer.candidates import (
+    Candidate,
+    Question,
+    Statement,
+    Statements,
+    candidates,
+    document_reason,
+    ordered,
+    reranked,
+)
 from aiqa.answer.decision import Decision, answer_features, load_decision
 from aiqa.answer.present import ABSTAIN, cite, present, present_span
 from aiqa.chunk import quote_span
@@ -68,11 +77,19 @@ class Composer:
 
     def rerank(self, question: Question, hits: list[Hit]) -> list[Hit]:
         """The hits in the order the answer layer reads them (see candidates.reranked); a question that
-        names an article or step ("제12조", "3단계") reads the passages that sit in it first."""
+        names an article or step ("제12조", "3단계") reads the passages that sit in it first, and a
+        why-question about what a document proposes reads its reason section first."""
         hits = reranked(question, hits, self.statements, self.aligner)
-        if not question.parts:
+        if not (question.parts or question.reason):
             return hits
-        inside = [h for h in hits if any(question.parts & named_parts(u.chunk.section) for u in h.passage_units)]
+        inside = [
+            h
+            for h in hits
+            if any(
+                question.parts & named_parts(u.chunk.section) or document_reason(question, u.chunk, self.statements)
+                for u in h.passage_units
+            )
+        ]
         if not inside or inside[0] is hits[0]:
             return hits
         first = inside + [h for h in hits if h not in inside]
