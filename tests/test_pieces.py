@@ -58,18 +58,27 @@ def both(real_model: Path, tmp_path_factory):
     return Pieces(folder / PIECES, folder / NORMALIZER), reference
 
 
-def test_same_ids_and_pieces_as_tokenizer_json(both):
+def test_same_ids_and_pieces_as_tokenizer_json(both, real_model: Path):
+    """The same cut as tokenizer.json's on every text the repository ships, except where two cuts score
+    exactly the same ("-----" as "----" + "-" or "-" + "----"): the two libraries break such a tie
+    differently; both cuts are then best, hold the same text, and are rare."""
     pieces, reference = both
+    score = {i: s for i, (_, s) in enumerate(json.loads((real_model / "tokenizer.json").read_text())["model"]["vocab"])}
     texts = _texts()
     assert len(texts) > 3000  # the repository's texts were found
-    unknown = 0
+    unknown = ties = 0
     for prefix in ("query: ", "passage: "):
         for text in texts:
             ours, theirs = pieces.encode(prefix + text), reference.encode(prefix + text)
-            assert ours.ids == theirs.ids, text[:80]
+            if ours.ids != theirs.ids:
+                ties += 1
+                assert "".join(ours.tokens) == "".join(theirs.tokens), text[:80]
+                assert sum(score[i] for i in ours.ids) == pytest.approx(sum(score[i] for i in theirs.ids)), text[:80]
+                continue
             assert ours.tokens == theirs.tokens, text[:80]
             unknown += ours.ids.count(pieces.unk)
     assert unknown > 0  # the emoji and rare syllables: an unknown piece gives its text
+    assert ties * 100 <= 2 * len(texts), ties  # at most 1 % of the encodings
     assert len(pieces.encode("가" * 2000).ids) == MAX_SEQ_LENGTH
 
 
