@@ -241,7 +241,12 @@ def main() -> None:
     seed = report_engine(args.work, engine.embedder)
     halves = {h: [c for c in report_cases if group(c.id, ("fit", "report")) == h] for h in ("fit", "report")}
     report = {h: collect(seed, halves[h], weight=REPORT_WEIGHT) for h in halves}
-    folders = args.realistic_dir or [REPO.parent / "shared" / "eval" / "realistic", REPO / "bench" / "office"]
+    folders = args.realistic_dir or [
+        f for f in (REPO.parent / "shared" / "eval" / "realistic", REPO / "bench" / "office") if f.is_dir()
+    ]
+    for folder in folders:
+        if not any((folder / name).exists() for name in ("check_realistic.py", "check.py")):
+            sys.exit(f"fit_decision: {folder} has no check_realistic.py or check.py to split its questions")
     realistic: dict[str, list] = {"fit": [], "report": []}
     per_folder = {}
     for folder in folders:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from aiqa.answer.candidates import Question, crosses
 from aiqa.contract import ask_json
 from aiqa.evaluate import contains
@@ -139,23 +141,22 @@ def test_example_questions_come_from_the_documents_faq_and_sections(company_engi
     assert all(q.endswith(("은?", "는?")) for q in examples(engine)), examples(engine)
 
 
-def test_a_korean_question_answered_by_a_code_block_of_a_korean_manual_is_not_called_foreign(
-    tmp_path_factory, cache_dir, embedder
-):
-    """Code is no foreign language: a command quoted from a Korean manual gets no "quoted as written" notice."""
+@pytest.fixture(scope="module")
+def manual_engine(tmp_path_factory, cache_dir, embedder):
+    """A Korean software manual with its commands in code blocks (tests/data/manual), indexed once."""
     folder = REPO / "tests" / "data" / "manual"
-    engine = engine_over(report_index(tmp_path_factory.mktemp("manual"), cache_dir, embedder, folder), embedder)
-    result = ask_json(engine, "백업을 지금 바로 수동으로 만들려면 어떤 명령을 써?")
+    return engine_over(report_index(tmp_path_factory.mktemp("manual"), cache_dir, embedder, folder), embedder)
+
+
+def test_a_korean_question_answered_by_a_code_block_of_a_korean_manual_is_not_called_foreign(manual_engine):
+    """Code is no foreign language: a command quoted from a Korean manual gets no "quoted as written" notice."""
+    result = ask_json(manual_engine, "백업을 지금 바로 수동으로 만들려면 어떤 명령을 써?")
     assert not result["abstained"], result["answer"]
     assert any("snapkeep create" in c["quote"] for c in result["citations"]), result["answer"]
     assert not result["answer"].startswith("문서의 원문 그대로")
 
 
-def test_a_how_to_question_gets_the_command_that_follows_the_steps_that_answer_it(
-    tmp_path_factory, cache_dir, embedder
-):
-    folder = REPO / "tests" / "data" / "manual"
-    engine = engine_over(report_index(tmp_path_factory.mktemp("manual"), cache_dir, embedder, folder), embedder)
-    result = ask_json(engine, "백업해 둔 파일을 되살리려면 어떻게 해?")
+def test_a_how_to_question_gets_the_command_that_follows_the_steps_that_answer_it(manual_engine):
+    result = ask_json(manual_engine, "백업해 둔 파일을 되살리려면 어떻게 해?")
     assert not result["abstained"], result["answer"]
     assert any("snapkeep restore" in c["quote"] for c in result["citations"]), result["answer"]
