@@ -9,6 +9,7 @@ meaning (token alignment). tests/data/handbook is an English document written fo
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,44 @@ def test_a_how_to_question_gets_the_command_that_follows_the_steps_that_answer_i
     result = ask_json(manual_engine, "백업해 둔 파일을 되살리려면 어떻게 해?")
     assert not result["abstained"], result["answer"]
     assert any("snapkeep restore" in c["quote"] for c in result["citations"]), result["answer"]
+
+
+@pytest.fixture(scope="module")
+def mixed_engine(tmp_path_factory, cache_dir, embedder):
+    """Korean rules, a notice, an FAQ and an expense policy beside one English handbook, indexed together."""
+    folder = tmp_path_factory.mktemp("mixed-corpus")
+    for source in ("office", "company", "handbook"):
+        for path in (DATA / source).iterdir():
+            shutil.copy(path, folder / path.name)
+    return engine_over(report_index(tmp_path_factory.mktemp("mixed"), cache_dir, embedder, folder), embedder).load()
+
+
+# Korean questions whose answer only the English handbook gives.
+ABOUT_THE_HANDBOOK = (
+    "분실한 노트북은 몇 시간 안에 신고해야 해?",
+    "호텔비는 하룻밤에 얼마까지 돌려받아?",
+    "육아휴직은 몇 주야?",
+    "쓰지 않은 연차는 다음 해로 며칠까지 넘어가?",
+    "비밀번호는 최소 몇 자리여야 해?",
+)
+
+
+def test_a_korean_question_finds_the_english_document_among_korean_ones(mixed_engine):
+    """The encoder favours passages in the question's language; centred cosines find the English one."""
+    retriever = mixed_engine.pipeline().retriever
+    assert retriever.centres.means, "a corpus of Korean and English documents has a mean vector per language"
+    for question in ABOUT_THE_HANDBOOK:
+        sources = [hit.chunk.source for hit in retriever.search(question, 5)]
+        assert "handbook.md" in sources, (question, sources)
+
+
+def test_a_korean_question_about_a_korean_document_still_finds_it_first_in_a_mixed_corpus(mixed_engine):
+    hits = mixed_engine.pipeline().retriever.search("국내 출장 숙박비는 하룻밤에 얼마까지 받을 수 있어?", 5)
+    assert hits[0].chunk.source == "travel-expenses.md", [h.chunk.source for h in hits]
+
+
+def test_a_corpus_of_one_language_gets_no_correction(handbook_engine, engine):
+    for one in (handbook_engine, engine):
+        retriever = one.pipeline().retriever
+        assert not retriever.centres.means
+        assert retriever.centres.shift(analyse("육아휴직은 몇 주야?"), retriever.encode("육아휴직은 몇 주야?")) is None

@@ -11,7 +11,7 @@ from aiqa.index.format import LoadedIndex
 from aiqa.index.keyword import KeywordIndex, idf_of
 from aiqa.laps import Laps
 from aiqa.records import Chunk, Hit
-from aiqa.text.korean import Analysis, LatinNames, analyse
+from aiqa.text.korean import Analysis, LatinNames, analyse, document_is_korean
 
 # Fusion chosen on the dev set (bench/fusion.py prints the comparison): min-max normalised dense
 # and BM25 scores; the keyword side gets the rest of the weight, scaled in `fuse`.
@@ -20,6 +20,12 @@ DENSE_WEIGHT = 0.35
 # Korean, the size plain splitters cut). Units are ranked; passages are what a search returns, so the
 # best five hold five different places of the corpus, each with the units around its best one.
 PASSAGE_TOKENS = 320
+# Chunks per document language whose vectors give that language's mean vector (see LanguageCentres).
+CENTRE_SAMPLE = 2000
+# How far the second search's query leans towards the other language (in units of the gap between the two
+# languages' vectors along their means' difference): far enough that its nearest vectors are that language's,
+# near enough that their order there stays the question's (see LanguageCentres.probe).
+PROBE_LEAN = 0.25
 
 
 def passages(chunks: Sequence[Chunk], budget: int = PASSAGE_TOKENS) -> list[list[int]]:
@@ -102,6 +108,52 @@ class CorpusStats:
         return self.latin_names.normalize(list(terms), stems)
 
 
+class LanguageCentres:
+    """Where a corpus holds Korean and other documents, what tilts each cosine towards the question's language.
+
+    A multilingual encoder scores a passage in the question's language higher than an equally relevant one
+    in another: every vector of a language shares a component, its language's mean. The cosine of the
+    question with a passage of language L carries question · mean(L); swapping that for question ·
+    mean(question's language) ranks passages of both languages on what they say (mean-centring per
+    language, as in work on the language neutrality of multilingual encoders). A Korean question over a
+    Korean rule book with one English guideline in it then finds the guideline's passage. A corpus of one
+    language gets no correction: every cosine would move alike.
+
+    The means are read from up to CENTRE_SAMPLE chunk vectors (their context view) per language, spread
+    over the corpus, once per index version. Since the nearest vectors of the question are mostly of its own
+    language, a second search (`probe`) fetches the other language's nearest ones.
+    """
+
+    def __init__(self, index: LoadedIndex):
+        korean = {source: document_is_korean(doc.text) for source, doc in index.documents.items()}
+        self.korean = np.array([korean.get(c.source, True) for c in index.chunks], dtype=bool)
+        self.means: dict[bool, np.ndarray] = {}
+        if self.korean.all() or not self.korean.any():
+            return
+        for group in (True, False):
+            members = np.flatnonzero(self.korean == group)
+            sample = members[np.linspace(0, len(members) - 1, min(len(members), CENTRE_SAMPLE)).astype(int)]
+            rows = index.search.rows_of([(int(index.offsets[i]), 1) for i in sample])
+            mean = np.mean(np.concatenate(rows), axis=0)
+            self.means[group] = mean.astype(np.float32)
+        gap = self.means[False] - self.means[True]
+        self.lean = gap * (PROBE_LEAN / max(float(gap @ gap), 1e-6))  # from Korean towards the other language
+
+    def probe(self, question: Analysis, vector: np.ndarray) -> np.ndarray | None:
+        """A query vector leaning towards the other language's documents (None for a corpus of one language)."""
+        if not self.means:
+            return None
+        return (vector + self.lean if question.korean else vector - self.lean).astype(np.float32)
+
+    def shift(self, question: Analysis, vector: np.ndarray) -> np.ndarray | None:
+        """What to add to each chunk's cosine (None for a corpus of one language)."""
+        if not self.means:
+            return None
+        own = bool(question.korean)
+        gap = float(vector @ (self.means[own] - self.means[not own]))
+        return np.where(self.korean == own, 0.0, gap).astype(np.float32)
+
+
 class Retriever:
     """Everything per-index is built here once; `search` only scores one question."""
 
@@ -113,6 +165,7 @@ class Retriever:
         self.keywords = index.keywords
         self.stats = CorpusStats(index.keywords, [bool(c.statements) for c in self.chunks])
         self.passages = passages(self.chunks)
+        self.centres = LanguageCentres(index)
         self.passage_of = np.zeros(len(self.chunks), dtype=np.int64)
         for n, members in enumerate(self.passages):
             self.passage_of[members] = n
@@ -138,6 +191,19 @@ class Retriever:
         scores, ids = search.dense(vector, int(views * depth))
         found = ids >= 0
         np.fmax.at(dense, self.index.owners[ids[found]], scores[found])
+        probe = self.centres.probe(question, vector)
+        if probe is not None and found.any():
+            # The other language's nearest vectors, scored against the question itself; kept where, centred,
+            # they reach the first search's last score (where they would have stood with centred cosines).
+            floor = float(np.nanmin(dense))
+            _, more = search.dense(probe, int(views * depth))
+            more = np.setdiff1d(more[more >= 0], ids[found])
+            if len(more):
+                exact = np.concatenate(search.rows_of([(int(row), 1) for row in more])) @ vector.astype(np.float32)
+                owners = self.index.owners[more]
+                shift = self.centres.shift(question, vector)
+                keep = exact + (shift[owners] if shift is not None else 0.0) >= floor
+                np.fmax.at(dense, owners[keep], exact[keep])
         laps.lap("dense")
         terms = self.stats.normalize(question.tokens, question.stems)
         keyword = search.keyword(terms)
@@ -166,7 +232,9 @@ class Retriever:
         vector = self.encode(analysis.text) if query_vector is None else query_vector
         laps.lap("embed")
         dense, keyword, known = self.signals(analysis, max(100, 4 * k), vector, laps)
-        fused = fuse(dense, keyword, known, self.dense_weight)
+        shift = self.centres.shift(analysis, vector)
+        # Hits keep the plain cosine (the answer decision reads it); only the ranking is centred.
+        fused = fuse(dense if shift is None else dense + shift, keyword, known, self.dense_weight)
         order = np.argsort(-fused, kind="stable")
         best: dict[int, int] = {}  # passage -> its best unit, in rank order
         for i in order:

@@ -32,7 +32,7 @@ from aiqa.text.cues import (
     named_parts,
     roles,
 )
-from aiqa.text.korean import Analysis, analyse, is_korean
+from aiqa.text.korean import Analysis, analyse, document_is_korean
 
 _ENGLISH_NAME = regex.compile(r"(?<=\w[^.?!]*\s)[A-Z][\w\-.]*|\b[A-Z]{2,}\w*|\b\w*\d\w*\b")
 # How many of the best passages are searched for the answering statement.
@@ -121,8 +121,6 @@ class Candidate:
         return self.statement.end
 
 
-# How much of a document tells its language.
-LANGUAGE_SAMPLE_CHARS = 20_000
 # Chunks whose analysed statements are kept between questions (the oldest go first).
 MEMO_CHUNKS = 20_000
 
@@ -154,7 +152,7 @@ class Statements:
         """Whether a document is mainly Korean (read from its opening, once)."""
         found = self._korean.get(source)
         if found is None:
-            found = self._korean[source] = is_korean(self.texts[source][:LANGUAGE_SAMPLE_CHARS])
+            found = self._korean[source] = document_is_korean(self.texts[source])
         return found
 
     def of(self, chunk_id: int) -> tuple[list[Statement], frozenset[str]]:

@@ -41,6 +41,15 @@ def is_korean(text: str) -> bool:
     return hangul > 0 and hangul >= latin / 3
 
 
+# How much of a document's opening decides its language (a long English appendix does not make it English).
+LANGUAGE_SAMPLE_CHARS = 20_000
+
+
+def document_is_korean(text: str) -> bool:
+    """Whether a document is mainly Korean, read from its opening."""
+    return is_korean(text[:LANGUAGE_SAMPLE_CHARS])
+
+
 def _analyse(text: str):
     with _LOCK:  # Kiwi instances are not documented as thread-safe; the web app has several workers.
         return _kiwi().tokenize(text)
