@@ -17,7 +17,7 @@ import pytest
 from aiqa.answer.candidates import Question, crosses
 from aiqa.contract import ask_json
 from aiqa.evaluate import contains
-from aiqa.text.cues import ASKS_TIME, DATE, QUANTITY, asked_unit
+from aiqa.text.cues import ASKS_TIME, ASKS_WHERE, ASKS_WHO, DATE, QUANTITY, asked_unit
 from aiqa.text.korean import analyse
 from aiqa.web.examples import examples
 
@@ -131,6 +131,25 @@ def test_a_counter_is_answered_by_one_that_counts_the_same():
     assert asked_unit("몇 회 열리나?").search("두 차례가 아니라 3번")
     assert asked_unit("몇 명이 모여야 하나?").search("5인 이상")
     assert not asked_unit("몇 명이 모여야 하나?").search("5개 이상")
+    # a word ending in 인 before a year is no count of people, and "1인당" counts per person
+    assert not asked_unit("몇 명을 새로 뽑아?").search("공사를 마친 뒤인 2029년 3월부터 시행한다")
+    assert not asked_unit("몇 명까지 들을 수 있어?").search("1인당 연간 한도는 200만원")
+    assert asked_unit("몇 달러야?").search("USD 20") and asked_unit("몇 달러야?").search("$5")
+
+
+def test_a_time_of_day_is_asked_by_what_hour_and_answered_by_a_clock_time():
+    hour = asked_unit("안내 창구는 몇 시까지 열어?")
+    for text in ("평일 오전 9시부터 오후 6시까지 연다.", "운영 시간 : 09:00 ~ 18:00"):
+        assert hour.search(text), text
+    for text in ("신청은 3월 24일까지 받는다.", "접수 후 30일까지 처리한다.", "2층 안내 창구"):
+        assert not hour.search(text), text
+    assert asked_unit("몇 시간 걸려?").search("2시간 걸린다")
+
+
+def test_which_company_or_team_asks_who_and_where_asks_a_place():
+    for question in ("이 장비는 어느 회사 제품이야?", "어느 팀에 물어봐?", "Which vendor supplies the printers?"):
+        assert ASKS_WHO.search(question), question
+    assert ASKS_WHERE.search("창구는 어디 있고 몇 시까지 해?")
 
 
 def test_example_questions_come_from_the_documents_faq_and_sections(company_engine, handbook_engine, engine):

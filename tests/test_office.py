@@ -94,8 +94,24 @@ def test_a_line_that_only_opens_what_follows_is_not_the_answer(office):
     assert not result["answer"].rstrip(" [1]").endswith(":"), result["answer"]
 
 
-def test_a_what_question_answered_by_an_item_of_a_list_gets_the_list(office):
+def test_a_sentence_that_only_says_what_follows_below_is_not_the_answer(office):
+    """"…을 아래와 같이 실시합니다." opens the notice; it answers no question about what the notice says."""
     result = ask(office, "정보보안 점검 전에 미리 뭘 해 둬야 해?")
+    assert "최신 버전으로 업데이트" in result["answer"], result["answer"]
+    assert "아래와 같이" not in result["answer"], result["answer"]
+
+
+def test_a_what_question_answered_by_an_item_of_a_list_gets_the_list(office):
+    result = ask(office, "점검 전에 직원이 해야 하는 사전 조치는 뭐야?")
     quote = " ".join(c["quote"] for c in result["citations"])
     assert "최신 버전으로 업데이트" in quote and "화면 보호기" in quote, quote
     assert len(result["citations"]) == 1  # one span of one section, cited once
+
+
+def test_an_hour_or_a_head_count_the_notice_does_not_give_is_refused(office):
+    """The notice gives dates, a deadline in days and a fee per person; none of them says what hour or how many."""
+    absent = ("점검은 몇 시에 시작해?", "보안 교육은 몇 명까지 들을 수 있어?", "대회의실은 몇 시까지 쓸 수 있어?")
+    for question in absent:
+        result = ask_json(office, question)
+        assert result["abstained"], (question, result["answer"])
+    assert not ask_json(office, "보안 교육은 몇 시에 끝나?")["abstained"]

@@ -24,6 +24,7 @@ from aiqa.text.cues import (
     ASKS_OPEN,
     ASKS_REASON,
     ASKS_TIME,
+    ASKS_WHERE,
     ASKS_WHO,
     DATE,
     QUANTITY,
@@ -57,6 +58,7 @@ class Question:
     unit: Any  # the pattern of a number in the asked unit ("몇 달러"), or None
     time: bool  # asks for a date
     who: bool  # asks for a person or organisation
+    where: bool = False  # asks for a place too (cues.ASKS_WHERE)
     reason: bool = False  # asks why, or what for
     many: bool = False  # asks for several things (a list)
     open: bool = False  # asks what or how, and for no number, time or person (cues.ASKS_OPEN)
@@ -79,6 +81,7 @@ class Question:
             unit=asked_unit(text),
             time=bool(ASKS_TIME.search(text)),
             who=bool(ASKS_WHO.search(text)),
+            where=bool(ASKS_WHERE.search(text)),
             reason=bool(ASKS_REASON.search(text)),
             many=bool(ASKS_LIST.search(text)),
             how=bool(ASKS_HOW.search(text)),
@@ -241,6 +244,9 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
             new_names = bool(s.names - question.names) or bool(s.roles - question.roles)
             amount = s.quantity if question.unit is None else bool(question.unit.search(s.text))
             has = (question.number and amount) or (question.time and s.date) or (question.who and new_names)
+            # a question that also asks where may be answered by the place: an address, a floor or a room
+            # number ("본사 4층", "별관 지하 1층")
+            has = has or (question.where and s.quantity)
             own_dense = hit.statement_dense[i] if i < len(hit.statement_dense) else hit.dense
             features = {
                 "relative_score": hit.score / best,
@@ -276,8 +282,9 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
 # A question is about its document as a whole when the document's title holds this IDF-weighted
 # share of its words ("재택근무 제도를 도입하려는 이유" of "재택근무 제도 도입안").
 ABOUT_DOCUMENT = 0.5
-# A statement that stops at a colon says only that something follows: it is never an answer alone.
-OPENS_ONLY = regex.compile(r"[:：]\s*$")
+# A statement that stops at a colon, or that says it does something "as follows" ("…을 아래와 같이
+#실시합니다.", "…는 다음과 같다."), says only that something follows: it is never an answer alone.
+OPENS_ONLY = regex.compile(r"[:：]\s*$|(?:아래|다음)[와과]\s*같[이다]|\bas follows\b|\bthe following\W*$", regex.I)
 
 
 def ordered(found: list[Candidate], selection) -> list[Candidate]:

@@ -164,7 +164,11 @@ class Composer:
         listed = (
             chunk.kind == "bullet"
             and sum(c.hit.chunk.kind == "bullet" for c in ordered) >= LIST_ITEMS
-            and all(c.hit.chunk.section == chunk.section or c.score < LIST_MARGIN * best.score for c in chosen)
+            # a sentence elsewhere that only announces what follows ("…을 아래와 같이 실시합니다.") is no rival
+            and all(
+                c.hit.chunk.section == chunk.section or c.score < LIST_MARGIN * best.score or LEADS_IN.search(c.quote)
+                for c in chosen
+            )
         )
         if not (
             (asked.parts and asked.parts & named_parts(chunk.section))

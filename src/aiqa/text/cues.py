@@ -23,7 +23,14 @@ ASKS_TIME = regex.compile(
     r"\bwhen\b|\b(?:what|which)\s+(?:year|month|day|date|time)\b|\bdeadline\b|\bby\s+when\b|\bhow\s+soon\b",
     regex.I,
 )
-ASKS_WHO = regex.compile(r"누구|누가|\bwho\b|\bwhom\b", regex.I)
+# A question that also asks where ("어디 있고 몇 시까지 해?"): a place may answer it.
+ASKS_WHERE = regex.compile(r"어디|어느\s*곳|장소|위치|\bwhere\b", regex.I)
+# "who", and which body: a company, an agency, a department or a team is answered by its name
+ASKS_WHO = regex.compile(
+    r"누구|누가|어느\s*(?:회사|업체|기업|기관|부서|팀)|\bwho\b|\bwhom\b|"
+    r"\bwhich\s+(?:company|firm|vendor|supplier|agency|department|team|organi[sz]ation)\b",
+    regex.I,
+)
 # An amount: a number with a unit, currency or percent; a code such as "H100" or "7nm" is a name, and
 # a year ("2025년", "1990년대") is a date, not an amount.
 QUANTITY = regex.compile(
@@ -52,7 +59,7 @@ DATE = regex.compile(
 )
 # Counter words: "몇 명", "몇 달러", "몇 %": the unit an answer's number must carry.
 _COUNTER = regex.compile(
-    r"몇\s*(명|개|년|개월|월|일|시간|분|초|배|건|곳|번|회|차례|대|살|세|권|편|장|달러|원|엔|위안|유로|퍼센트|%|km|킬로미터|미터|톤)"
+    r"몇\s*(명|개|년|개월|월|일|시간|시|분|초|배|건|곳|번|회|차례|대|살|세|권|편|장|달러|원|엔|위안|유로|퍼센트|%|km|킬로미터|미터|톤)"
 )
 _CURRENCY = {
     "달러": r"달러|\$|usd",
@@ -84,6 +91,8 @@ _SAME_COUNTER = {
     "세": "살|세",
     "%": "%|퍼센트|percent",
 }
+# "몇 시" asks a time of day: "15시", "오후 3시", "15:00" (a date or a deadline in days does not answer it).
+_CLOCK = r"\d{1,2}\s?시(?!간)|(?<![\d:])\d{1,2}:\d{2}(?![\d:])"
 
 
 def asked_unit(question: str):
@@ -95,9 +104,15 @@ def asked_unit(question: str):
             return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{_MONEY})|(?:{_MONEY})\s?\d", regex.I)
         return None
     unit = found.group(1)
+    if unit == "시":
+        return regex.compile(_CLOCK)
     unit = {"퍼센트": "%"}.get(unit, unit)
-    words = _CURRENCY.get(unit) or _SAME_COUNTER.get(unit) or regex.escape(unit)
-    return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{words})|(?:{words})\s?\d", regex.I)
+    currency = _CURRENCY.get(unit)
+    words = currency or _SAME_COUNTER.get(unit) or regex.escape(unit)
+    # "1인당", "2명당" count per person: a rate, not how many
+    after = rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{words})(?!당)"
+    # Only a currency may stand before its number ("$ 5", "USD 20"); "뒤인 2028년" holds no count of people.
+    return regex.compile(rf"{after}|(?<![가-힣A-Za-z])(?:{currency})\s?\d" if currency else after, regex.I)
 
 
 # A question that asks for a reason or a purpose, and a section that gives one ("제안이유", "1. 목적").
