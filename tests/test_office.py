@@ -95,7 +95,7 @@ def test_a_line_that_only_opens_what_follows_is_not_the_answer(office):
 
 
 def test_a_sentence_that_only_says_what_follows_below_is_not_the_answer(office):
-    """"…을 아래와 같이 실시합니다." opens the notice; it answers no question about what the notice says."""
+    """ "…을 아래와 같이 실시합니다." opens the notice; it answers no question about what the notice says."""
     result = ask(office, "정보보안 점검 전에 미리 뭘 해 둬야 해?")
     assert "최신 버전으로 업데이트" in result["answer"], result["answer"]
     assert "아래와 같이" not in result["answer"], result["answer"]

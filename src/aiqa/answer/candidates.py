@@ -283,7 +283,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
 # share of its words ("재택근무 제도를 도입하려는 이유" of "재택근무 제도 도입안").
 ABOUT_DOCUMENT = 0.5
 # A statement that stops at a colon, or that says it does something "as follows" ("…을 아래와 같이
-#실시합니다.", "…는 다음과 같다."), says only that something follows: it is never an answer alone.
+# 실시합니다.", "…는 다음과 같다."), says only that something follows: it is never an answer alone.
 OPENS_ONLY = regex.compile(r"[:：]\s*$|(?:아래|다음)[와과]\s*같[이다]|\bas follows\b|\bthe following\W*$", regex.I)
 
 
