@@ -135,6 +135,9 @@ def test_a_counter_is_answered_by_one_that_counts_the_same():
     assert not asked_unit("몇 명을 새로 뽑아?").search("공사를 마친 뒤인 2029년 3월부터 시행한다")
     assert not asked_unit("몇 명까지 들을 수 있어?").search("1인당 연간 한도는 200만원")
     assert asked_unit("몇 달러야?").search("USD 20") and asked_unit("몇 달러야?").search("$5")
+    assert asked_unit("상담 자리는 몇 개야?") is None  # any counter answers "몇 개": "12석", "3대"
+    assert asked_unit("교육은 몇 주야?").search("교육은 4주 동안") and not asked_unit("몇 주야?").search("창립 3주년")
+    assert asked_unit("모니터는 몇 인치야?").search("27인치") and not asked_unit("몇 인치야?").search("1인당 2대")
 
 
 def test_a_time_of_day_is_asked_by_what_hour_and_answered_by_a_clock_time():

@@ -59,7 +59,8 @@ DATE = regex.compile(
 )
 # Counter words: "몇 명", "몇 달러", "몇 %": the unit an answer's number must carry.
 _COUNTER = regex.compile(
-    r"몇\s*(명|개|년|개월|월|일|시간|시|분|초|배|건|곳|번|회|차례|대|살|세|권|편|장|달러|원|엔|위안|유로|퍼센트|%|km|킬로미터|미터|톤)"
+    r"몇\s*(명|개|년|개월|월|일|주|시간|시|분|초|배|건|곳|번|회|차례|대|살|세|권|편|장|층|인치|달러|원|엔|위안|유로|퍼센트|%|"
+    r"km|킬로미터|미터|톤)"
 )
 _CURRENCY = {
     "달러": r"달러|\$|usd",
@@ -90,6 +91,8 @@ _SAME_COUNTER = {
     "살": "살|세",
     "세": "살|세",
     "%": "%|퍼센트|percent",
+    "주": "주(?!년)|weeks?",
+    "인치": '인치|inch(?:es)?|"',
 }
 # "몇 시" asks a time of day: "15시", "오후 3시", "15:00" (a date or a deadline in days does not answer it).
 _CLOCK = r"\d{1,2}\s?시(?!간)|(?<![\d:])\d{1,2}:\d{2}(?![\d:])"
@@ -104,6 +107,8 @@ def asked_unit(question: str):
             return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{_MONEY})|(?:{_MONEY})\s?\d", regex.I)
         return None
     unit = found.group(1)
+    if unit == "개":  # the counter of anything: "12석", "3대" and "5곳" answer "몇 개"
+        return None
     if unit == "시":
         return regex.compile(_CLOCK)
     unit = {"퍼센트": "%"}.get(unit, unit)
