@@ -198,3 +198,9 @@ def test_a_verb_never_passes_for_a_latin_name_it_sounds_like():
     assert "다니" in question.stems
     assert LatinNames({"day"}).normalize(sorted(question.terms), question.stems) == sorted(question.terms)
     assert LatinNames({"huawei"}).normalize(["화웨이"], question.stems) == ["huawei"]
+
+
+def test_a_korean_word_is_no_latin_name_of_another_length():
+    # "정리" (jongli) shares four letters with "only" (onli), but a spelling of a name is about as long as it
+    assert LatinNames({"only"}).match("정리") is None
+    assert LatinNames({"nvidia", "tencent"}).normalize(["엔비디아", "텐센트"]) == ["nvidia", "tencent"]

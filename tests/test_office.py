@@ -60,6 +60,16 @@ def test_who_wrote_a_document_is_read_from_its_letter_spaced_header_field(office
     assert "인재개발팀" in result["answer"].replace(" ", ""), result["answer"]
 
 
+def test_who_wrote_a_document_is_its_writers_field_in_any_words(office):
+    """ "정리했어", "올린 거야": whoever the text names elsewhere, the writer is the header's 작성자 field."""
+    for question in ("교육 지원 개선안은 누가 정리했어?", "교육 지원 개선안 누가 올린 거야?"):
+        result = ask(office, question)
+        assert not result["abstained"], (question, result["answer"])
+        assert [c["quote"].replace(" ", "") for c in result["citations"]] == ["작성자:인재개발팀"], result["answer"]
+    # a document the corpus does not hold is not written by the writer of one it does
+    assert "인재개발팀" not in ask(office, "2029년 예산 편성안은 누가 작성했어?")["answer"].replace(" ", "")
+
+
 def test_when_and_where_an_event_happens_is_not_answered_by_the_deadline_beside_it(office):
     result = ask(office, "보안 교육은 언제 어디서 해?")
     quote = " ".join(c["quote"] for c in result["citations"])

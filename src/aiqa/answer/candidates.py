@@ -18,6 +18,7 @@ import regex
 from aiqa.records import Chunk, Hit
 from aiqa.retrieve import CorpusStats
 from aiqa.text.cues import (
+    ASKS_AUTHOR,
     ASKS_HOW,
     ASKS_LIST,
     ASKS_NUMBER,
@@ -26,6 +27,7 @@ from aiqa.text.cues import (
     ASKS_TIME,
     ASKS_WHERE,
     ASKS_WHO,
+    AUTHOR_FIELD,
     DATE,
     QUANTITY,
     REASON_SECTION,
@@ -59,6 +61,7 @@ class Question:
     time: bool  # asks for a date
     who: bool  # asks for a person or organisation
     where: bool = False  # asks for a place too (cues.ASKS_WHERE)
+    author: bool = False  # asks who wrote a document (cues.ASKS_AUTHOR)
     reason: bool = False  # asks why, or what for
     many: bool = False  # asks for several things (a list)
     open: bool = False  # asks what or how, and for no number, time or person (cues.ASKS_OPEN)
@@ -82,6 +85,7 @@ class Question:
             time=bool(ASKS_TIME.search(text)),
             who=bool(ASKS_WHO.search(text)),
             where=bool(ASKS_WHERE.search(text)),
+            author=bool(ASKS_WHO.search(text) and ASKS_AUTHOR.search(text)),
             reason=bool(ASKS_REASON.search(text)),
             many=bool(ASKS_LIST.search(text)),
             how=bool(ASKS_HOW.search(text)),
@@ -276,6 +280,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
         # A why-question about what the whole document proposes is answered by its reason section
         # (read by `ordered`, not a fitted feature: the fit halves hold too few such questions).
         c.features["document_reason"] = float(document_reason(question, c.hit.chunk, statements))
+        c.features["author_field"] = float(author_field(question, c, hits, statements))
     return _aligned(question, out, aligner, foreign)
 
 
@@ -292,17 +297,32 @@ def ordered(found: list[Candidate], selection) -> list[Candidate]:
 
     Structure overrules the model where it is certain: statements of the part a question names come
     first, then, for a why-question about what the document itself proposes, those of its reason
-    section ("제안이유"); a statement that only opens what follows ("…은 다음과 같다:") comes after the others."""
+    section ("제안이유"), and for a question who wrote the document, its writer's field ("작성: 인사팀");
+    a statement that only opens what follows ("…은 다음과 같다:") comes after the others."""
     scored = [replace(c, score=selection.probability(c.features)) for c in found]
     scored.sort(
         key=lambda c: (
             -c.features["part_named"],
             -c.features.get("document_reason", 0.0),
+            -c.features.get("author_field", 0.0),
             bool(OPENS_ONLY.search(c.quote)),
             -c.score,
         )
     )
     return scored
+
+
+def author_field(question: Question, candidate: Candidate, hits: list[Hit], statements: Statements) -> bool:
+    """Whether a question asks who wrote a document and the candidate is that document's writer's field
+    ("작성: 응급의학과"): the document of the best passage, whose title shares a word with the question
+    besides the asking ones ("응급실 상반기 보고서 누가 작성했어?" over "2028년 상반기 … 보고")."""
+    if not (question.author and candidate.hit.chunk.source == hits[0].chunk.source):
+        return False
+    if not AUTHOR_FIELD.search(candidate.quote):
+        return False
+    # a word, not a one-syllable suffix: "편성안" and "개선안" share only "안"
+    named = {t for t in question.terms if len(t) > 1 and not (ASKS_AUTHOR.search(t) or ASKS_WHO.search(t))}
+    return bool(named & statements.title_terms(candidate.hit.chunk))
 
 
 def document_reason(question: Question, chunk: Chunk, statements: Statements) -> bool:

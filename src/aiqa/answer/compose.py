@@ -116,9 +116,11 @@ class Composer:
         analysis = asked.analysis
         ranked, features, probability = self.judge(asked, hits)
         signals = {**{k: round(v, 4) for k, v in features.items()}, "probability": round(probability, 4)}
-        if not ranked or probability < self.decision.answer.threshold:
+        # The writer's field of the document a question names answers who wrote it, however few words it shares.
+        certain = bool(ranked) and bool(ranked[0].features.get("author_field"))
+        if not ranked or (probability < self.decision.answer.threshold and not certain):
             return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
-        chosen = self.choose(ranked)
+        chosen = [ranked[0]] if certain else self.choose(ranked)
         span = self.span(asked, ranked[0], chosen)
         framed = replace(asked, analysis=replace(analysis, language=language))
         if span:

@@ -128,6 +128,17 @@ ASKS_REASON = regex.compile(
 REASON_SECTION = regex.compile(
     r"이유|목적|배경|취지|사유|필요성|\breason|\bpurpose\b|\bbackground\b|\brationale\b", regex.I
 )
+# Who wrote a document ("이 보고서 누가 작성했어?", "Who prepared the minutes?"), not who must write one
+# ("누가 작성해야 해?"): its header names the writer in a field of its own.
+ASKS_AUTHOR = regex.compile(
+    r"(?:작성|썼|쓴|써\s*온|만들었|만든|올렸|올린|기안|정리)(?!\S*\s*(?:해야|하여야|돼야|되어야))|"
+    r"\b(?:wrote|written|prepared|drafted|authored)\b|\bauthor\b",
+    regex.I,
+)
+# A header field that names a document's writer: "작성: 인사팀", "기안자: …", "| 작성 | 한지우 |", "Author: …".
+AUTHOR_FIELD = regex.compile(
+    r"^\W*(?:작성자?|기안자?|작성\s*(?:부서|팀)|보고자|정리|author|prepared\s+by|written\s+by)\s*[:：|]", regex.I
+)
 # A question that asks what or how without asking for a number, a time or a person: "뭐 받을 수 있어?",
 # "어떻게 신청해?"; over a list its answer is the list (or the steps), not one item of it.
 ASKS_OPEN = regex.compile(r"뭐|뭘|무엇|무슨|어떤|어떻게|what|how(?!\s+(?:many|much|long|often|soon))", regex.I)

@@ -215,7 +215,11 @@ class LatinNames:
         except (KeyError, IndexError, ValueError):  # rare syllables (괋, 뷇) the romaniser has no table entry for
             return None
         close = difflib.get_close_matches(key, self.by_key, n=1, cutoff=self.cutoff)
-        return self.by_key[close[0]] if close else None
+        # A spelling of a name is about as long as the name: "정리" (jongli) is not "only" (onli), though four
+        # of their letters line up.
+        if not close or abs(len(close[0]) - len(key)) > max(1, len(key) // 4):
+            return None
+        return self.by_key[close[0]]
 
     def normalize(self, terms: list[str], stems: Collection[str] = ()) -> list[str]:
         """Terms with each unknown Hangul spelling of a corpus's Latin word replaced by that word; `stems`
