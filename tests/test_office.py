@@ -125,3 +125,12 @@ def test_an_hour_or_a_head_count_the_notice_does_not_give_is_refused(office):
         result = ask_json(office, question)
         assert result["abstained"], (question, result["answer"])
     assert not ask_json(office, "보안 교육은 몇 시에 끝나?")["abstained"]
+
+
+def test_attachments_signatures_and_lead_ins_are_never_an_answer_alone():
+    from aiqa.answer.candidates import OPENS_ONLY
+
+    for text in ("붙임 1. 좌석 배치도 1부.  끝.", "대표이사 ○ ○ ○ (인)", "신청 방법은 다음과 같다.", "보낼 서류:"):
+        assert OPENS_ONLY.search(text), text
+    for text in ("사본 2부를 인사팀에 제출한다.", "신청은 그룹웨어에서 한다.", "상담원은 10명이다."):
+        assert not OPENS_ONLY.search(text), text

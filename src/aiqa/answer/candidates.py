@@ -287,9 +287,15 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
 # A question is about its document as a whole when the document's title holds this IDF-weighted
 # share of its words ("재택근무 제도를 도입하려는 이유" of "재택근무 제도 도입안").
 ABOUT_DOCUMENT = 0.5
-# A statement that stops at a colon, or that says it does something "as follows" ("…을 아래와 같이
-# 실시합니다.", "…는 다음과 같다."), says only that something follows: it is never an answer alone.
-OPENS_ONLY = regex.compile(r"[:：]\s*$|(?:아래|다음)[와과]\s*같[이다]|\bas follows\b|\bthe following\W*$", regex.I)
+# A statement that says only that something follows or is attached, or that signs: never an answer alone.
+# It stops at a colon, or says it does something "as follows" ("…을 아래와 같이 실시합니다.", "…는 다음과
+# 같다."); it lists an attachment by its copies ("상담센터 배치도 1부.  끝."); it is a signature block with
+# its seal marks ("대표이사 ○ ○ ○ (인)").
+OPENS_ONLY = regex.compile(
+    r"[:：]\s*$|(?:아래|다음)[와과]\s*같[이다]|\bas follows\b|\bthe following\W*$|"
+    r"\d+\s*부\s*\.?\s*(?:끝\s*\.?)?\s*$|\((?:인|서명|signature|seal)\)",
+    regex.I,
+)
 
 
 def ordered(found: list[Candidate], selection) -> list[Candidate]:
