@@ -136,7 +136,7 @@ class LangChain(System):
             def embed_query(self, text: str) -> list[float]:
                 return embedder.embed_queries([text])[0].tolist()
 
-        paths = sorted(self.corpus.glob("*.txt"))
+        paths = text_files(self.corpus)
         documents = [d for path in paths for d in TextLoader(str(path), encoding="utf-8").load()]
         pieces = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50).split_documents(documents)
         self.store = FAISS.from_documents(pieces, AiqaEmbeddings())
@@ -176,7 +176,7 @@ class LlamaIndex(System):
                 return self._embedder.embed_passages(texts).tolist()
 
         # Files rather than input_dir: the reader skips any path with a hidden part, such as .cache/.
-        documents = SimpleDirectoryReader(input_files=sorted(self.corpus.glob("*.txt"))).load_data()
+        documents = SimpleDirectoryReader(input_files=text_files(self.corpus)).load_data()
         self.index = VectorStoreIndex.from_documents(documents, embed_model=AiqaEmbedding(self.embedder))
         self.chunks = self.vectors = len(self.index.docstore.docs)
 
@@ -203,9 +203,14 @@ def installed(system: System) -> str | None:
         return None
 
 
+def text_files(corpus: Path) -> list[Path]:
+    """The corpus's plain-text and Markdown files, which all three systems read as they come."""
+    return sorted(p for pattern in ("*.txt", "*.md") for p in corpus.glob(pattern))
+
+
 def answerable_cases(questions: Path, corpus: Path, limit: int | None) -> list[Case]:
     """The questions whose `file` is in the corpus; every n-th of them when `limit` asks for fewer."""
-    sources = {p.name for p in corpus.glob("*.txt")}
+    sources = {p.name for p in text_files(corpus)}
     try:
         cases = [c for c in load_cases(questions) if is_answerable(c, sources)]
     except AiqaError as exc:
@@ -268,7 +273,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=CALIBRATION / "corpus", help="folder of .txt articles")
+    parser.add_argument("--corpus", type=Path, default=CALIBRATION / "corpus", help="folder of .txt and .md documents")
     parser.add_argument("--questions", type=Path, default=CALIBRATION / "report.jsonl", help="KorQuAD-format JSONL")
     parser.add_argument("--limit", type=int, default=None, help="ask an evenly spread sample of N questions")
     parser.add_argument("--json", type=Path, default=None, help="also write the table here as JSON")
@@ -321,7 +326,7 @@ def main() -> None:
         ask_all(ready, cases)
     rows = [summary(s) for s, _ in ready]
     print(
-        f"{len(cases)} answerable questions, {sum(1 for _ in args.corpus.glob('*.txt'))} articles in {args.corpus}; "
+        f"{len(cases)} answerable questions, {len(text_files(args.corpus))} documents in {args.corpus}; "
         f"model {embedder.name}; k={K}; the run took {time.perf_counter() - started:.0f} s"
     )
     print("; ".join(versions.values()))

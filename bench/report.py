@@ -462,7 +462,7 @@ def main() -> None:
             data["quality"]["command"] if data["quality"] else None,
         ),
         section(
-            "Answers before and after shaping them by the question and the document's structure",
+            "Answers before and after the latest round of changes (its note says which)",
             "quality",
             quality_change_section(load(results, "quality_before"), data["quality"]),
             "the same command on both commits, one after the other",
