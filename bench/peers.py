@@ -11,8 +11,9 @@ writes under .cache/calibration/korquad/ (KorQuAD-format lines; a question count
 All three systems embed with aiqa's own model (the converted multilingual-e5-small, with the e5
 "passage: " / "query: " prefixes), loaded once and wrapped as each library's embedding class, so
 only chunking and retrieval differ:
-- aiqa: `build_index` into a temporary folder, then `Retriever.search(q, k=5)`; the retrieved unit
-  is a chunk's `text`. "ready" adds loading that index and building its Kiwi BM25. One build per way
+- aiqa: `build_index` into a temporary folder, then `Retriever.search(q, k=5)`; what it retrieves is
+  each hit's passage (the consecutive units of one section around the best unit, up to 320 tokens),
+  as the answer layer reads it, or the unit alone where the passage is one unit. "ready" adds loading that index and building its Kiwi BM25. One build per way
   of embedding statements (`--statements`, AIQA_STATEMENT_VECTORS): the default's row is "aiqa",
   the other's "aiqa separate" (each statement its own encoder pass) or "aiqa pooled".
 - LangChain: TextLoader, RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50)
@@ -113,7 +114,8 @@ class Aiqa(System):
 
         retriever = Retriever(load_index(self.settings), self.embedder)
         self.vectors = retriever.index.vectors.ntotal
-        return lambda q, k: [hit.chunk.text for hit in retriever.search(q, k)]
+        # what a search returns: each hit's passage (its section's units around the best one), or the unit
+        return lambda q, k: [hit.passage or hit.chunk.text for hit in retriever.search(q, k)]
 
 
 class LangChain(System):

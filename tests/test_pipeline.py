@@ -53,6 +53,17 @@ def test_search_ranks_hits_best_first_and_points_at_their_chunks(fake_engine):
     assert len({h.id for h in hits}) == 7
 
 
+def test_a_search_also_returns_the_wanted_passages_of_its_documents_after_the_best(fake_engine):
+    retriever = fake_engine.pipeline().retriever
+    plain = retriever.search(SOFTWARE_ROW, k=2)
+    far = [c for c in retriever.chunks if c.source == plain[0].chunk.source and c.kind == "bullet"][-1]
+    assert all(far is not u.chunk for h in plain for u in (h, *h.units))  # the test needs a unit not found
+    hits = retriever.search(SOFTWARE_ROW, k=2, also=lambda chunk: chunk is far)
+    assert [h.id for h in hits[:2]] == [h.id for h in plain]  # the best stay first
+    assert len(hits) == 3 and any(far is u.chunk for u in (hits[2], *hits[2].units))
+    assert retriever.search(SOFTWARE_ROW, k=2, also=lambda chunk: False) == plain
+
+
 def test_an_answer_is_the_contract_with_every_marker_cited_verbatim(fake_engine):
     result = ask_json(fake_engine, SOFTWARE_ROW, 3)
     assert CONTRACT | {"timings_ms"} <= set(result)

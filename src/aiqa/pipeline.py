@@ -203,7 +203,10 @@ class Pipeline:
         """Answer a query from this version: the extractive answer with everything a written one needs."""
         laps = laps or Laps()
         asked = Question.read(query.analysis, self.retriever.stats)
-        hits = self.composer.rerank(asked, self.retriever.search(query.analysis, k=max(query.k, MIN_DEPTH), laps=laps))
+        found = self.retriever.search(
+            query.analysis, k=max(query.k, MIN_DEPTH), laps=laps, also=self.composer.wanted(asked)
+        )
+        hits = self.composer.rerank(asked, found)
         laps.lap("rerank")
         answer = self.composer.compose(query.question, asked, hits, query.language)
         laps.lap("compose")

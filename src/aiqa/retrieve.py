@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -20,6 +20,8 @@ DENSE_WEIGHT = 0.35
 # Korean, the size plain splitters cut). Units are ranked; passages are what a search returns, so the
 # best five hold five different places of the corpus, each with the units around its best one.
 PASSAGE_TOKENS = 320
+# Passages a search adds beyond the k best for the parts a question asks for (see Retriever.search `also`).
+ALSO_PASSAGES = 2
 # Chunks per document language whose vectors give that language's mean vector (see LanguageCentres).
 CENTRE_SAMPLE = 2000
 # How far the second search's query leans towards the other language (in units of the gap between the two
@@ -169,6 +171,9 @@ class Retriever:
         self.passage_of = np.zeros(len(self.chunks), dtype=np.int64)
         for n, members in enumerate(self.passages):
             self.passage_of[members] = n
+        self.passages_of: dict[str, list[int]] = {}  # document -> its passages, in order
+        for n, members in enumerate(self.passages):
+            self.passages_of.setdefault(self.chunks[members[0]].source, []).append(n)
 
     def encode(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]
@@ -220,10 +225,14 @@ class Retriever:
         *,
         query_vector: np.ndarray | None = None,
         laps: Laps | None = None,
+        also: Callable[[Chunk], bool] | None = None,
     ) -> list[Hit]:
         """Return the k best chunks for a question (text or its Analysis), best first.
 
-        `laps`, if given, gets the time of each step: embed, dense, keyword, fuse.
+        `also` names units a question asks for by structure (the article it names, the reason section of
+        the document it is about): up to ALSO_PASSAGES passages of the k best ones' documents that hold
+        such a unit come after the k best, though they did not score among them. `laps`, if given, gets
+        the time of each step: embed, dense, keyword, fuse.
         """
         if not self.chunks:
             return []
@@ -241,6 +250,8 @@ class Retriever:
             best.setdefault(int(self.passage_of[i]), int(i))
             if len(best) == k:
                 break
+        if also is not None:
+            self._add_wanted(best, also, fused)
         units = [j for p in best for j in self.passages[p]]
         cosines = dict(zip(units, self.statement_dense(units, vector), strict=True))
 
@@ -257,6 +268,19 @@ class Retriever:
             hits.append(replace(unit(top, rank), units=inside, passage=text))
         laps.lap("fuse")
         return hits
+
+    def _add_wanted(self, best: dict[int, int], also: Callable[[Chunk], bool], fused: np.ndarray) -> None:
+        """Add to `best` (passage -> its best unit) the passages of its documents that hold a wanted unit."""
+        sources = list(dict.fromkeys(self.chunks[i].source for i in best.values()))
+        added = 0
+        for source in sources:
+            for p in self.passages_of[source]:
+                if p in best or not any(also(self.chunks[j]) for j in self.passages[p]):
+                    continue
+                best[p] = max(self.passages[p], key=lambda j: fused[j])
+                added += 1
+                if added == ALSO_PASSAGES:
+                    return
 
     def statement_dense(self, chunk_ids: list[int], vector: np.ndarray) -> list[tuple[float, ...]]:
         """Cosines of the question and each statement of each chunk (its views after the context).

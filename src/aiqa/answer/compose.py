@@ -6,6 +6,7 @@ row) with its citation, so no fact can appear that its quote does not hold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from itertools import pairwise
 
@@ -94,6 +95,16 @@ class Composer:
             return hits
         first = inside + [h for h in hits if h not in inside]
         return [replace(h, rank=r) for r, h in enumerate(first, start=1)]
+
+    def wanted(self, question: Question) -> Callable[[Chunk], bool] | None:
+        """The units a question asks for by structure, for retrieval to fetch though they score low: those
+        of the article or step it names, and for a why-question about a whole document, its reason
+        section (see `rerank`); None for any other question."""
+        if not (question.parts or question.reason):
+            return None
+        return lambda chunk: bool(question.parts & named_parts(chunk.section)) or document_reason(
+            question, chunk, self.statements
+        )
 
     def ranked(self, question: Question, hits: list[Hit]) -> list[Candidate]:
         """The candidate statements of the hits, most likely to hold the answer first (candidates.ordered)."""
