@@ -13,8 +13,9 @@ All three systems embed with aiqa's own model (the converted multilingual-e5-sma
 only chunking and retrieval differ:
 - aiqa: `build_index` into a temporary folder, then `Retriever.search(q, k=5)`; what it retrieves is
   each hit's passage (the consecutive units of one section around the best unit, up to 320 tokens),
-  as the answer layer reads it, or the unit alone where the passage is one unit. "ready" adds loading that index and building its Kiwi BM25. One build per way
-  of embedding statements (`--statements`, AIQA_STATEMENT_VECTORS): the default's row is "aiqa",
+  as the answer layer reads it, or the unit alone where the passage is one unit. "ready" adds loading
+  that index and building its Kiwi BM25. One build per way of embedding statements (`--statements`,
+  AIQA_STATEMENT_VECTORS): the default's row is "aiqa",
   the other's "aiqa separate" (each statement its own encoder pass) or "aiqa pooled".
 - LangChain: TextLoader, RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=50)
   (characters), langchain-community's FAISS vector store (its default flat L2 index; on unit
