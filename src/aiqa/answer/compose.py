@@ -102,8 +102,8 @@ class Composer:
         section (see `rerank`); None for any other question."""
         if not (question.parts or question.reason):
             return None
-        return lambda chunk: bool(question.parts & named_parts(chunk.section)) or document_reason(
-            question, chunk, self.statements
+        return lambda chunk: (
+            bool(question.parts & named_parts(chunk.section)) or document_reason(question, chunk, self.statements)
         )
 
     def ranked(self, question: Question, hits: list[Hit]) -> list[Candidate]:
