@@ -17,7 +17,7 @@ import pytest
 from aiqa.answer.candidates import Question, crosses
 from aiqa.contract import ask_json
 from aiqa.evaluate import contains
-from aiqa.text.cues import ASKS_TIME, ASKS_WHERE, ASKS_WHO, DATE, QUANTITY, asked_unit
+from aiqa.text.cues import ASKS_TIME, ASKS_WHERE, ASKS_WHO, DATE, QUANTITY, asked_unit, header_unit
 from aiqa.text.korean import analyse
 from aiqa.web.examples import examples
 
@@ -138,6 +138,16 @@ def test_a_counter_is_answered_by_one_that_counts_the_same():
     assert asked_unit("상담 자리는 몇 개야?") is None  # any counter answers "몇 개": "12석", "3대"
     assert asked_unit("교육은 몇 주야?").search("교육은 4주 동안") and not asked_unit("몇 주야?").search("창립 3주년")
     assert asked_unit("모니터는 몇 인치야?").search("27인치") and not asked_unit("몇 인치야?").search("1인당 2대")
+
+
+def test_a_korean_question_for_pay_or_a_cost_wants_a_sum_of_money_in_the_text_or_its_column_header():
+    pay = asked_unit("야간 근무 수당은 얼마야?")
+    assert pay.search("1회 5만 원을 지급한다") and not pay.search("밤 10시부터 다음 날 6시까지")
+    assert asked_unit("비율은 얼마야?") is None and asked_unit("보험료는 얼마나 올라?") is None
+    assert header_unit("야간 근무 수당은 얼마야?").search("금액(원)")
+    assert header_unit("등록비가 얼마야?").search("Fee (KRW)")
+    assert header_unit("몇 명이 왔어?").search("내원 환자(명)") and not header_unit("몇 명이 왔어?").search("명칭")
+    assert header_unit("몇 개야?") is None and header_unit("몇 시에 열어?") is None
 
 
 def test_a_time_of_day_is_asked_by_what_hour_and_answered_by_a_clock_time():

@@ -32,6 +32,7 @@ from aiqa.text.cues import (
     QUANTITY,
     REASON_SECTION,
     asked_unit,
+    header_unit,
     named_parts,
     roles,
 )
@@ -61,6 +62,7 @@ class Question:
     time: bool  # asks for a date
     who: bool  # asks for a person or organisation
     where: bool = False  # asks for a place too (cues.ASKS_WHERE)
+    header_unit: Any = None  # the asked unit in a table's column header ("금액(원)"), or None (cues.header_unit)
     author: bool = False  # asks who wrote a document (cues.ASKS_AUTHOR)
     reason: bool = False  # asks why, or what for
     many: bool = False  # asks for several things (a list)
@@ -82,6 +84,7 @@ class Question:
             names=frozenset(stats.normalize(sorted(analysis.names | (latin & analysis.latin)))),
             number=bool(ASKS_NUMBER.search(text)),
             unit=asked_unit(text),
+            header_unit=header_unit(text),
             time=bool(ASKS_TIME.search(text)),
             who=bool(ASKS_WHO.search(text)),
             where=bool(ASKS_WHERE.search(text)),
@@ -247,6 +250,11 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
             # "who" is answered by a name, team or role the question lacks
             new_names = bool(s.names - question.names) or bool(s.roles - question.roles)
             amount = s.quantity if question.unit is None else bool(question.unit.search(s.text))
+            # a table row's bare number under a header that names the unit ("| 숙직 | 60,000 |" under "금액(원)")
+            amount = amount or (
+                question.header_unit is not None
+                and any(question.header_unit.search(h) and QUANTITY.search(v) for h, v in hit.chunk.cells)
+            )
             has = (question.number and amount) or (question.time and s.date) or (question.who and new_names)
             # a question that also asks where may be answered by the place: an address, a floor or a room
             # number ("본사 4층", "별관 지하 1층")

@@ -78,6 +78,11 @@ _ASKS_MONEY = regex.compile(
     r"budget|price|fee)\b|\bwhat\s+(?:is|was|are|were)\s+the\s+(?:price|cost|fees?|salary|budget)\b|\bfor\s+how\s+much\b",
     regex.I,
 )
+# ... and a Korean one: "얼마" after a word of pay or cost (수당, 비용, 요금, 숙박비, 보험료); "얼마나" asks how
+# much of anything.
+_ASKS_WON = regex.compile(
+    r"(?:수당|비용|요금|가격|금액|돈|급여|임금|월급|연봉|보수|수수료|[가-힣]료|[가-힣]비)(?![율중용])[^?？]*얼마(?!나)"
+)
 _MONEY = "|".join(_CURRENCY.values()) + r"|파운드|dollars?|euros?|pounds?|yen|yuan|won|gbp"
 
 
@@ -98,12 +103,32 @@ _SAME_COUNTER = {
 _CLOCK = r"\d{1,2}\s?시(?!간)|(?<![\d:])\d{1,2}:\d{2}(?![\d:])"
 
 
+def _unit_words(question: str) -> str | None:
+    """The spellings of the unit a question counts or prices in (a regex), "" for any count, or None."""
+    found = _COUNTER.search(question)
+    if not found:
+        return _MONEY if _ASKS_MONEY.search(question) or _ASKS_WON.search(question) else None
+    unit = {"퍼센트": "%"}.get(found.group(1), found.group(1))
+    if unit in ("개", "시"):
+        return ""
+    return _CURRENCY.get(unit) or _SAME_COUNTER.get(unit) or regex.escape(unit)
+
+
+def header_unit(question: str):
+    """The pattern of the asked unit in a table's column header ("금액(원)", "Fee (KRW)", "인원(명)"), whose
+    cells then hold bare numbers; None when the question asks no unit, or one no header holds (a time of day)."""
+    words = _unit_words(question)
+    if not words:
+        return None
+    return regex.compile(rf"(?<![가-힣A-Za-z])(?:[만억조천백]\s*)?(?:{words})(?![가-힣A-Za-z])", regex.I)
+
+
 def asked_unit(question: str):
     """The pattern a number in the answer must carry when a question counts in a unit ("몇 달러") or asks
     for a sum of money, else None."""
     found = _COUNTER.search(question)
     if not found:
-        if _ASKS_MONEY.search(question):
+        if _ASKS_MONEY.search(question) or _ASKS_WON.search(question):
             return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{_MONEY})|(?:{_MONEY})\s?\d", regex.I)
         return None
     unit = found.group(1)
