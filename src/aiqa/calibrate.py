@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiqa.answer.candidates import SELECTION_FEATURES, Candidate, Question, candidates, ordered
+from aiqa.answer.candidates import (
+    SELECTION_FEATURES,
+    Candidate,
+    Question,
+    answered_by_structure,
+    candidates,
+    ordered,
+)
 from aiqa.answer.decision import ANSWER_FEATURES, Decision, answer_features, fit_model
 from aiqa.engine import Engine
 from aiqa.errors import BadRequest
@@ -114,7 +121,7 @@ def measure(examples: list[Example], decision: Decision) -> dict[str, Any]:
     for ex, best in zip(examples, best_candidates(examples, decision), strict=True):
         features = answer_features(ex.question, best, ex.hits, ex.stats, ex.candidates) if best else None
         p = decision.answer.probability(features) if features else 0.0
-        refused = p < decision.answer.threshold and not (best is not None and best.features.get("author_field"))
+        refused = p < decision.answer.threshold and not (best is not None and answered_by_structure(best))
         if ex.answerable:
             holds = best is not None and any(contains(best.quote, g) for g in ex.case.gold)
             answerable[0] += 1

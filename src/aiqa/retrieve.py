@@ -127,17 +127,19 @@ class LanguageCentres:
     """
 
     def __init__(self, index: LoadedIndex):
-        korean = {source: document_is_korean(doc.text) for source, doc in index.documents.items()}
-        self.korean = np.array([korean.get(c.source, True) for c in index.chunks], dtype=bool)
+        # each document's language, read once here (the answer layer's Statements reuse it)
+        self.of_source = {source: document_is_korean(doc.text) for source, doc in index.documents.items()}
+        korean = np.array([self.of_source.get(c.source, True) for c in index.chunks], dtype=bool)
         self.means: dict[bool, np.ndarray] = {}
-        if self.korean.all() or not self.korean.any():
+        if korean.all() or not korean.any():
             return
+        # per question language, 1.0 for the chunks in the other language
+        self.other = {True: (~korean).astype(np.float32), False: korean.astype(np.float32)}
         for group in (True, False):
-            members = np.flatnonzero(self.korean == group)
+            members = np.flatnonzero(korean == group)
             sample = members[np.linspace(0, len(members) - 1, min(len(members), CENTRE_SAMPLE)).astype(int)]
             rows = index.search.rows_of([(int(index.offsets[i]), 1) for i in sample])
-            mean = np.mean(np.concatenate(rows), axis=0)
-            self.means[group] = mean.astype(np.float32)
+            self.means[group] = np.mean(np.concatenate(rows), axis=0).astype(np.float32)
         gap = self.means[False] - self.means[True]
         self.lean = gap * (PROBE_LEAN / max(float(gap @ gap), 1e-6))  # from Korean towards the other language
 
@@ -152,8 +154,7 @@ class LanguageCentres:
         if not self.means:
             return None
         own = bool(question.korean)
-        gap = float(vector @ (self.means[own] - self.means[not own]))
-        return np.where(self.korean == own, 0.0, gap).astype(np.float32)
+        return self.other[own] * float(vector @ (self.means[own] - self.means[not own]))
 
 
 class Retriever:
@@ -169,10 +170,9 @@ class Retriever:
         self.passages = passages(self.chunks)
         self.centres = LanguageCentres(index)
         self.passage_of = np.zeros(len(self.chunks), dtype=np.int64)
-        for n, members in enumerate(self.passages):
-            self.passage_of[members] = n
         self.passages_of: dict[str, list[int]] = {}  # document -> its passages, in order
         for n, members in enumerate(self.passages):
+            self.passage_of[members] = n
             self.passages_of.setdefault(self.chunks[members[0]].source, []).append(n)
 
     def encode(self, question: str) -> np.ndarray:

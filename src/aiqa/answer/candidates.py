@@ -138,7 +138,9 @@ MEMO_CHUNKS = 20_000
 class Statements:
     """The citable statements of each chunk, analysed once and memoised."""
 
-    def __init__(self, chunks: list[Chunk], texts: dict[str, str], stats: CorpusStats):
+    def __init__(
+        self, chunks: list[Chunk], texts: dict[str, str], stats: CorpusStats, korean: dict[str, bool] | None = None
+    ):
         self.chunks = chunks
         self.texts = texts
         self.stats = stats
@@ -149,7 +151,7 @@ class Statements:
         for c in chunks:
             if c.context.startswith("[") and c.source not in self._title_of:
                 self._title_of[c.source] = c.context[1 : c.context.find("]")].split(" > ")[0]
-        self._korean: dict[str, bool] = {}
+        self._korean: dict[str, bool] = dict(korean or {})  # document -> mainly Korean (as retrieval read it)
 
     def title_terms(self, chunk: Chunk) -> frozenset[str]:
         """The words of the title of a chunk's document, as its labels name it (read once per document)."""
@@ -324,6 +326,12 @@ def ordered(found: list[Candidate], selection) -> list[Candidate]:
         )
     )
     return scored
+
+
+def answered_by_structure(candidate: Candidate) -> bool:
+    """Whether structure alone makes the candidate the answer, whatever the answer decision says: the
+    writer's field of the document a who-wrote question names."""
+    return bool(candidate.features.get("author_field"))
 
 
 def author_field(question: Question, candidate: Candidate, hits: list[Hit], statements: Statements) -> bool:

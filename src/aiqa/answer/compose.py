@@ -18,6 +18,7 @@ from aiqa.answer.candidates import (
     Question,
     Statement,
     Statements,
+    answered_by_structure,
     candidates,
     document_reason,
     ordered,
@@ -53,7 +54,8 @@ class Composer:
     def __init__(self, retriever: Retriever, decision: Decision | None = None):
         self.stats = retriever.stats
         self.documents = retriever.index.documents
-        self.statements = Statements(retriever.chunks, {s: d.text for s, d in self.documents.items()}, self.stats)
+        texts = {s: d.text for s, d in self.documents.items()}
+        self.statements = Statements(retriever.chunks, texts, self.stats, retriever.centres.of_source)
         self.decision = decision or load_decision()
         self.aligner = Aligner(retriever.embedder)
         self.tables: dict[tuple[str, int], list[Chunk]] = {}
@@ -128,7 +130,7 @@ class Composer:
         ranked, features, probability = self.judge(asked, hits)
         signals = {**{k: round(v, 4) for k, v in features.items()}, "probability": round(probability, 4)}
         # The writer's field of the document a question names answers who wrote it, however few words it shares.
-        certain = bool(ranked) and bool(ranked[0].features.get("author_field"))
+        certain = bool(ranked) and answered_by_structure(ranked[0])
         if not ranked or (probability < self.decision.answer.threshold and not certain):
             return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
         chosen = [ranked[0]] if certain else self.choose(ranked)

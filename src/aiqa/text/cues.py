@@ -103,45 +103,42 @@ _SAME_COUNTER = {
 _CLOCK = r"\d{1,2}\s?시(?!간)|(?<![\d:])\d{1,2}:\d{2}(?![\d:])"
 
 
-def _unit_words(question: str) -> str | None:
-    """The spellings of the unit a question counts or prices in (a regex), "" for any count, or None."""
+def _asked(question: str) -> tuple[str, str] | None:
+    """The unit a question counts or prices in and its spellings (a regex): ("명", "명|인"), ("money", …);
+    None when it asks for none. "개" counts anything and "시" asks a time of day: their spellings are ""."""
     found = _COUNTER.search(question)
     if not found:
-        return _MONEY if _ASKS_MONEY.search(question) or _ASKS_WON.search(question) else None
+        return ("money", _MONEY) if _ASKS_MONEY.search(question) or _ASKS_WON.search(question) else None
     unit = {"퍼센트": "%"}.get(found.group(1), found.group(1))
     if unit in ("개", "시"):
-        return ""
-    return _CURRENCY.get(unit) or _SAME_COUNTER.get(unit) or regex.escape(unit)
+        return unit, ""
+    return unit, _CURRENCY.get(unit) or _SAME_COUNTER.get(unit) or regex.escape(unit)
 
 
 def header_unit(question: str):
     """The pattern of the asked unit in a table's column header ("금액(원)", "Fee (KRW)", "인원(명)"), whose
     cells then hold bare numbers; None when the question asks no unit, or one no header holds (a time of day)."""
-    words = _unit_words(question)
-    if not words:
+    asked = _asked(question)
+    if not asked or not asked[1]:
         return None
-    return regex.compile(rf"(?<![가-힣A-Za-z])(?:[만억조천백]\s*)?(?:{words})(?![가-힣A-Za-z])", regex.I)
+    return regex.compile(rf"(?<![가-힣A-Za-z])(?:[만억조천백]\s*)?(?:{asked[1]})(?![가-힣A-Za-z])", regex.I)
 
 
 def asked_unit(question: str):
     """The pattern a number in the answer must carry when a question counts in a unit ("몇 달러") or asks
     for a sum of money, else None."""
-    found = _COUNTER.search(question)
-    if not found:
-        if _ASKS_MONEY.search(question) or _ASKS_WON.search(question):
-            return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{_MONEY})|(?:{_MONEY})\s?\d", regex.I)
+    asked = _asked(question)
+    if asked is None or asked[0] == "개":  # "개" counts anything: "12석", "3대" and "5곳" answer "몇 개"
         return None
-    unit = found.group(1)
-    if unit == "개":  # the counter of anything: "12석", "3대" and "5곳" answer "몇 개"
-        return None
+    unit, words = asked
     if unit == "시":
         return regex.compile(_CLOCK)
-    unit = {"퍼센트": "%"}.get(unit, unit)
-    currency = _CURRENCY.get(unit)
-    words = currency or _SAME_COUNTER.get(unit) or regex.escape(unit)
+    if unit == "money":
+        return regex.compile(rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{_MONEY})|(?:{_MONEY})\s?\d", regex.I)
     # "1인당", "2명당" count per person: a rate, not how many
     after = rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{words})(?!당)"
     # Only a currency may stand before its number ("$ 5", "USD 20"); "뒤인 2028년" holds no count of people.
+    currency = _CURRENCY.get(unit)
     return regex.compile(rf"{after}|(?<![가-힣A-Za-z])(?:{currency})\s?\d" if currency else after, regex.I)
 
 
