@@ -1,6 +1,6 @@
 """Fit the bundled answer decision (src/aiqa/answer/decision.json) and report it on held-out questions.
 
-Usage: .venv/bin/python scripts/fit_decision.py [--korquad ../shared/eval/korquad] [--work .cache/calibration]
+Usage: .venv/bin/python scripts/fit_decision.py --korquad DIR [--realistic-dir DIR ...] [--work .cache/calibration]
                                                [--out src/aiqa/answer/decision.json]
 
 Data, split by a hash of each name so that the split never depends on the order of files:
@@ -175,14 +175,19 @@ def report_engine(work: Path, embedder) -> Engine:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--korquad", type=Path, default=REPO.parent / "shared" / "eval" / "korquad")
+    parser.add_argument(
+        "--korquad",
+        type=Path,
+        required=True,
+        help="the KorQuAD calibration set: questions.jsonl and corpus/",
+    )
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "calibration")
     parser.add_argument(
         "--realistic-dir",
         type=Path,
         action="append",
-        help="a folder of realistic documents with its questions and checker (repeatable; default: "
-        "../shared/eval/realistic and bench/office)",
+        help="a folder of realistic documents with its questions and checker (repeatable; default: bench/office; "
+        "the project also fits on ../shared/eval/realistic)",
     )
     parser.add_argument("--out", type=Path, default=REPO / "src" / "aiqa" / "answer" / "decision.json")
     parser.add_argument(
@@ -241,9 +246,7 @@ def main() -> None:
     seed = report_engine(args.work, engine.embedder)
     halves = {h: [c for c in report_cases if group(c.id, ("fit", "report")) == h] for h in ("fit", "report")}
     report = {h: collect(seed, halves[h], weight=REPORT_WEIGHT) for h in halves}
-    folders = args.realistic_dir or [
-        f for f in (REPO.parent / "shared" / "eval" / "realistic", REPO / "bench" / "office") if f.is_dir()
-    ]
+    folders = args.realistic_dir or [REPO / "bench" / "office"]
     for folder in folders:
         if not any((folder / name).exists() for name in ("check_realistic.py", "check.py")):
             sys.exit(f"fit_decision: {folder} has no check_realistic.py or check.py to split its questions")

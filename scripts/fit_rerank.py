@@ -1,6 +1,6 @@
 """Fit the alignment weight of the passage rerank for questions not in Korean (RERANK_WEIGHT).
 
-Usage: .venv/bin/python scripts/fit_rerank.py [--korquad ../shared/eval/korquad] [--work .cache/calibration]
+Usage: .venv/bin/python scripts/fit_rerank.py --korquad DIR [--work .cache/calibration]
 
 The English questions of bench/korquad_english.jsonl about indexed KorQuAD articles, in the same
 fit/report split as scripts/fit_decision.py (which builds the index this reads). For each question
@@ -48,7 +48,12 @@ def hit_at_1(rows, weight: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--korquad", type=Path, default=REPO.parent / "shared" / "eval" / "korquad")
+    parser.add_argument(
+        "--korquad",
+        type=Path,
+        required=True,
+        help="the KorQuAD calibration set: questions.jsonl and corpus/",
+    )
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "calibration")
     args = parser.parse_args()
     engine, split = korquad_engine(args.korquad, args.work)

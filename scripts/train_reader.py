@@ -1,6 +1,6 @@
 """Train the reader: a cross-encoder that reads a question and one candidate statement together.
 
-Usage: .venv/bin/python scripts/train_reader.py collect [--work .cache/calibration]
+Usage: .venv/bin/python scripts/train_reader.py collect --korquad DIR [--realistic DIR] [--work .cache/calibration]
        .venv/bin/python scripts/train_reader.py train [--epochs 2] [--out ~/.cache/aiqa/reader]
        .venv/bin/python scripts/train_reader.py export [--out ~/.cache/aiqa/reader]
 
@@ -102,6 +102,8 @@ def collect_all(args) -> None:
     from aiqa.calibrate import collect
     from aiqa.evaluate import load_cases
 
+    if args.korquad is None:
+        sys.exit("train_reader: collect reads a KorQuAD calibration set: pass --korquad DIR")
     for path in (args.korquad / "questions.jsonl", args.realistic / "questions.jsonl"):
         if not path.exists():
             sys.exit(f"train_reader: no calibration questions at {path}: pass --korquad DIR and --realistic DIR")
@@ -380,8 +382,14 @@ def export(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("stage", choices=("collect", "train", "export"))
-    parser.add_argument("--korquad", type=Path, default=REPO.parent / "shared" / "eval" / "korquad")
-    parser.add_argument("--realistic", type=Path, default=REPO.parent / "shared" / "eval" / "realistic")
+    parser.add_argument(
+        "--korquad",
+        type=Path,
+        help="the KorQuAD calibration set: questions.jsonl and corpus/ (collect)",
+    )
+    parser.add_argument(
+        "--realistic", type=Path, default=REPO / "bench" / "office", help="realistic documents with questions.jsonl"
+    )
     parser.add_argument("--english", type=Path, default=REPO / "bench" / "korquad_english.jsonl")
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "calibration")
     parser.add_argument("--examples", type=Path, default=None, help="collected questions (default: WORK/reader.pkl)")
