@@ -4,6 +4,11 @@ The server is the `milvus` package's embedded standalone Milvus (2.3, `milvus-se
 started here; without it the test is skipped with the reason. Milvus 2.3 has no sparse vectors,
 so these collections hold no keyword vectors and each replica scores keywords with aiqa's own
 BM25+ postings (aiqa.stores.milvus_layout).
+
+The replicas reach the server through the service address a cluster gives it (`Address`, a TCP
+forwarder the test owns). The outage kills the server's processes; it comes back on the same data
+and new ports behind that address, so the test need not wait out the minute a killed server's
+port stays in TIME_WAIT.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,9 +47,11 @@ class MilvusServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180) -> None:
-        # milvus-server moves to the next free port when its own cannot be bound yet (the last run's
-        # connections in TIME_WAIT, up to a minute): wait for it, so a restart keeps its address.
-        _wait(lambda: _bindable(self.port) and _bindable(self.etcd), f"port {self.port} did not come free", 150)
+        # milvus-server refuses a port it cannot bind yet: a restart takes fresh ones (the test's
+        # Address keeps the one the replicas know).
+        if self.proc is not None:
+            self.port, self.etcd = free_port(), free_port()
+            self.uri = f"http://127.0.0.1:{self.port}"
         command = [str(SERVER), "--data", str(self.data), "--proxy-port", str(self.port), "--etcd-port", str(self.etcd)]
         log = (self.data.parent / "milvus-server.log").open("a")
         # A session of its own: the wrapper starts the milvus binary as its child, and both are stopped.
@@ -69,15 +77,17 @@ class MilvusServer:
         except Exception:
             return False
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = True) -> None:
+        """Stop the server: SIGTERM and up to a minute for it to finish, or a kill (a crash) at once."""
         if self.proc is None:
             return
         group = self.proc.pid
-        for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
+        for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 10))[0 if graceful else 1 :]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, sig)
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and _group_alive(group):
+                self.proc.poll()  # reaps the wrapper once it exits
                 time.sleep(0.5)
             if not _group_alive(group):
                 break
@@ -88,21 +98,54 @@ class MilvusServer:
         return " | ".join(path.read_text(errors="replace").splitlines()[-5:]) if path.exists() else "no log"
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:  # no SO_REUSEADDR, as milvus-server tries it
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+class Address:
+    """A fixed address that forwards each TCP connection to the server's current port."""
+
+    def __init__(self, target: MilvusServer):
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.uri = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target.port), timeout=3)
+            except OSError:
+                client.close()  # nothing listens behind the address: the connection is refused
+                continue
+            upstream.settimeout(None)
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    for sock in (src, dst):  # one side gone: both connections end
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Whether a process of the group still runs (a killed one stays a zombie until it is reaped)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # pid (comm) state ppid pgrp ...: comm may hold spaces, so read after its closing bracket
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            if int(pgrp) == group and state != "Z":
+                return True
+    return False
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +159,7 @@ def milvus_server(tmp_path_factory):
     except RuntimeError as exc:
         pytest.skip(f"the Milvus server could not start here: {exc}")
     yield server
-    server.stop()
+    server.stop(graceful=False)  # its data is not needed again
 
 
 def _wait(check, what: str, timeout: float = 120) -> None:
@@ -143,13 +186,14 @@ def _ask(url: str, question: str) -> httpx.Response:
 @pytest.fixture(scope="module")
 def replicas(milvus_server, real_model, cache_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("replicas")
+    address = Address(milvus_server)
     shutil.copytree(CORPUS, root / "corpus")
     env = {
         "AIQA_CACHE_DIR": str(cache_dir),
         "AIQA_CORPUS": str(root / "corpus"),
         "AIQA_INDEX": str(root / "index"),
         "AIQA_STORE": "milvus",
-        "AIQA_MILVUS_URI": milvus_server.uri,
+        "AIQA_MILVUS_URI": address.uri,
         "AIQA_MILVUS_NAME": "replicated",
         "AIQA_RATE_LIMIT": "",
     }
@@ -168,6 +212,7 @@ def replicas(milvus_server, real_model, cache_dir, tmp_path_factory):
     finally:
         for _, process in servers:
             process.stop()
+        address.close()
 
 
 def test_two_replicas_follow_a_rebuild_and_outlive_an_outage(replicas):
@@ -191,8 +236,8 @@ def test_two_replicas_follow_a_rebuild_and_outlive_an_outage(replicas):
         assert reply.status_code == 200
         assert "37억" in reply.json()["answer"] and "aurora.md" in reply.text
 
-    # The Milvus server goes away: every question gets a 503 that says what is wrong.
-    replicas.server.stop()
+    # The Milvus server crashes: every question gets a 503 that says what is wrong.
+    replicas.server.stop(graceful=False)
     for url in (a, b):
         for question in ("오로라 프로젝트의 예산은 얼마인가?", "미국 AI 내수 시장의 특징은?"):
             reply = _ask(url, question)

@@ -28,6 +28,7 @@ def test_locate_finds_each_text_in_order_and_says_when_one_is_missing():
     assert locate("abc", ("",)) == [None]
 
 
+@pytest.mark.model  # the model is asked for by name below, which the automatic marker cannot see
 @pytest.mark.parametrize("which", ["embedder", "reference"])
 def test_pooled_statement_is_close_to_its_own_vector_but_not_the_same(which, request):
     model = request.getfixturevalue(which)  # the default runtime (onnx-int8), then torch

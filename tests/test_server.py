@@ -56,7 +56,10 @@ class ThreadedServer:
 
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
-        self.thread.join(10)
+        self.thread.join(2)
+        if self.thread.is_alive():  # a stream still open (the chat's queue): stop without waiting for it
+            self.server.force_exit = True
+            self.thread.join(10)
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,13 @@ if TYPE_CHECKING:
     from aiqa.index.format import LoadedIndex
 
 ALIAS_TTL = 1.0  # seconds a replica trusts its last look at the alias
+# gRPC waits up to two minutes between reconnections by default: a replica would answer 503s for that
+# long after its Milvus server came back. Capped, it is answering again within about two seconds.
+RECONNECT = {
+    "grpc.initial_reconnect_backoff_ms": 500,
+    "grpc.min_reconnect_backoff_ms": 500,
+    "grpc.max_reconnect_backoff_ms": 2000,
+}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,100}")
 _clients: dict[tuple[str, str], Any] = {}
 _stores: dict[tuple[str, str, str], MilvusStore] = {}
@@ -78,7 +85,7 @@ def _client(uri: str, token: str) -> Any:
 
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
         try:
-            _clients[uri, token] = MilvusClient(uri=uri, token=token)
+            _clients[uri, token] = MilvusClient(uri=uri, token=token, grpc_options=RECONNECT)
         except Exception as exc:  # pymilvus raises its own kinds for a refused, unreachable or locked target
             raise IndexNotFound(
                 f"cannot open Milvus at {uri} ({exc}): check AIQA_MILVUS_URI and AIQA_MILVUS_TOKEN; a Milvus Lite "
