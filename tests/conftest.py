@@ -127,16 +127,18 @@ def pytest_collection_modifyitems(config, items):
         items.sort(key=lambda item: any(name in EARLY for name in item.fixturenames))
         return
     # Each group goes to one worker (GroupScheduling), in this order: the shared processes first, then
-    # the groups that hold the most model tests (the slow ones), so that no big group is left for the end.
+    # the groups of a `long` test (a minute of waiting on a real service), then the groups that hold the
+    # most model tests (the slow ones), so that no big group is left for the end.
     groups = {item: group_of(item) for item in items}
     for item, group in groups.items():
         if group == "early":  # its first test starts them all (`early`), before its own fixtures
             item.fixturenames.insert(0, "early")
     weight: dict[str, int] = {}
+    long = {group for item, group in groups.items() if item.get_closest_marker("long")}
     for item, group in groups.items():
         weight[group] = weight.get(group, 0) + (1 if item.get_closest_marker("model") else 0)
     shared = list(SHARED_GROUPS)
-    rank = {g: (g not in shared, shared.index(g) if g in shared else 0, -n) for g, n in weight.items()}
+    rank = {g: (g not in shared, shared.index(g) if g in shared else 0, g not in long, -n) for g, n in weight.items()}
     items.sort(key=lambda item: rank[groups[item]])
     # Every worker collects the same tests and writes the same file; the scheduler reads it.
     where = Path(config.workerinput[GROUPS_KEY])

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from aiqa.web.idle import EVENT_POLL_S, PROGRESS_POLL_S
 
@@ -36,6 +37,7 @@ def _cpu_ticks(pid: int) -> int:
     return total
 
 
+@pytest.mark.long  # a server's start, then its CPU time over windows of seconds
 def test_an_idle_server_uses_under_two_percent_of_a_core(report_settings, tmp_path):
     shutil.copytree(report_settings.corpus_dir, tmp_path / "corpus")
     shutil.copytree(report_settings.index_dir, tmp_path / "index")

@@ -31,6 +31,7 @@ import pytest
 from .conftest import CORPUS, Background, free_port
 
 pytest.importorskip("pymilvus", reason="pymilvus is not installed: pip install -e '.[test]'")
+pytestmark = pytest.mark.long  # a Milvus server's start, a crash and its recovery: over a minute
 SERVER = Path(sys.executable).with_name("milvus-server")
 NEW_DOC = (
     "# 오로라 프로젝트\n\n오로라 프로젝트는 2027년 3월에 시작하는 사내 위성 통신 과제이다.\n\n"
