@@ -15,6 +15,7 @@ from dataclasses import replace
 import regex
 
 from aiqa.records import OCR_MARK, Chunk, Document, page_at
+from aiqa.text.columns import AlignedRow, aligned_tables
 from aiqa.text.layout import (
     BULLET,
     CONTINUES,
@@ -46,7 +47,8 @@ TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
 # 9: a fenced code block is one unit of kind "code", never a heading.
 # 10: the outline of office documents (articles, clauses, 가. items, ■ and named sections, fields).
-CHUNKER_VERSION = 11
+# 12: tables laid out with spaces are read as tables (aiqa.text.columns).
+CHUNKER_VERSION = 12
 # The header field that names what an official document is about, and how far down its header goes.
 SUBJECT_LABELS = frozenset({"제목", "건명", "subject", "title"})
 SUBJECT_LINES = 40
@@ -281,7 +283,24 @@ class _Builder:
                 merged[-1] = (start, row.end, previous + cells)
             else:
                 merged.append((row.start, row.end, cells))
-        for n, (start, end, cells) in enumerate(merged, start=1):
+        self.rows(header, merged)
+
+    def aligned(self, rows: list[AlignedRow]) -> None:
+        """Emit a table laid out with spaces (aiqa.text.columns) as a pipe table is."""
+        self.tables += 1
+        header = list(rows[0].cells)
+        self.emit(
+            "table_header",
+            rows[0].start,
+            rows[0].end,
+            self.labelled(" | ".join(header)),
+            f"table {self.tables}, header",
+        )
+        self.rows(header, [(r.start, r.end, list(r.cells)) for r in rows[1:]])
+
+    def rows(self, header: list[str], rows: list[tuple[int, int, list[str]]]) -> None:
+        """One chunk per row, each cell named by its column's header."""
+        for n, (start, end, cells) in enumerate(rows, start=1):
             names = header + [f"열{i}" for i in range(len(header) + 1, len(cells) + 1)]
             pairs = [(h, c) for h, c in zip(names, cells, strict=False) if c]
             context = self.labelled(" | ".join(f"{h}: {c}" for h, c in pairs))
@@ -290,6 +309,7 @@ class _Builder:
     def run(self) -> list[Chunk]:
         lines = split_lines(self.doc.text)
         kinds = code_kinds(lines, [line_kind(line.text) for line in lines])
+        aligned = aligned_tables(lines, kinds)  # their lines' kind becomes "aligned"
         first = next((i for i, k in enumerate(kinds) if k != "blank"), None)
         # Outline marks (제2장, ■, 1. 목적, 제안이유) nest below the document's Markdown headings.
         self.depths = Depths(
@@ -304,6 +324,10 @@ class _Builder:
             kind, line = kinds[i], lines[i]
             if kind in ("blank", "rule"):
                 i += 1
+                continue
+            if kind == "aligned":
+                i, rows = aligned[i]
+                self.aligned(rows)
                 continue
             nxt = next((j for j in range(i + 1, len(lines)) if kinds[j] not in ("blank", "rule")), None)
             is_title = i == first and kind in ("paragraph", "heading") and len(line.text) <= 120

@@ -17,6 +17,7 @@ import regex
 
 from aiqa.records import Chunk, Hit
 from aiqa.retrieve import CorpusStats
+from aiqa.text.columns import unspaced
 from aiqa.text.cues import (
     ASKS_AUTHOR,
     ASKS_HOW,
@@ -178,7 +179,7 @@ class Statements:
         out = []
         for a, b in chunk.statements:
             piece = text[a:b]
-            analysis = analyse(piece)
+            analysis = analyse(unspaced(piece))  # a letter-spaced cell ("숙    직") is read as its word
             out.append(
                 Statement(
                     a,

@@ -12,13 +12,13 @@ re-flowed text maps back to a source span with the same characters (`Reflowed.so
 
 from __future__ import annotations
 
-import unicodedata
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
 
 import regex
 
+from aiqa.text.columns import width
 from aiqa.text.korean import space
 from aiqa.text.layout import FENCE
 
@@ -60,11 +60,6 @@ _SPACED_LABEL = regex.compile(r"^[ \t]*\p{Hangul}(?:[ \t]+\p{Hangul})+[ \t]*(?=[
 _SHORT_HEADER = 60  # columns; letter-spacing is undone only in lines this narrow
 _WINDOW = 12  # characters either side of a break that Kiwi reads to place the space
 _FURNITURE = ("page-number", "running-header", "rule")
-
-
-def width(text: str) -> int:
-    """Visual columns of a line: Hangul and other wide characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 @dataclass(frozen=True)
