@@ -234,3 +234,32 @@ def test_a_corpus_of_one_language_gets_no_correction(handbook_engine, engine):
         retriever = one.pipeline().retriever
         assert not retriever.centres.means
         assert retriever.centres.shift(analyse("육아휴직은 몇 주야?"), retriever.encode("육아휴직은 몇 주야?")) is None
+
+
+def test_a_code_block_is_tilted_towards_neither_language(tmp_path):
+    # A Korean manual with a command in it, beside an English guide: the cosines of Korean prose move for
+    # an English question (and the English guide's for a Korean one); the command's never do.
+    from .fakes import FakeEmbedder
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "manual.md").write_text(
+        "# 배포 도구 설명서\n\n배포 전에 설정 파일을 확인하고 담당자의 승인을 받습니다.\n\n"
+        "```bash\ndeploy apply --env prod --version 2.4.1\n```\n",
+        encoding="utf-8",
+    )
+    (corpus / "guide.md").write_text(
+        "# Travel guide\n\nBook every trip in the travel portal first.\n", encoding="utf-8"
+    )
+    embedder = FakeEmbedder()
+    engine = engine_over(report_index(tmp_path / "built", tmp_path / "cache", embedder, corpus), embedder).load()
+    retriever = engine.pipeline().retriever
+    chunks = retriever.chunks
+    code = [i for i, c in enumerate(chunks) if c.kind == "code"]
+    korean_prose = [i for i, c in enumerate(chunks) if c.source == "manual.md" and c.kind != "code"]
+    assert code and korean_prose and retriever.centres.means
+    for question in ("How do I deploy to production?", "출장은 어디서 신청해?"):
+        shift = retriever.centres.shift(analyse(question), retriever.encode(question))
+        assert shift is not None and not shift[code].any()
+    english = retriever.centres.shift(analyse("How do I deploy?"), retriever.encode("How do I deploy?"))
+    assert english[korean_prose].any()

@@ -130,13 +130,16 @@ class LanguageCentres:
         # each document's language, read once here (the answer layer's Statements reuse it)
         self.of_source = {source: document_is_korean(doc.text) for source, doc in index.documents.items()}
         korean = np.array([self.of_source.get(c.source, True) for c in index.chunks], dtype=bool)
+        # A code block is in neither language: it shares no language's mean, and is not tilted (an
+        # English question would otherwise lift the commands of a Korean manual above its prose).
+        prose = np.array([c.kind != "code" for c in index.chunks], dtype=bool)
         self.means: dict[bool, np.ndarray] = {}
-        if korean.all() or not korean.any():
-            return
+        if not (korean & prose).any() or not (~korean & prose).any():
+            return  # prose of one language: every cosine would move alike
         # per question language, 1.0 for the chunks in the other language
-        self.other = {True: (~korean).astype(np.float32), False: korean.astype(np.float32)}
+        self.other = {True: (~korean & prose).astype(np.float32), False: (korean & prose).astype(np.float32)}
         for group in (True, False):
-            members = np.flatnonzero(korean == group)
+            members = np.flatnonzero((korean == group) & prose)
             sample = members[np.linspace(0, len(members) - 1, min(len(members), CENTRE_SAMPLE)).astype(int)]
             rows = index.search.rows_of([(int(index.offsets[i]), 1) for i in sample])
             self.means[group] = np.mean(np.concatenate(rows), axis=0).astype(np.float32)
