@@ -17,7 +17,7 @@ import pytest
 from aiqa.answer.candidates import Question, crosses
 from aiqa.contract import ask_json
 from aiqa.evaluate import contains
-from aiqa.text.cues import ASKS_TIME, ASKS_WHERE, ASKS_WHO, DATE, QUANTITY, asked_unit, header_unit
+from aiqa.text.cues import ASKS_CODE, ASKS_TIME, ASKS_WHERE, ASKS_WHO, DATE, QUANTITY, asked_unit, header_unit
 from aiqa.text.korean import analyse
 from aiqa.web.examples import examples
 
@@ -263,3 +263,18 @@ def test_a_code_block_is_tilted_towards_neither_language(tmp_path):
         assert shift is not None and not shift[code].any()
     english = retriever.centres.shift(analyse("How do I deploy?"), retriever.encode("How do I deploy?"))
     assert english[korean_prose].any()
+
+
+def test_a_question_that_asks_for_code_is_answered_by_a_code_block(manual_engine):
+    result = ask_json(manual_engine, "복원할 때 쓰는 명령어가 뭐야?")
+    assert not result["abstained"], result["answer"]
+    assert "snapkeep restore" in result["citations"][0]["quote"], result["answer"]  # the command, not the prose
+    install = ask_json(manual_engine, "설치 명령어 알려줘")
+    assert install["answer"].count("apt-get install snapkeep") == 1, install["answer"]  # shown once
+
+
+def test_the_code_cue_asks_for_code_and_not_for_a_barcode():
+    for asked in ("코드를 어떻게 짜?", "명령어 알려줘", "Which command lists backups?", "a script to restore"):
+        assert ASKS_CODE.search(asked), asked
+    for not_asked in ("바코드가 안 읽혀", "유니코드 문자가 깨져", "복원은 누가 승인해?"):
+        assert not ASKS_CODE.search(not_asked), not_asked

@@ -20,6 +20,7 @@ from aiqa.retrieve import CorpusStats
 from aiqa.text.columns import unspaced
 from aiqa.text.cues import (
     ASKS_AUTHOR,
+    ASKS_CODE,
     ASKS_HOW,
     ASKS_LIST,
     ASKS_NUMBER,
@@ -69,6 +70,7 @@ class Question:
     many: bool = False  # asks for several things (a list)
     open: bool = False  # asks what or how, and for no number, time or person (cues.ASKS_OPEN)
     how: bool = False  # asks how to do something (cues.ASKS_HOW)
+    code: bool = False  # asks for code or a command (cues.ASKS_CODE): a code block is the kind asked
     parts: frozenset[str] = frozenset()  # the articles or steps it names by number ("12조", "3단계")
     roles: frozenset[str] = frozenset()  # the teams and roles it names ("팀장", "인사팀")
 
@@ -93,6 +95,7 @@ class Question:
             reason=bool(ASKS_REASON.search(text)),
             many=bool(ASKS_LIST.search(text)),
             how=bool(ASKS_HOW.search(text)),
+            code=bool(ASKS_CODE.search(text)),
             open=bool(ASKS_OPEN.search(text))
             and not (ASKS_NUMBER.search(text) or ASKS_TIME.search(text) or ASKS_WHO.search(text)),
             parts=named_parts(text),
@@ -249,7 +252,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
             around = s.terms | label_terms | before | after
             own_weight = sum(stats.weight(t) for t in s.terms)
             new_weight = sum(stats.weight(t) for t in s.terms - q)
-            asks = question.number or question.time or question.who
+            asks = question.number or question.time or question.who or question.code
             # "who" is answered by a name, team or role the question lacks
             new_names = bool(s.names - question.names) or bool(s.roles - question.roles)
             amount = s.quantity if question.unit is None else bool(question.unit.search(s.text))
@@ -261,7 +264,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
             has = (question.number and amount) or (question.time and s.date) or (question.who and new_names)
             # a question that also asks where may be answered by the place: an address, a floor or a room
             # number ("본사 4층", "별관 지하 1층")
-            has = has or (question.where and s.quantity)
+            has = has or (question.where and s.quantity) or (question.code and hit.chunk.kind == "code")
             own_dense = hit.statement_dense[i] if i < len(hit.statement_dense) else hit.dense
             features = {
                 "relative_score": hit.score / best,

@@ -166,6 +166,8 @@ AUTHOR_FIELD = regex.compile(
 ASKS_OPEN = regex.compile(r"뭐|뭘|무엇|무슨|어떤|어떻게|what|how(?!\s+(?:many|much|long|often|soon))", regex.I)
 # A question that asks how to do something: "어떻게 해?", "연결하려면 뭐 쳐야 돼?", "how do I …".
 ASKS_HOW = regex.compile(r"어떻게|방법|[가-힣]려면|명령어?|\bhow\s+(?:do|can|to|should)\b|\bcommand\b", regex.I)
+# A question that asks for code itself: "코드를 어떻게 짜?", "명령어 알려줘", "a script that …" (not "바코드").
+ASKS_CODE = regex.compile(r"(?<![가-힣])(?:코드|명령어|스크립트|커맨드)|\b(?:code|command|snippet|script)s?\b", regex.I)
 # A question that asks for several things: "어떤 것들", "뭐뭐", "누구누구", "종류", "모두", "what are the …s".
 ASKS_LIST = regex.compile(
     r"것들|뭐뭐|무엇무엇|누구누구|어디어디|종류|항목|목록|모두|전부|각각|[가-힣]들(?=[은는이가을를에의로])|"
