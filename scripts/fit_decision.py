@@ -187,7 +187,7 @@ def main() -> None:
         type=Path,
         action="append",
         help="a folder of realistic documents with its questions and checker (repeatable; default: bench/office; "
-        "the project also fits on ../shared/eval/realistic)",
+        "the project also passes the realistic set of its evaluation data)",
     )
     parser.add_argument("--out", type=Path, default=REPO / "src" / "aiqa" / "answer" / "decision.json")
     parser.add_argument(

@@ -260,19 +260,11 @@ class _Builder:
         return pieces
 
     def table(self, rows: list[Line]) -> None:
-        """Emit a header chunk and one chunk per row, repairing rows broken across lines."""
-        self.tables += 1
+        """Emit a pipe table: a header chunk and one chunk per row, repairing rows broken across lines."""
         header = split_cells(rows[0].text)
         has_separator = len(rows) > 1 and bool(TABLE_SEPARATOR.match(rows[1].text))
         header_end = rows[1].end if has_separator else rows[0].end
         body = rows[2:] if has_separator else rows[1:]
-        self.emit(
-            "table_header",
-            rows[0].start,
-            header_end,
-            self.labelled(" | ".join(header)),
-            extra=f"table {self.tables}, header",
-        )
         merged: list[tuple[int, int, list[str]]] = []
         for row in body:
             cells = split_cells(row.text)
@@ -283,28 +275,21 @@ class _Builder:
                 merged[-1] = (start, row.end, previous + cells)
             else:
                 merged.append((row.start, row.end, cells))
-        self.rows(header, merged)
+        self.grid(header, rows[0].start, header_end, merged)
 
     def aligned(self, rows: list[AlignedRow]) -> None:
         """Emit a table laid out with spaces (aiqa.text.columns) as a pipe table is."""
-        self.tables += 1
-        header = list(rows[0].cells)
-        self.emit(
-            "table_header",
-            rows[0].start,
-            rows[0].end,
-            self.labelled(" | ".join(header)),
-            f"table {self.tables}, header",
-        )
-        self.rows(header, [(r.start, r.end, list(r.cells)) for r in rows[1:]])
+        self.grid(list(rows[0].cells), rows[0].start, rows[0].end, [(r.start, r.end, list(r.cells)) for r in rows[1:]])
 
-    def rows(self, header: list[str], rows: list[tuple[int, int, list[str]]]) -> None:
-        """One chunk per row, each cell named by its column's header."""
-        for n, (start, end, cells) in enumerate(rows, start=1):
+    def grid(self, header: list[str], start: int, end: int, rows: list[tuple[int, int, list[str]]]) -> None:
+        """A header chunk (its span `start`-`end`), then one chunk per row, each cell named by its column's header."""
+        self.tables += 1
+        self.emit("table_header", start, end, self.labelled(" | ".join(header)), extra=f"table {self.tables}, header")
+        for n, (a, b, cells) in enumerate(rows, start=1):
             names = header + [f"열{i}" for i in range(len(header) + 1, len(cells) + 1)]
             pairs = [(h, c) for h, c in zip(names, cells, strict=False) if c]
             context = self.labelled(" | ".join(f"{h}: {c}" for h, c in pairs))
-            self.emit("table_row", start, end, context, extra=f"table {self.tables}, row {n}", cells=pairs)
+            self.emit("table_row", a, b, context, extra=f"table {self.tables}, row {n}", cells=pairs)
 
     def run(self) -> list[Chunk]:
         lines = split_lines(self.doc.text)

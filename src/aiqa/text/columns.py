@@ -106,7 +106,7 @@ def _block(lines: Sequence[Line], kinds: Sequence[str], i: int) -> list[int]:
     return taken
 
 
-def aligned_table(lines: Sequence[Line], kinds: Sequence[str], i: int) -> tuple[int, list[AlignedRow]] | None:
+def _table(lines: Sequence[Line], kinds: Sequence[str], i: int) -> tuple[int, list[AlignedRow]] | None:
     """The table laid out with spaces that starts at line i: (the index after its last line, its header
     row then its rows), or None when the lines there are no such table."""
     if kinds[i] not in ROW_KINDS or not _GAP.search(lines[i].text.strip()):
@@ -153,7 +153,7 @@ def aligned_tables(lines: Sequence[Line], kinds: list[str]) -> dict[int, tuple[i
     found: dict[int, tuple[int, list[AlignedRow]]] = {}
     i = 0
     while i < len(lines):
-        table = aligned_table(lines, kinds, i)
+        table = _table(lines, kinds, i)
         if table is None:
             i += 1
             continue
