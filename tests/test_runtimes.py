@@ -112,11 +112,32 @@ def test_onnx_export_is_complete_and_cached(cache_dir: Path, real_model: Path) -
     folder = export.ensure_onnx(cache_dir)  # the runtimes above exported it already, or this does
     assert folder == export.onnx_dir(cache_dir)
     files = {p.name for p in folder.iterdir()}
-    assert {export.FLOAT32, export.INT8, export.TOKENIZER, convert.MARKER} <= files
+    assert {export.FLOAT32, export.INT8, export.WORDS, export.TOKENIZER, convert.MARKER} <= files
     assert not any(".tmp-" in p.name for p in folder.parent.iterdir())  # nothing half-built left
     built = (folder / convert.MARKER).stat().st_mtime_ns
     assert export.ensure_onnx(cache_dir) == folder
     assert (folder / convert.MARKER).stat().st_mtime_ns == built  # found complete: not exported again
+
+
+def test_word_embeddings_sit_beside_the_graph_and_are_mapped(cache_dir: Path, real_model: Path) -> None:
+    """The 250k x 384 table is not in the graphs: the embedder maps it and looks up only the pieces it reads."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime is not installed")
+    import onnx
+
+    folder = export.ensure_onnx(cache_dir)
+    words = np.load(folder / export.WORDS, mmap_mode="r")
+    assert words.shape[0] > 250_000 and words.shape[1] == 384 and words.dtype == np.float16
+    for name in (export.FLOAT32, export.INT8):
+        graph = onnx.load(str(folder / name)).graph
+        assert [i.name for i in graph.input] == ["inputs_embeds", "attention_mask"]
+        assert max(int(np.prod(t.dims)) for t in graph.initializer) < words.size / 10
+    embedder = load_embedder(BUNDLED_MODEL, cache_dir, "onnx-int8")
+    assert isinstance(embedder._words, np.memmap)
+    fed = embedder._inputs([[0, 9], [7]])  # padded with <pad> (1), each piece its table row in float32
+    assert fed["inputs_embeds"].dtype == np.float32 and fed["attention_mask"].tolist() == [[1, 1], [1, 0]]
+    assert np.array_equal(fed["inputs_embeds"][:, 0], words[[0, 7]].astype(np.float32))
+    assert np.array_equal(fed["inputs_embeds"][1, 1], words[1].astype(np.float32))
 
 
 def test_bad_runtime_setting_names_the_valid_ones(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:

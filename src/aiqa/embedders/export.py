@@ -2,11 +2,14 @@
 
 The folder `aiqa.embedders.convert` writes is traced with torch.onnx, with mean pooling and L2
 normalization inside the graph; onnxruntime's transformer optimizer fuses attention, GELU and
-the layer norms, and its dynamic quantization makes the int8 file. The result sits in the cache
-beside the converted model (onnx/ beside models/), in a folder named after it and EXPORT_VERSION,
-built under a temporary name and renamed into place as the conversion is. torch, onnx and
-onnxruntime are imported only for a build, which runs in a child process (ensure_onnx), and each
-of its steps (trace, optimize, quantize) in a child of that one.
+the layer norms, and its dynamic quantization makes the int8 file. The word embeddings (250k
+pieces x 384, four fifths of the model's weights) stay out of the graph: they are written beside it
+as a float16 array (WORDS) that the embedder maps from disk and looks each piece up in, so a
+process holds only the rows its texts use, and no export step carries the table through its graph.
+The result sits in the cache beside the converted model (onnx/ beside models/), in a folder named
+after it and EXPORT_VERSION, built under a temporary name and renamed into place as the conversion
+is. torch, onnx and onnxruntime are imported only for a build, which runs in a child process
+(ensure_onnx), and each of its steps (trace, optimize, quantize) in a child of that one.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from aiqa.errors import ModelUnavailable
 # Bump when the exported files change, so existing caches are rebuilt.
 # 3: the graph also puts out each token's L2-normalized last-layer state ("tokens").
 # 4: the tokenizer as a SentencePiece model and a normalizer (aiqa.embedders.pieces).
-EXPORT_VERSION = 4
+# 5: the word embeddings beside the graph (WORDS); the graph reads their rows ("inputs_embeds").
+EXPORT_VERSION = 5
 FLOAT32 = "model.onnx"
 INT8 = "model-int8.onnx"
 TOKENIZER = "tokenizer.json"
+WORDS = "words.npy"
 STEPS = ("trace", "optimize", "quantize")
 INSTALL_HINT = "pip install onnxruntime==1.32.0 onnx==1.23.2"
 log = logging.getLogger(__name__)
@@ -98,7 +103,7 @@ def export_here(cache_dir: Path) -> Path:
 
 
 def drop_older_exports(target: Path) -> list[Path]:
-    """Remove the exports of the same model by an earlier EXPORT_VERSION (each is ~150 MB); return them."""
+    """Remove the exports of the same model by an earlier EXPORT_VERSION (each is ~320 MB); return them."""
     stem = target.name.rsplit("-v", 1)[0]
     older = [p for p in target.parent.glob(f"{stem}-v*") if p != target and p.is_dir()]
     for folder in older:
@@ -151,11 +156,13 @@ def run_step(step: str, source: Path, folder: Path) -> None:
 
 
 def _trace(source: Path, out: Path) -> None:
-    """Trace the model with pooling and normalization into `out`.
+    """Trace the model with pooling and normalization into `out`, and write its word embeddings beside it.
 
-    The graph has two outputs: the sentence vector ("embedding") and every token's normalized state
-    ("tokens", for aiqa.answer.align).
+    The graph reads each token's word embedding ("inputs_embeds", looked up in WORDS by the embedder)
+    and adds the positions and the layer norm itself. It has two outputs: the sentence vector
+    ("embedding") and every token's normalized state ("tokens", for aiqa.answer.align).
     """
+    import numpy as np
     import torch
     from transformers import AutoModel
 
@@ -172,25 +179,30 @@ def _trace(source: Path, out: Path) -> None:
             super().__init__()
             self.encoder = encoder
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        def forward(
+            self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            hidden = self.encoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, dim=-1), torch.nn.functional.normalize(hidden, dim=-1)
 
-    example = torch.ones((2, 16), dtype=torch.long)
+    words = encoder.get_input_embeddings().weight.detach().numpy()
+    np.save(out.parent / WORDS, words.astype(np.float16))
+    mask = torch.ones((2, 16), dtype=torch.long)
+    example = torch.from_numpy(words[np.ones((2, 16), dtype=np.int64)])
     dynamic = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.no_grad():
         # The tracer warns about shape checks that hold for every input here.
         warnings.simplefilter("ignore")
         torch.onnx.export(
             Pooled(),
-            (example, example),
+            (example, mask),
             str(out),
-            input_names=["input_ids", "attention_mask"],
+            input_names=["inputs_embeds", "attention_mask"],
             output_names=["embedding", "tokens"],
             dynamic_axes={
-                "input_ids": dynamic,
+                "inputs_embeds": dynamic,
                 "attention_mask": dynamic,
                 "embedding": {0: "batch"},
                 "tokens": dynamic,

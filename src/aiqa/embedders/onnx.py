@@ -81,12 +81,14 @@ class OnnxEmbedder:
         self,
         name: str,
         model_file: Path,
+        words_file: Path,
         tokenizer_files: tuple[Path, Path],
         runtime: str,
         threads: int | None = None,
         query_threads: int = 1,
     ):
-        """`tokenizer_files`: the SentencePiece model and the normalizer (aiqa.embedders.pieces)."""
+        """`words_file`: the word embeddings the graph reads (aiqa.embedders.export.WORDS);
+        `tokenizer_files`: the SentencePiece model and the normalizer (aiqa.embedders.pieces)."""
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -106,6 +108,8 @@ class OnnxEmbedder:
         try:
             self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
             self._tokenizer = Pieces(*tokenizer_files)
+            # Mapped, not read: a process holds only the rows of the pieces its texts use.
+            self._words = np.load(words_file, mmap_mode="r")
         except ImportError as exc:
             raise ModelUnavailable(f"sentencepiece is not installed ({exc}): run `pip install sentencepiece`") from exc
         except Exception as exc:  # a damaged file: onnxruntime and sentencepiece raise their own types
@@ -203,14 +207,14 @@ class OnnxEmbedder:
         return self._shrink if len(rows) > 1 else None
 
     def _inputs(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
-        """The model's inputs for token ids, padded to the longest."""
+        """The model's inputs for token ids, padded to the longest: each token's word embedding and the mask."""
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), self._pad, np.int64)
         mask = np.zeros((len(rows), width), np.int64)
         for row, found in enumerate(rows):
             ids[row, : len(found)] = found
             mask[row, : len(found)] = 1
-        return {"input_ids": ids, "attention_mask": mask}
+        return {"inputs_embeds": self._words[ids].astype(np.float32), "attention_mask": mask}
 
 
 def load_onnx(
@@ -220,13 +224,14 @@ def load_onnx(
 
     `query_threads` > 1 gives every run that many intra-op threads; then keep `threads` at 1.
     """
-    from aiqa.embedders.export import FLOAT32, INT8, ensure_onnx
+    from aiqa.embedders.export import FLOAT32, INT8, WORDS, ensure_onnx
     from aiqa.embedders.pieces import NORMALIZER, PIECES
 
     folder = ensure_onnx(cache_dir)
     runtime = "onnx-int8" if int8 else "onnx"
     tokenizer = (folder / PIECES, folder / NORMALIZER)
-    return OnnxEmbedder(name, folder / (INT8 if int8 else FLOAT32), tokenizer, runtime, threads, query_threads)
+    model = folder / (INT8 if int8 else FLOAT32)
+    return OnnxEmbedder(name, model, folder / WORDS, tokenizer, runtime, threads, query_threads)
 
 
 def load(model: str, cache_dir: Path, runtime: str, threads: int | None = None) -> OnnxEmbedder:
