@@ -16,6 +16,7 @@ import pytest
 from aiqa.config import BUNDLED_MODEL, ENCODER_RUNTIMES, Settings
 from aiqa.embedders import convert, export
 from aiqa.embedders.base import MAX_TOKEN_STATES, Embedder
+from aiqa.embedders.onnx import WordTable
 from aiqa.embedders.registry import load_embedder
 from aiqa.errors import BadSetting
 
@@ -119,8 +120,8 @@ def test_onnx_export_is_complete_and_cached(cache_dir: Path, real_model: Path) -
     assert (folder / convert.MARKER).stat().st_mtime_ns == built  # found complete: not exported again
 
 
-def test_word_embeddings_sit_beside_the_graph_and_are_mapped(cache_dir: Path, real_model: Path) -> None:
-    """The 250k x 384 table is not in the graphs: the embedder maps it and looks up only the pieces it reads."""
+def test_word_embeddings_sit_beside_the_graph_and_are_read_row_by_row(cache_dir: Path, real_model: Path) -> None:
+    """The 250k x 384 table is not in the graphs: the embedder reads the rows of the pieces in front of it."""
     if importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("onnxruntime is not installed")
     import onnx
@@ -133,11 +134,13 @@ def test_word_embeddings_sit_beside_the_graph_and_are_mapped(cache_dir: Path, re
         assert [i.name for i in graph.input] == ["inputs_embeds", "attention_mask"]
         assert max(int(np.prod(t.dims)) for t in graph.initializer) < words.size / 10
     embedder = load_embedder(BUNDLED_MODEL, cache_dir, "onnx-int8")
-    assert isinstance(embedder._words, np.memmap)
+    assert isinstance(embedder._words, WordTable)
     fed = embedder._inputs([[0, 9], [7]])  # padded with <pad> (1), each piece its table row in float32
     assert fed["inputs_embeds"].dtype == np.float32 and fed["attention_mask"].tolist() == [[1, 1], [1, 0]]
     assert np.array_equal(fed["inputs_embeds"][:, 0], words[[0, 7]].astype(np.float32))
     assert np.array_equal(fed["inputs_embeds"][1, 1], words[1].astype(np.float32))
+    with pytest.raises(ValueError, match="out of range"):
+        embedder._words.rows(np.array([[words.shape[0]]]))
 
 
 def test_bad_runtime_setting_names_the_valid_ones(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:

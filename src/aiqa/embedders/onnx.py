@@ -74,6 +74,42 @@ def _normalized(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+class WordTable:
+    """The word embeddings the graph reads (aiqa.embedders.export.WORDS), read row by row from the file.
+
+    A process holds only the rows of the pieces in front of it: mapped instead, the kernel maps the
+    pages around every row touched as well, and after a few hundred texts the whole table (183 MB)
+    was resident in every server.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = header(f)
+            self._offset = f.tell()
+        if fortran or len(shape) != 2:
+            raise ValueError(f"{path} is not a table of word vectors")
+        self.shape, self.dtype = shape, np.dtype(dtype)
+        self._row = self.dtype.itemsize * shape[1]
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The float32 vectors of an array of piece ids, in its shape plus the vector's dimension."""
+        found, where = np.unique(ids, return_inverse=True)
+        if found.size and (found[0] < 0 or found[-1] >= self.shape[0]):
+            raise ValueError(f"piece id out of range of {self.path}")
+        data = b"".join(os.pread(self._fd, self._row, self._offset + int(i) * self._row) for i in found)
+        table = np.frombuffer(data, self.dtype).reshape(len(found), self.shape[1]).astype(np.float32)
+        return table[where.reshape(ids.shape)]
+
+
 class OnnxEmbedder:
     """The exported model in an onnxruntime session, with the converted model's tokenizer."""
 
@@ -108,8 +144,7 @@ class OnnxEmbedder:
         try:
             self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
             self._tokenizer = Pieces(*tokenizer_files)
-            # Mapped, not read: a process holds only the rows of the pieces its texts use.
-            self._words = np.load(words_file, mmap_mode="r")
+            self._words = WordTable(words_file)
         except ImportError as exc:
             raise ModelUnavailable(f"sentencepiece is not installed ({exc}): run `pip install sentencepiece`") from exc
         except Exception as exc:  # a damaged file: onnxruntime and sentencepiece raise their own types
@@ -214,7 +249,7 @@ class OnnxEmbedder:
         for row, found in enumerate(rows):
             ids[row, : len(found)] = found
             mask[row, : len(found)] = 1
-        return {"inputs_embeds": self._words[ids].astype(np.float32), "attention_mask": mask}
+        return {"inputs_embeds": self._words.rows(ids), "attention_mask": mask}
 
 
 def load_onnx(
