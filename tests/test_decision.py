@@ -18,7 +18,7 @@ from aiqa.chunk import chunk_document
 from aiqa.contract import ask_json
 from aiqa.errors import BadSetting
 from aiqa.records import Document
-from aiqa.text.cues import ASKS_NUMBER, QUANTITY
+from aiqa.text.cues import ASKS_NUMBER, DATE, QUANTITY, asked_unit
 from aiqa.text.korean import LatinNames, analyse
 
 DATA = Path(__file__).with_name("data")
@@ -103,6 +103,17 @@ def test_an_amount_is_not_a_year_and_a_noun_of_sum_asks_for_one():
     for question in ("본사의 올해 연구 예산은?", "작년 매출액은?", "신입 사원의 연봉은?", "부품 국산화율은?"):
         assert ASKS_NUMBER.search(question), question
     assert not ASKS_NUMBER.search("본사의 연구 방향은?")
+
+
+def test_a_rate_per_day_is_no_date_and_a_verb_of_paying_asks_for_money():
+    # "언제까지 내야 해?" is not answered by a penalty counted per day
+    assert not DATE.search("지연 1일마다 대금의 0.1퍼센트를 더한다") and not DATE.search("1일당 2만 원")
+    assert DATE.search("매월 25일에 지급한다") and DATE.search("신청일부터 7일 이내에")
+    money = asked_unit("세미나 발표자한테는 얼마를 줘?")
+    assert money is not None and money.search("1회 300,000원") and not money.search("외부 발표자 2명")
+    assert asked_unit("하루 출장이면 얼마까지 받을 수 있어?") is not None
+    for other in ("얼마 안에 답을 줘야 해?", "얼마나 걸려?", "비율은 얼마야?"):
+        assert asked_unit(other) is None, other
 
 
 def test_irregular_and_regular_verb_stems_are_keywords():

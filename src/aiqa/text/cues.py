@@ -48,7 +48,8 @@ _MONTHS = (  # "may" only beside a number or after a preposition: as a verb it i
 )
 _WEEKDAYS = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 DATE = regex.compile(
-    r"(?<!\d)(?:1[0-9]|20)\d{2}(?!\d)|\d{1,2}\s*월|\d{1,2}\s*일|작년|올해|내년|지난해|분기|세기|년대|"
+    # "1일마다" and "1일당" are rates, not days
+    r"(?<!\d)(?:1[0-9]|20)\d{2}(?!\d)|\d{1,2}\s*월|\d{1,2}\s*일(?!\s*(?:마다|당))|작년|올해|내년|지난해|분기|세기|년대|"
     # weekdays and clock times ("월요일", "오후 3시", "10:00"), English months and weekdays ("in June")
     # a time limit counted from an event ("5영업일 전까지", "10일 이내", "within 30 days")
     r"\d+\s*(?:영업일|근무일|일|주일?|개월|달|년|시간)\s*(?:전|후|뒤|이내|안에|내에|만에|까지)|"
@@ -78,10 +79,11 @@ _ASKS_MONEY = regex.compile(
     r"budget|price|fee)\b|\bwhat\s+(?:is|was|are|were)\s+the\s+(?:price|cost|fees?|salary|budget)\b|\bfor\s+how\s+much\b",
     regex.I,
 )
-# ... and a Korean one: "얼마" after a word of pay or cost (수당, 비용, 요금, 숙박비, 보험료); "얼마나" asks how
-# much of anything.
+# ... and a Korean one: "얼마" after a word of pay or cost (수당, 비용, 요금, 숙박비, 보험료), or before a verb of
+# paying or being paid ("얼마를 줘?", "얼마까지 받을 수 있어?"); "얼마나" asks how much of anything.
 _ASKS_WON = regex.compile(
-    r"(?:수당|비용|요금|가격|금액|돈|급여|임금|월급|연봉|보수|수수료|[가-힣]료|[가-힣]비)(?![율중용])[^?？]*얼마(?!나)"
+    r"(?:수당|비용|요금|가격|금액|돈|급여|임금|월급|연봉|보수|수수료|[가-힣]료|[가-힣]비)(?![율중용])[^?？]*얼마(?!나)|"
+    r"얼마(?:를|씩|까지)?\s*(?:줘|주[나는어고면지]|줍|받[아나는을으고]|지급|드려|드리)"
 )
 _MONEY = "|".join(_CURRENCY.values()) + r"|파운드|dollars?|euros?|pounds?|yen|yuan|won|gbp"
 
