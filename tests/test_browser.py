@@ -158,7 +158,11 @@ def llm_site(request, report_settings, embedder):
         llm = request.getfixturevalue("llm_server")
     except pytest.FixtureLookupError:
         pytest.skip("no llm_server fixture in tests/conftest.py: the LLM test server is not set up here")
-    settings = replace(report_settings, llm_url=llm.url, api_token=TOKEN, rate_limit="")
+    # Three passages and 160 tokens, as test_generate_llm.py's writer: what streams into the widget is
+    # under test, not how much the small model writes (a few tokens a second on 2 cores).
+    settings = replace(
+        report_settings, llm_url=llm.url, api_token=TOKEN, rate_limit="", llm_passages=3, llm_max_tokens=160
+    )
     engine = engine_over(settings, embedder).load()
     with ThreadedServer(settings, engine) as server:
         yield server
