@@ -25,16 +25,7 @@ from aiqa.config import Settings
 from aiqa.engine import Engine
 from aiqa.evaluate import contains
 from evalsets import read_cases
-
-
-def kinds(path: Path) -> dict[str, str]:
-    """Question id -> its `kind` (KorQuAD lines carry none: "all" only)."""
-    out = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            row = json.loads(line)
-            out[str(row.get("id", n))] = str(row.get("kind", ""))
-    return out
+from quality import kinds  # question id -> its kind (KorQuAD lines carry none: "all" only)
 
 
 def standardised(x: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ The folder `aiqa.embedders.convert` writes is traced with torch.onnx, with mean 
 normalization inside the graph; onnxruntime's transformer optimizer fuses attention, GELU and
 the layer norms, and its dynamic quantization makes the int8 file. The word embeddings (250k
 pieces x 384, four fifths of the model's weights) stay out of the graph: they are written beside it
-as a float16 array (WORDS) that the embedder maps from disk and looks each piece up in, so a
+as a float16 array (WORDS) from which the embedder reads each piece's row (onnx.WordTable), so a
 process holds only the rows its texts use, and no export step carries the table through its graph.
 The result sits in the cache beside the converted model (onnx/ beside models/), in a folder named
 after it and EXPORT_VERSION, built under a temporary name and renamed into place as the conversion
