@@ -134,3 +134,66 @@ def test_attachments_signatures_and_lead_ins_are_never_an_answer_alone():
         assert OPENS_ONLY.search(text), text
     for text in ("사본 2부를 인사팀에 제출한다.", "신청은 그룹웨어에서 한다.", "상담원은 10명이다."):
         assert not OPENS_ONLY.search(text), text
+
+
+QUARTER = """# 2028년 1분기 영업 보고
+
+## 1. 팀별 매출
+
+(단위 : 백만원)
+
+| 팀 | 2027년 1분기 | 2028년 1분기 | 증감 |
+|---|---|---|---|
+| 영업1팀 | 3,120 | 3,540 | +13.5% |
+| 영업2팀 | 2,980 | 2,410 | -19.1% |
+| 해외영업팀 | 1,450 | 1,610 | +11.0% |
+
+## 2. 팀별 분석
+
+영업1팀은 신규 거래처 12곳을 확보하며 매출이 늘었다.
+
+작년 말 주력 거래처였던 유통사와의 공급 계약이 끝났으나 영업2팀은 새 거래처를 찾지 못해 실적이 나빠졌다.
+남은 인력 일부는 해외영업팀으로 옮겼다.
+
+해외영업팀은 베트남과 태국에 현지 대리점을 새로 열어 수출이 늘면서 매출이 올랐다.
+"""
+
+
+def test_a_why_question_is_answered_by_a_sentence_not_by_a_row_of_figures(tmp_path, cache_dir, embedder):
+    """A table row states how much, not why: the reason comes from the sentence about the same team, not
+    from its row nor from another team's reason."""
+    from dataclasses import replace
+
+    from aiqa.answer.candidates import Candidate, Question, Statement
+    from aiqa.records import Chunk, Hit
+    from aiqa.text.korean import analyse
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "1분기영업보고.md").write_text(QUARTER, encoding="utf-8")
+    engine = engine_over(report_index(tmp_path / "built", cache_dir, embedder, folder), embedder).load()
+    result = ask(engine, "영업2팀 매출이 줄어든 까닭은?")
+    assert "새 거래처를 찾지 못해" in result["citations"][0]["quote"], result["answer"]
+    # The selection model scores the overseas team's own sentence low ("올랐다" for "늘어난"); whatever it
+    # then decides, it never gives the first team's reason for the overseas team's growth.
+    result = ask_json(engine, "해외영업팀 매출이 늘어난 이유가 뭐야?")
+    assert result["abstained"] or "해외영업팀" in result["citations"][0]["quote"], result["answer"]
+
+    # the rule itself: a table whose columns give reasons still answers why; another team's sentence does not
+    from aiqa.answer.candidates import reason_tier
+
+    why = Question.read(analyse("해외영업팀 매출이 왜 늘었어?"), engine.pipeline().retriever.stats)
+    row = Chunk("a.md", "1. 팀별 매출", "table_row", 0, 1, "x", "x", "", cells=(("팀", "해외영업팀"), ("증감", "+11%")))
+
+    def tier(chunk: Chunk, quote: str = "x") -> int:
+        return reason_tier(
+            why,
+            Candidate(Hit(chunk, 0, 1.0, 1.0, 1.0, 1), Statement(0, 1, *[frozenset()] * 3, False, False), quote, {}),
+        )
+
+    assert tier(row) == 1
+    assert tier(replace(row, cells=(("팀", "해외영업팀"), ("증가 사유", "대리점 개설")))) == 0
+    prose = replace(row, kind="paragraph", cells=())
+    assert tier(prose, "해외영업팀은 대리점을 새로 열었다.") == 0
+    assert tier(replace(prose, section="2. 팀별 분석 > 해외영업팀"), "대리점을 새로 열었다.") == 0
+    assert tier(prose, "영업1팀은 신규 거래처를 확보했다.") == 1

@@ -295,6 +295,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
         # (read by `ordered`, not a fitted feature: the fit halves hold too few such questions).
         c.features["document_reason"] = float(document_reason(question, c.hit.chunk, statements))
         c.features["author_field"] = float(author_field(question, c, hits, statements))
+        c.features["reason_tier"] = float(reason_tier(question, c))
     return _aligned(question, out, aligner, foreign)
 
 
@@ -318,7 +319,8 @@ def ordered(found: list[Candidate], selection) -> list[Candidate]:
     Structure overrules the model where it is certain: statements of the part a question names come
     first, then, for a why-question about what the document itself proposes, those of its reason
     section ("제안이유"), and for a question who wrote the document, its writer's field ("작성: 인사팀");
-    a statement that only opens what follows ("…은 다음과 같다:") comes after the others."""
+    a statement that only opens what follows ("…은 다음과 같다:") comes after the others, and for a
+    why-question, so do the rows of figures and the sentences about another subject (`reason_tier`)."""
     scored = [replace(c, score=selection.probability(c.features)) for c in found]
     scored.sort(
         key=lambda c: (
@@ -326,10 +328,28 @@ def ordered(found: list[Candidate], selection) -> list[Candidate]:
             -c.features.get("document_reason", 0.0),
             -c.features.get("author_field", 0.0),
             bool(OPENS_ONLY.search(c.quote)),
+            c.features.get("reason_tier", 0.0),
             -c.score,
         )
     )
     return scored
+
+
+def reason_tier(question: Question, candidate: Candidate) -> int:
+    """For a why-question, 1 for a table row with no column for reasons and for a sentence that leaves out a
+    name or team the question names, 0 for the others (which come first); 0 for any other question.
+
+    Cells of figures state how much, not why ("| SI사업팀 | 4,870 | -18.7% |" is no reason its revenue
+    fell; a "사유" or "목적" column is), so a sentence about the same subject comes before the row. A
+    sentence about another team does not: it would give that team's reason.
+    """
+    if not question.reason:
+        return 0
+    chunk = candidate.hit.chunk
+    if chunk.kind == "table_row":
+        return int(not any(REASON_SECTION.search(header) for header, _ in chunk.cells))
+    where = "".join(f"{candidate.quote} {chunk.section}".lower().split())
+    return int(not all("".join(n.split()) in where for n in question.names | question.roles))
 
 
 def answered_by_structure(candidate: Candidate) -> bool:
