@@ -193,6 +193,8 @@ def test_a_why_question_is_answered_by_a_sentence_not_by_a_row_of_figures(tmp_pa
 
     assert tier(row) == 1
     assert tier(replace(row, cells=(("팀", "해외영업팀"), ("증가 사유", "대리점 개설")))) == 0
+    # a row of words can state the reason ("| 전략 일관성 | 정부교체 영향 큼 | 장기 계획 지속 |")
+    assert tier(replace(row, cells=(("항목", "해외 판로"), ("평가", "현지 대리점 개설로 확대")))) == 0
     prose = replace(row, kind="paragraph", cells=())
     assert tier(prose, "해외영업팀은 대리점을 새로 열었다.") == 0
     assert tier(replace(prose, section="2. 팀별 분석 > 해외영업팀"), "대리점을 새로 열었다.") == 0

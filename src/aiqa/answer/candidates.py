@@ -41,6 +41,9 @@ from aiqa.text.cues import (
 from aiqa.text.korean import Analysis, analyse, document_is_korean
 
 _ENGLISH_NAME = regex.compile(r"(?<=\w[^.?!]*\s)[A-Z][\w\-.]*|\b[A-Z]{2,}\w*|\b\w*\d\w*\b")
+# A table cell that is a figure: a signed number with its unit ("-18.7%", "3,120", "12건", "1.5억원", "△3"),
+# or a dash for none.
+FIGURE_CELL = regex.compile(r"[-+−△▲▼]?\s*\d[\d,.]*\s*(?:%p?|\p{L}{1,3})?|[-−–—]")
 # How many of the best passages are searched for the answering statement.
 DEPTH = 5
 # A question in another language than its passages (see crosses): the best passages are reordered by how
@@ -347,9 +350,16 @@ def reason_tier(question: Question, candidate: Candidate) -> int:
         return 0
     chunk = candidate.hit.chunk
     if chunk.kind == "table_row":
-        return int(not any(REASON_SECTION.search(header) for header, _ in chunk.cells))
+        return int(states_figures(chunk.cells) and not any(REASON_SECTION.search(h) for h, _ in chunk.cells))
     where = "".join(f"{candidate.quote} {chunk.section}".lower().split())
     return int(not all("".join(n.split()) in where for n in question.names | question.roles))
+
+
+def states_figures(cells: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a table row's cells after its label are all figures ("4,870", "-18.7%", "12건"): a row of
+    words ("| 전략 일관성 | 정부교체 영향 큼 | 장기 계획 지속 가능 |") can state a reason, a row of figures cannot."""
+    values = [value for _, value in cells[1:] if value.strip()]
+    return bool(values) and all(FIGURE_CELL.fullmatch(value.strip()) for value in values)
 
 
 def answered_by_structure(candidate: Candidate) -> bool:
