@@ -185,10 +185,11 @@ def test_a_why_question_is_answered_by_a_sentence_not_by_a_row_of_figures(tmp_pa
     why = Question.read(analyse("해외영업팀 매출이 왜 늘었어?"), engine.pipeline().retriever.stats)
     row = Chunk("a.md", "1. 팀별 매출", "table_row", 0, 1, "x", "x", "", cells=(("팀", "해외영업팀"), ("증감", "+11%")))
 
-    def tier(chunk: Chunk, quote: str = "x") -> int:
+    def tier(chunk: Chunk, quote: str = "x", foreign: bool = False) -> int:
         return reason_tier(
             why,
             Candidate(Hit(chunk, 0, 1.0, 1.0, 1.0, 1), Statement(0, 1, *[frozenset()] * 3, False, False), quote, {}),
+            foreign,
         )
 
     assert tier(row) == 1
@@ -199,3 +200,6 @@ def test_a_why_question_is_answered_by_a_sentence_not_by_a_row_of_figures(tmp_pa
     assert tier(prose, "해외영업팀은 대리점을 새로 열었다.") == 0
     assert tier(replace(prose, section="2. 팀별 분석 > 해외영업팀"), "대리점을 새로 열었다.") == 0
     assert tier(prose, "영업1팀은 신규 거래처를 확보했다.") == 1
+    # a question in another language spells its names its own way ("Sales team 2"): no sentence has them
+    assert tier(prose, "영업1팀은 신규 거래처를 확보했다.", foreign=True) == 0
+    assert tier(row, foreign=True) == 1

@@ -132,3 +132,6 @@ def test_teams_bodies_and_roles_answer_who():
     assert roles("작성자: 인사팀") == {"인사팀"}
     assert roles("징계는 인사위원회의 의결을 거쳐 대표이사가 한다.") == {"인사위원회", "대표이사"}
     assert roles("주차장에 차를 댄다") == frozenset()  # a place, not a role
+    # team names with digits and Latin letters, whole; a count of teams is none
+    assert roles("영업2팀과 SI사업팀이 맡는다") == {"영업2팀", "si사업팀"}
+    assert roles("총 3팀이 참가했다") == frozenset()

@@ -298,7 +298,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
         # (read by `ordered`, not a fitted feature: the fit halves hold too few such questions).
         c.features["document_reason"] = float(document_reason(question, c.hit.chunk, statements))
         c.features["author_field"] = float(author_field(question, c, hits, statements))
-        c.features["reason_tier"] = float(reason_tier(question, c))
+        c.features["reason_tier"] = float(reason_tier(question, c, foreign))
     return _aligned(question, out, aligner, foreign)
 
 
@@ -338,19 +338,22 @@ def ordered(found: list[Candidate], selection) -> list[Candidate]:
     return scored
 
 
-def reason_tier(question: Question, candidate: Candidate) -> int:
+def reason_tier(question: Question, candidate: Candidate, foreign: bool = False) -> int:
     """For a why-question, 1 for a table row with no column for reasons and for a sentence that leaves out a
     name or team the question names, 0 for the others (which come first); 0 for any other question.
 
     Cells of figures state how much, not why ("| SI사업팀 | 4,870 | -18.7% |" is no reason its revenue
     fell; a "사유" or "목적" column is), so a sentence about the same subject comes before the row. A
-    sentence about another team does not: it would give that team's reason.
+    sentence about another team does not: it would give that team's reason. A question in another language
+    than the passages (`foreign`, see crosses) spells its names in its own language: only the rows count.
     """
     if not question.reason:
         return 0
     chunk = candidate.hit.chunk
     if chunk.kind == "table_row":
         return int(states_figures(chunk.cells) and not any(REASON_SECTION.search(h) for h, _ in chunk.cells))
+    if foreign:
+        return 0
     where = "".join(f"{candidate.quote} {chunk.section}".lower().split())
     return int(not all("".join(n.split()) in where for n in question.names | question.roles))
 

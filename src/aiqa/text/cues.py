@@ -191,10 +191,10 @@ ASKS_PART = regex.compile(
     r"\bwhich\s+(?:article|section|clause|step|part)\b",
     regex.I,
 )
-# Who answers a who-question in an organisation: a team or body ("인사팀", "인사위원회", "구매부서"), a role
+# Who answers a who-question in an organisation: a team or body ("인사팀", "영업2팀", "SI사업팀", "인사위원회"), a role
 # ("본부장", "대표이사", "릴리스 관리자", "복리후생 담당"), besides a person's name.
 WHO_ANSWER = regex.compile(
-    r"[가-힣]+(?:팀|부서|본부|센터|위원회|사무국)(?=[은는이가을를의께에와과도만]?(?![가-힣]))|"
+    r"(?<!\w)[A-Za-z0-9]*[가-힣][가-힣A-Za-z0-9]*(?:팀|부서|본부|센터|위원회|사무국)(?=[은는이가을를의께에와과도만]?(?![가-힣]))|"
     r"(?:팀장|부장|본부장|부서장|실장|원장|사장|회장|위원장|센터장|대표이사|이사|관리자|책임자|담당자|담당|직원|임직원|근로자|사원)"
     r"(?=[은는이가을를의께에와과도만]?(?![가-힣]))|"
     r"\b(?:manager|director|head|team|department|officer|committee|administrator|employee|staff)s?\b",
