@@ -61,6 +61,32 @@ def test_articles_nest_under_their_chapter_and_clauses_and_items_under_their_art
     assert found["제1조(목적) 이 규칙은 직원의 복무에 관한 사항을 정한다."].section == "제1장 총칙 > 제1조(목적)"
 
 
+def test_an_item_is_read_under_the_sentence_that_leads_into_its_list():
+    """ "1. 서울특별시: 100,000원" alone does not say it is a night's hotel limit: the clause before it does.
+    The clause after the list (②) and items of another section are read alone; the cited text is the item's."""
+    text = """출장 규정
+
+  제6조(숙박비) ① 숙박비는 1박당 다음 각 호의 금액을 한도로 지급한다.
+1. 서울특별시: 100,000원
+2. 그 밖의 지역: 80,000원
+②한도를 넘는 금액은 출장자가 부담한다.
+
+  제7조(일비) 일비는 1일 25,000원으로 한다.
+- 근거리 출장은 일비를 절반만 지급한다.
+
+확인할 것:
+- 영수증 원본
+- 출장 보고서
+"""
+    found = {c.text.strip(): c for c in chunks_of(text)}
+    for item in ("1. 서울특별시: 100,000원", "2. 그 밖의 지역: 80,000원"):
+        assert "숙박비는 1박당 다음 각 호의 금액을 한도로 지급한다." in found[item].context
+        assert found[item].text.strip() == item
+    assert "숙박비는 1박당" not in found["②한도를 넘는 금액은 출장자가 부담한다."].context
+    assert "일비는 1일" not in found["- 근거리 출장은 일비를 절반만 지급한다."].context  # no lead-in there
+    assert "확인할 것:" in found["- 출장 보고서"].context
+
+
 def test_the_last_item_of_an_article_is_no_heading_of_the_next_chapter():
     marks = families(RULES + "       제3장 징계\n  제9조(징계) 징계는 견책과 감봉으로 한다.\n")
     assert marks["2. 업무용 PC에 허가받지 않은 프로그램을 설치하는 행위"] is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import regex
 
@@ -48,7 +48,8 @@ TokenCounter = Callable[[str], int]
 # 9: a fenced code block is one unit of kind "code", never a heading.
 # 10: the outline of office documents (articles, clauses, 가. items, ■ and named sections, fields).
 # 12: tables laid out with spaces are read as tables (aiqa.text.columns).
-CHUNKER_VERSION = 12
+# 13: the items of a list are read under the sentence that leads into them (see Lead).
+CHUNKER_VERSION = 13
 # The header field that names what an official document is about, and how far down its header goes.
 SUBJECT_LABELS = frozenset({"제목", "건명", "subject", "title"})
 SUBJECT_LINES = 40
@@ -56,6 +57,41 @@ _OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 # Above this many characters a document takes minutes to chunk and embed: say so in the log.
 LARGE_DOCUMENT_CHARS = 5_000_000
 log = logging.getLogger("aiqa.chunk")
+# A sentence that leads into the list below it: "…다음 각 호의 금액을 한도로 지급한다.", "…은 다음과 같다.",
+# "아래 항목을 확인하세요:", "Check the following:".
+LEADS_INTO_LIST = regex.compile(
+    r"[:：]\s*$|다음\s*각\s*(?:호|목)|다음(?:과|와)\s*같|아래(?:와|과)?\s*같|다음\s*(?:사항|항목|경우)|아래\s*(?:사항|항목|경우)"
+    r"|\bthe following\b|\bas follows\b",
+    regex.I,
+)
+_LAST_SENTENCE = regex.compile(r"(?:[.!?。]|다\.)\s+(?=\S)")
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A sentence that leads into a list, the section it sits in, and the mark of the list's first item."""
+
+    section: str
+    text: str
+    mark: str | None = None
+
+
+def list_mark(text: str) -> str | None:
+    """The style of a list item's mark, numbers and letters reduced to the first ("3." and "1." are both
+    "1.", "나)" is "가)", "②" is "①"); None for a line that is no item."""
+    found = BULLET.match(text)
+    if not found:
+        return None
+    mark = found.group(0).strip()
+    if mark and "\u2460" <= mark[0] <= "\u2473":
+        return "①"
+    return regex.sub(r"\d+", "1", regex.sub(r"[가나다라마바사아자차카타파하]", "가", mark))
+
+
+def lead_sentence(text: str) -> str | None:
+    """The last sentence of a unit when it leads into a list, read as one line; None otherwise."""
+    last = _LAST_SENTENCE.split(plain(text).strip())[-1]
+    return last if last and LEADS_INTO_LIST.search(last) else None
 
 
 def chunk_views(chunk: Chunk) -> tuple[str, ...]:
@@ -174,6 +210,8 @@ class _Builder:
         self.tables = 0
         self.starts = line_starts(doc.text)
         self.depths = Depths(1)
+        self.lead: Lead | None = None  # the sentence that leads into the list being read, if any
+        self._led = False
 
     def locator(self, start: int, end: int, extra: str = "") -> str:
         where = locate(self.doc.text, self.doc.pages, start, end, extra, self.starts)
@@ -181,6 +219,22 @@ class _Builder:
         if ocr_pages and any(page_at(self.doc.pages, o) in ocr_pages for o in (start, max(start, end - 1))):
             where = OCR_MARK + where
         return where
+
+    def led(self, start: int, end: int) -> str:
+        """An item's context with the sentence that leads into its list, when the item follows that sentence
+        in its section with the same kind of mark as the first item after it ("① 숙박비는 1박당 다음 각 호의
+        금액을 한도로 지급한다." before "1. 서울특별시: 100,000원", "2. …", and not before "②"); within the
+        token budget."""
+        text, lead = self.doc.text[start:end], self.lead
+        alone = self.labelled(plain(text))
+        mark = list_mark(text)
+        if lead is None or mark is None or lead.section != self.section or lead.mark not in (None, mark):
+            return alone
+        context = self.labelled(f"{lead.text} {plain(text)}")
+        if self.count(context) > self.max_tokens:
+            return alone
+        self.lead, self._led = replace(lead, mark=mark), True
+        return context
 
     def emit(self, kind: str, start: int, end: int, context: str, extra: str = "", cells=()) -> None:
         """Add a chunk; a unit over the token budget is cut at sentence ends instead."""
@@ -205,6 +259,12 @@ class _Builder:
             table=self.tables if kind.startswith("table") else 0,
         )
         self.chunks.append(replace(chunk, statements=statement_spans(self.doc.text, chunk)))
+        # an item read under the lead keeps it for the next items; any other unit may lead into a list itself
+        if self._led:
+            self._led = False
+        else:
+            found = None if kind == "code" or kind.startswith("table") else lead_sentence(text)
+            self.lead = Lead(self.section, found) if found else None
 
     @property
     def _headings(self) -> list[str]:
@@ -407,13 +467,20 @@ class _Builder:
         bullet finishes, so such a run of bullets is one unit.
         """
         if len(group) > 1:
-            self.emit_text(kind, group[0].start, group[-1].end)
+            self.emit_item(kind, group[0].start, group[-1].end)
             return
         line = group[0]
         cuts = [line.start] + [line.start + m.start() + m.group(0).index("-") for m in GLUED_ITEM.finditer(line.text)]
         ends = [*cuts[1:], line.end]
         for a, b in zip(cuts, ends, strict=True):
-            self.emit_text(kind, a, a + len(self.doc.text[a:b].rstrip()))
+            self.emit_item(kind, a, a + len(self.doc.text[a:b].rstrip()))
+
+    def emit_item(self, kind: str, start: int, end: int) -> None:
+        """Emit a bullet under its section label and the sentence that leads into its list (see led)."""
+        if kind != "bullet":
+            self.emit_text(kind, start, end)
+            return
+        self.emit(kind, start, end, self.led(start, end))
 
 
 def subject_of(lines: list[Line], kinds: list[str]) -> str | None:
