@@ -60,6 +60,19 @@ def office_set(work: Path) -> tuple[Path, list[Path]]:
     return corpus, [split / "fit.jsonl", split / "report.jsonl"]
 
 
+def devdocs_set(work: Path) -> tuple[Path, list[Path]]:
+    """bench/devdocs (Korean software documentation: READMEs, guides and a manual as text out of a PDF) and
+    its two halves, as its check.py --split writes them (fit first, then report)."""
+    source, corpus = REPO / "bench/devdocs", work / "devdocs-corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        if path.suffix in (".txt", ".md") and path.name != "README.md":
+            shutil.copy(path, corpus / path.name)
+    split = work / "devdocs-split"
+    subprocess.run([sys.executable, str(source / "check.py"), "--split", str(split)], check=True, capture_output=True)
+    return corpus, [split / "fit.jsonl", split / "report.jsonl"]
+
+
 def sets(shared: Path | None, work: Path) -> dict[str, tuple[Path, list[Path]]]:
     """Corpus name -> (corpus folder, question files over it); the report's sets first."""
     out = {
@@ -72,6 +85,7 @@ def sets(shared: Path | None, work: Path) -> dict[str, tuple[Path, list[Path]]]:
         "documents": (REPO / "bench/documents/corpus", [REPO / "bench/documents/questions.jsonl"]),
         "office": (REPO / "tests/data/office", [REPO / "tests/data/office_questions.jsonl"]),
         "hospital": office_set(work),
+        "devdocs": devdocs_set(work),
     }
     if shared is not None and (shared / "eval/dev.jsonl").exists():
         out["report"][1].append(shared / "eval/dev.jsonl")
@@ -126,6 +140,9 @@ def label(path: Path, shared: Path | None) -> str:
         return str(path.relative_to(REPO))
     if shared is not None and path.is_relative_to(shared.resolve()):
         return f"../shared/{path.relative_to(shared.resolve())}"
+    if path.parent.name == "devdocs-split" or path.name == "devdocs-corpus":  # written from bench/devdocs
+        half = {"fit.jsonl": " (fit half)", "report.jsonl": " (report half)"}.get(path.name, "")
+        return f"bench/devdocs{half}"
     if path.parent.name == "office-split" or path.name == "office-corpus":  # written from bench/office
         half = {"fit.jsonl": " (fit half)", "report.jsonl": " (report half)"}.get(path.name, "")
         return f"bench/office{half}"

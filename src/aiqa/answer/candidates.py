@@ -27,12 +27,14 @@ from aiqa.text.cues import (
     ASKS_OPEN,
     ASKS_REASON,
     ASKS_TIME,
+    ASKS_VERSION,
     ASKS_WHERE,
     ASKS_WHO,
     AUTHOR_FIELD,
     DATE,
     QUANTITY,
     REASON_SECTION,
+    VERSION_LABEL,
     asked_unit,
     header_unit,
     named_parts,
@@ -74,6 +76,7 @@ class Question:
     open: bool = False  # asks what or how, and for no number, time or person (cues.ASKS_OPEN)
     how: bool = False  # asks how to do something (cues.ASKS_HOW)
     code: bool = False  # asks for code or a command (cues.ASKS_CODE): a code block is the kind asked
+    version: bool = False  # asks in which version something came (cues.ASKS_VERSION)
     parts: frozenset[str] = frozenset()  # the articles or steps it names by number ("12조", "3단계")
     roles: frozenset[str] = frozenset()  # the teams and roles it names ("팀장", "인사팀")
 
@@ -99,6 +102,7 @@ class Question:
             many=bool(ASKS_LIST.search(text)),
             how=bool(ASKS_HOW.search(text)),
             code=bool(ASKS_CODE.search(text)),
+            version=bool(ASKS_VERSION.search(text)),
             open=bool(ASKS_OPEN.search(text))
             and not (ASKS_NUMBER.search(text) or ASKS_TIME.search(text) or ASKS_WHO.search(text)),
             parts=named_parts(text),
@@ -255,7 +259,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
             around = s.terms | label_terms | before | after
             own_weight = sum(stats.weight(t) for t in s.terms)
             new_weight = sum(stats.weight(t) for t in s.terms - q)
-            asks = question.number or question.time or question.who or question.code
+            asks = question.number or question.time or question.who or question.code or question.version
             # "who" is answered by a name, team or role the question lacks
             new_names = bool(s.names - question.names) or bool(s.roles - question.roles)
             amount = s.quantity if question.unit is None else bool(question.unit.search(s.text))
@@ -268,6 +272,11 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
             # a question that also asks where may be answered by the place: an address, a floor or a room
             # number ("본사 4층", "별관 지하 1층")
             has = has or (question.where and s.quantity) or (question.code and hit.chunk.kind == "code")
+            # a version is asked, not a number: a changelog's item under the version it came in ("### v1.4.0" >
+            # "- npm 저장소 지원"), or one that opens with it ("**2.3.0** (2028-04-10): …"); not a package's
+            # version in a command ("requests==2.31.0")
+            if question.version:
+                has = bool(version_heading(hit.chunk) or VERSION_LABEL.match(s.text.lstrip("*#-`[( ")))
             own_dense = hit.statement_dense[i] if i < len(hit.statement_dense) else hit.dense
             features = {
                 "relative_score": hit.score / best,
@@ -356,6 +365,11 @@ def reason_tier(question: Question, candidate: Candidate, foreign: bool = False)
         return 0
     where = "".join(f"{candidate.quote} {chunk.section}".lower().split())
     return int(not all("".join(n.split()) in where for n in question.names | question.roles))
+
+
+def version_heading(chunk: Chunk) -> str:
+    """The innermost heading of a chunk's section that names a version ("v1.4.0 (2031-04-22)"), or ""."""
+    return next((p for p in reversed(chunk.section.split(" > ")) if VERSION_LABEL.search(p)), "")
 
 
 def states_figures(cells: tuple[tuple[str, str], ...]) -> bool:

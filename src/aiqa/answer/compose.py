@@ -141,8 +141,9 @@ class Composer:
             text, citations = present_span(span, framed, self.documents, self.statements.korean)
         else:
             text, citations = present(chosen, framed, self.documents, self.tables, self.statements.korean)
-        shown = self.announced(chosen[-1], asked)
-        if shown is not None:  # the chosen sentence points at the code below it: show and cite that too
+        # the first chosen sentence that points at the code below it (or, asked how, is followed by it)
+        shown = next((code for c in chosen if (code := self.announced(c, asked)) is not None), None)
+        if shown is not None:  # show and cite the code too
             doc = self.documents[shown.source]
             n = len(citations) + 1
             citations = (*citations, cite(n, shown, doc, *quote_span(doc.text, shown.start, shown.end)))

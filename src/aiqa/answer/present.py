@@ -8,10 +8,10 @@ from functools import lru_cache
 
 import regex
 
-from aiqa.answer.candidates import Candidate, Question
+from aiqa.answer.candidates import Candidate, Question, version_heading
 from aiqa.chunk import quote_span
 from aiqa.records import OCR_MARK, Chunk, Citation, Document
-from aiqa.text.cues import ASKS_PART, named_parts
+from aiqa.text.cues import ASKS_PART, VERSION_LABEL, named_parts
 from aiqa.text.korean import content_terms as _content_terms
 from aiqa.text.layout import locate, plain
 
@@ -62,7 +62,11 @@ def frame(candidate: Candidate, question: Question) -> str:
 
 def where(candidate: Candidate, question: Question) -> str:
     """For a question that asks which part says something ("몇 조에 나와?"), the part the statement sits in
-    ("제7조(교통비): "), unless the statement names it itself; else nothing."""
+    ("제7조(교통비): "), and for one that asks in which version something came, the version heading it sits
+    under ("v1.4.0 (2031-04-22): "), unless the statement names it itself; else nothing."""
+    if question.version and not VERSION_LABEL.search(candidate.quote):
+        part = version_heading(candidate.hit.chunk)
+        return f"{part}: " if part else ""
     if not ASKS_PART.search(question.analysis.text):
         return ""
     part = next((p for p in reversed(candidate.hit.chunk.section.split(" > ")) if named_parts(p)), "")

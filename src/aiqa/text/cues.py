@@ -172,7 +172,8 @@ ASKS_HOW = regex.compile(r"어떻게|방법|[가-힣]려면|명령어?|\bhow\s+(
 ASKS_CODE = regex.compile(r"(?<![가-힣])(?:코드|명령어|스크립트|커맨드)|\b(?:code|command|snippet|script)s?\b", regex.I)
 # A question that asks for several things: "어떤 것들", "뭐뭐", "누구누구", "종류", "모두", "what are the …s".
 ASKS_LIST = regex.compile(
-    r"것들|뭐뭐|무엇무엇|누구누구|어디어디|종류|항목|목록|모두|전부|각각|[가-힣]들(?=[은는이가을를에의로])|"
+    # (전부 and 모두 as words: "버전부터" holds no 전부)
+    r"것들|뭐뭐|무엇무엇|누구누구|어디어디|종류|항목|목록|(?<![가-힣])(?:모두|전부)|각각|[가-힣]들(?=[은는이가을를에의로])|"
     r"\blist\b|\bwhich\s+\w+s\b|\bwhat\s+(?:are|were)\s+the\b|\ball\s+the\b",
     regex.I,
 )
@@ -191,6 +192,14 @@ ASKS_PART = regex.compile(
     r"\bwhich\s+(?:article|section|clause|step|part)\b",
     regex.I,
 )
+# A question that asks in which version or release something came ("몇 버전부터 돼?", "which version added …"),
+# and a heading that names one ("### v1.4.0 (2031-04-22)", "2.3.0 릴리스"): a changelog's item sits under it.
+ASKS_VERSION = regex.compile(
+    r"(?:몇|어느|무슨|어떤)\s*(?:버전|릴리스|릴리즈)|버전(?:은|이|이요)?\s*(?:몇|뭐)|"
+    r"\b(?:which|what)\s+(?:version|release)\b|\bsince\s+(?:which|what|when)\b",
+    regex.I,
+)
+VERSION_LABEL = regex.compile(r"(?<![\w.])[vV]?\d+\.\d+(?:\.\d+)?(?![\w.])")
 # Who answers a who-question in an organisation: a team or body ("인사팀", "영업2팀", "SI사업팀", "인사위원회"), a role
 # ("본부장", "대표이사", "릴리스 관리자", "복리후생 담당"), besides a person's name.
 WHO_ANSWER = regex.compile(

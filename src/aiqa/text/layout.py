@@ -176,9 +176,33 @@ def heading_level(line: str, is_title: bool) -> int:
     return 0 if is_title else 2
 
 
+# A shell prompt before a command ("$ logpipe-ctl status --all"), and what code has and prose rarely does.
+_PROMPT = regex.compile(r"^\s*\$\s+[A-Za-z./~_-]")
+_CODE_SIGNS = regex.compile(r"[=/\\{}<>|;$]|--|\w\.\w+\(")
+_GAPS = regex.compile(r"\S[ \t]{3,}\S")  # columns laid out with spaces: a table, not code
+_HANGUL_CHAR = regex.compile(r"\p{Hangul}")
+# Columns deeper than the text before it that an unfenced code line is indented.
+CODE_INDENT = 4
+
+
+def _indent_of(text: str) -> int:
+    return len(text) - len(text.lstrip(" \t"))
+
+
+def _codelike(text: str) -> bool:
+    """Whether a line reads as code: mostly not Hangul, with a sign code has, laid out as no table."""
+    body = text.strip()
+    letters = [c for c in body if not c.isspace()]
+    hangul = sum(1 for c in letters if _HANGUL_CHAR.match(c))
+    return bool(letters) and hangul * 5 <= len(letters) and bool(_CODE_SIGNS.search(body)) and not _GAPS.search(body)
+
+
 def code_kinds(lines: list[Line], kinds: list[str]) -> list[str]:
-    """The kinds with every line of a fenced code block, fences included, as "code": a "# comment" in a
-    block is no heading and "```bash" no plain heading. An unclosed fence runs to the end."""
+    """The kinds with every line of a code block as "code": a fenced block, fences included (a "# comment"
+    in it is no heading, "```bash" no plain heading; an unclosed fence runs to the end), and in plain text
+    a block indented deeper than the text before it that reads as code: commands after a shell prompt
+    ("      $ logpipe-ctl status --all" under "아래 명령으로 한다."), or code-like lines after a blank line.
+    Such lines are no headings over the text that follows them."""
     out, fence = list(kinds), None
     for i, line in enumerate(lines):
         mark = FENCE.match(line.text)
@@ -188,6 +212,19 @@ def code_kinds(lines: list[Line], kinds: list[str]) -> list[str]:
             out[i] = "code"
             if mark and mark.group(1).startswith(fence):
                 fence = None
+    prose = 0  # indentation of the last line of text
+    for i, line in enumerate(lines):
+        kind = out[i]
+        if kind in ("blank", "code") or not line.text.strip():
+            continue
+        deeper = _indent_of(line.text) >= prose + CODE_INDENT
+        after_blank = i > 0 and out[i - 1] == "blank"
+        continues = i > 0 and out[i - 1] == "code" and _indent_of(line.text) >= _indent_of(lines[i - 1].text)
+        code = _PROMPT.match(line.text) or ((after_blank or continues) and _codelike(line.text))
+        if deeper and kind != "table" and code:
+            out[i] = "code"
+        else:
+            prose = _indent_of(line.text)
     return out
 
 

@@ -1,0 +1,97 @@
+"""Software documentation as teams keep it: a README with a changelog under version headings, and an
+operations manual in plain text whose commands are indented after a shell prompt instead of fenced."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiqa.chunk import chunk_document
+from aiqa.contract import ask_json
+from aiqa.records import Document
+from aiqa.text.cues import ASKS_LIST, ASKS_VERSION
+from aiqa.text.layout import code_kinds, line_kind, split_lines
+
+from .conftest import engine_over, report_index
+
+README = """# tilemaker
+
+지도 타일을 미리 만들어 두는 사내 도구입니다.
+
+## 설치
+
+```bash
+pip install tilemaker
+```
+
+## 변경 이력
+
+### v2.1.0 (2030-03-02)
+- WebP 출력 지원
+- `--zoom` 범위 검사 추가
+
+### v2.0.0 (2029-11-20)
+- 설정 파일을 TOML로 변경
+- 파이썬 3.9 지원 중단
+"""
+
+MANUAL = """타일 서버 운영 안내
+
+1. 점검
+
+  매일 아침 점검용 서버에 접속하여 아래 명령으로 전체 상태를 확인한다.
+
+      $ tilectl health --all
+
+  결과에 FAIL이 하나라도 있으면 담당자에게 알린다.
+
+2. 캐시 비우기
+
+  캐시가 가득 차면 오래된 타일부터 지운다.
+
+      $ tilectl cache purge --older-than 30d
+
+  지운 뒤에는 반드시 용량을 다시 확인한다.
+"""
+
+
+def test_an_indented_command_after_a_prompt_is_code_and_heads_nothing():
+    lines = split_lines(MANUAL)
+    kinds = dict(
+        zip((x.text.strip() for x in lines), code_kinds(lines, [line_kind(x.text) for x in lines]), strict=True)
+    )
+    assert kinds["$ tilectl health --all"] == "code"
+    assert kinds["$ tilectl cache purge --older-than 30d"] == "code"
+    assert kinds["결과에 FAIL이 하나라도 있으면 담당자에게 알린다."] != "code"
+    chunks = chunk_document(Document("m.txt", MANUAL, "x"), lambda s: len(s.split()) + 1)
+    after = next(c for c in chunks if c.text.strip().startswith("결과에 FAIL"))
+    assert "tilectl" not in after.section  # the command is no heading of the sentence after it
+    assert any(c.kind == "code" and "tilectl health --all" in c.text for c in chunks)
+
+
+def test_a_version_question_is_no_list_question():
+    assert ASKS_VERSION.search("WebP는 몇 버전부터 돼?")
+    assert ASKS_VERSION.search("Which version added WebP output?")
+    assert not ASKS_LIST.search("WebP는 몇 버전부터 돼?")  # "버전부터" holds no 전부
+    assert ASKS_LIST.search("설정을 전부 알려줘")
+
+
+@pytest.fixture(scope="module")
+def devdocs(tmp_path_factory, cache_dir, embedder):
+    folder = tmp_path_factory.mktemp("devdocs-corpus")
+    (folder / "tilemaker_README.md").write_text(README, encoding="utf-8")
+    (folder / "타일서버_운영안내.txt").write_text(MANUAL, encoding="utf-8")
+    index = report_index(tmp_path_factory.mktemp("devdocs"), cache_dir, embedder, folder)
+    return engine_over(index, embedder).load()
+
+
+def test_which_version_brought_a_change_is_answered_with_its_version_heading(devdocs):
+    result = ask_json(devdocs, "tilemaker에서 WebP는 몇 버전부터 돼?")
+    assert not result["abstained"], result["answer"]
+    assert result["answer"].startswith("v2.1.0"), result["answer"]
+    assert "WebP 출력 지원" in result["citations"][0]["quote"]
+
+
+def test_a_how_question_gets_the_command_the_sentence_announces(devdocs):
+    result = ask_json(devdocs, "아침마다 서버 상태 한꺼번에 보려면 뭘 쳐야 돼?")
+    assert not result["abstained"], result["answer"]
+    assert any("tilectl health --all" in c["quote"] for c in result["citations"]), result["answer"]
