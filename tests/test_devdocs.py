@@ -23,6 +23,13 @@ README = """# tilemaker
 pip install tilemaker
 ```
 
+## 문제 해결
+
+### `ERROR: cache locked`
+
+다른 작업이 캐시를 쓰는 중입니다. 캐시 잠금 파일을 손으로
+지우면 안 됩니다. 두 작업이 같은 타일을 함께 써서 캐시가 깨지기 때문입니다.
+
 ## 변경 이력
 
 ### v2.1.0 (2030-03-02)
@@ -95,3 +102,10 @@ def test_a_how_question_gets_the_command_the_sentence_announces(devdocs):
     result = ask_json(devdocs, "아침마다 서버 상태 한꺼번에 보려면 뭘 쳐야 돼?")
     assert not result["abstained"], result["answer"]
     assert any("tilectl health --all" in c["quote"] for c in result["citations"]), result["answer"]
+
+
+def test_a_why_question_gets_the_reason_after_the_sentence_that_only_restates_it(devdocs):
+    result = ask_json(devdocs, "잠금 파일 손으로 지우면 왜 안 돼?")
+    assert not result["abstained"], result["answer"]
+    quote = " ".join(c["quote"] for c in result["citations"])
+    assert "캐시가 깨지기 때문입니다" in quote, result["answer"]

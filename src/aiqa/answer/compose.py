@@ -29,7 +29,7 @@ from aiqa.answer.present import ABSTAIN, cite, present, present_span
 from aiqa.chunk import quote_span
 from aiqa.records import Answer, Chunk, Hit
 from aiqa.retrieve import Retriever
-from aiqa.text.cues import REASON_SECTION, named_parts
+from aiqa.text.cues import REASON_SECTION, STATES_REASON, named_parts
 
 # A second statement joins the answer when its chance to hold the answer is at least this share of the
 # best's: on the calibration questions that lifts answers holding the gold span by 4 points at 1.3
@@ -176,6 +176,9 @@ class Composer:
         chunk = best.hit.chunk
         item = chunk.kind in ("bullet", "article") or bool(LEADS_IN.search(best.quote))
         ordered = self.section_statements(best)
+        because = self.reason_after(asked, best, ordered)
+        if because is not None:
+            return [best, because]
         # (not when a second statement from elsewhere is nearly as likely: then the list is one guess of two)
         listed = (
             chunk.kind == "bullet"
@@ -200,6 +203,19 @@ class Composer:
                 break
             window.append(c)
         return window if len(window) > 1 and any(c.start == best.start for c in window) else None
+
+    @staticmethod
+    def reason_after(asked: Question, best: Candidate, ordered: list[Candidate]) -> Candidate | None:
+        """For a why-question whose best statement restates what it asks about but gives no reason ("잠금 파일을
+        `rm`으로 직접 지우면 안 됩니다."), the sentence right after it in its unit when that one gives the
+        reason ("…미러 색인이 깨지기 때문입니다."); else None."""
+        if not asked.reason or STATES_REASON.search(best.quote):
+            return None
+        at = next((i for i, c in enumerate(ordered) if c.start == best.start), None)
+        after = ordered[at + 1] if at is not None and at + 1 < len(ordered) else None
+        if after is None or after.hit.chunk is not best.hit.chunk or not STATES_REASON.search(after.quote):
+            return None
+        return after
 
     def section_statements(self, best: Candidate) -> list[Candidate]:
         """The statements of the best one's section, in document order: those of its passage as ranked, and

@@ -149,6 +149,11 @@ ASKS_REASON = regex.compile(
     r"왜|이유|까닭|목적|배경|취지|사유|어째서|무엇\s*때문|뭐\s*때문|\bwhy\b|\breason|\bpurpose\b|\bwhat\s+for\b",
     regex.I,
 )
+# A sentence that gives a reason: "…깨지기 때문입니다.", "…빠지지 않게 하기 위해서이다.", "그 이유는 …".
+STATES_REASON = regex.compile(
+    r"때문|위해서|위함|위한\s*것|(?:이유|까닭)(?:는|은)|므로|\bbecause\b|\bso that\b|\bin order to\b|\bto avoid\b",
+    regex.I,
+)
 REASON_SECTION = regex.compile(
     r"이유|목적|배경|취지|사유|필요성|\breason|\bpurpose\b|\bbackground\b|\brationale\b", regex.I
 )
