@@ -47,28 +47,16 @@ def realistic(shared: Path, work: Path) -> tuple[Path, list[Path]]:
     return corpus, [work / "realistic" / "fit.jsonl", work / "realistic" / "report.jsonl"]
 
 
-def office_set(work: Path) -> tuple[Path, list[Path]]:
-    """bench/office (documents of a hospital in the shapes organisations keep) and its two halves, as its
-    check.py --split writes them (fit first, then report)."""
-    source, corpus = REPO / "bench/office", work / "office-corpus"
+def split_set(name: str, work: Path) -> tuple[Path, list[Path]]:
+    """One of the repository's own sets, bench/NAME: its documents (without its README) and its two halves,
+    as its check.py --split writes them (fit first, then report). bench/office holds documents of a hospital
+    in the shapes organisations keep, bench/devdocs Korean software documentation."""
+    source, corpus = REPO / "bench" / name, work / f"{name}-corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     for path in sorted(source.iterdir()):
         if path.suffix in (".txt", ".md") and path.name != "README.md":
             shutil.copy(path, corpus / path.name)
-    split = work / "office-split"
-    subprocess.run([sys.executable, str(source / "check.py"), "--split", str(split)], check=True, capture_output=True)
-    return corpus, [split / "fit.jsonl", split / "report.jsonl"]
-
-
-def devdocs_set(work: Path) -> tuple[Path, list[Path]]:
-    """bench/devdocs (Korean software documentation: READMEs, guides and a manual as text out of a PDF) and
-    its two halves, as its check.py --split writes them (fit first, then report)."""
-    source, corpus = REPO / "bench/devdocs", work / "devdocs-corpus"
-    corpus.mkdir(parents=True, exist_ok=True)
-    for path in sorted(source.iterdir()):
-        if path.suffix in (".txt", ".md") and path.name != "README.md":
-            shutil.copy(path, corpus / path.name)
-    split = work / "devdocs-split"
+    split = work / f"{name}-split"
     subprocess.run([sys.executable, str(source / "check.py"), "--split", str(split)], check=True, capture_output=True)
     return corpus, [split / "fit.jsonl", split / "report.jsonl"]
 
@@ -84,8 +72,8 @@ def sets(shared: Path | None, work: Path) -> dict[str, tuple[Path, list[Path]]]:
         "handbook": (REPO / "tests/data/handbook", [REPO / "tests/data/handbook_questions.jsonl"]),
         "documents": (REPO / "bench/documents/corpus", [REPO / "bench/documents/questions.jsonl"]),
         "office": (REPO / "tests/data/office", [REPO / "tests/data/office_questions.jsonl"]),
-        "hospital": office_set(work),
-        "devdocs": devdocs_set(work),
+        "hospital": split_set("office", work),
+        "devdocs": split_set("devdocs", work),
     }
     if shared is not None and (shared / "eval/dev.jsonl").exists():
         out["report"][1].append(shared / "eval/dev.jsonl")
@@ -140,12 +128,10 @@ def label(path: Path, shared: Path | None) -> str:
         return str(path.relative_to(REPO))
     if shared is not None and path.is_relative_to(shared.resolve()):
         return f"../shared/{path.relative_to(shared.resolve())}"
-    if path.parent.name == "devdocs-split" or path.name == "devdocs-corpus":  # written from bench/devdocs
-        half = {"fit.jsonl": " (fit half)", "report.jsonl": " (report half)"}.get(path.name, "")
-        return f"bench/devdocs{half}"
-    if path.parent.name == "office-split" or path.name == "office-corpus":  # written from bench/office
-        half = {"fit.jsonl": " (fit half)", "report.jsonl": " (report half)"}.get(path.name, "")
-        return f"bench/office{half}"
+    for name in ("office", "devdocs"):  # written from bench/NAME by split_set
+        if path.parent.name == f"{name}-split" or path.name == f"{name}-corpus":
+            half = {"fit.jsonl": " (fit half)", "report.jsonl": " (report half)"}.get(path.name, "")
+            return f"bench/{name}{half}"
     if path.name in ("fit.jsonl", "report.jsonl", "realistic-corpus"):  # written from ../shared/eval/realistic
         half = {"fit.jsonl": " (fit half)", "report.jsonl": " (report half)"}.get(path.name, "")
         return f"../shared/eval/realistic{half}"

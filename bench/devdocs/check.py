@@ -1,217 +1,49 @@
-"""Check the devdocs calibration set (Korean software documentation): format, ids, gold strings, overlap.
+"""Check the devdocs set (Korean software documentation) with the checks of bench/office/check.py.
 
 Run from anywhere:  python3 check.py [questions.jsonl] [--split DIR]
-Exits 1 on any failure. Standard library only. With --split DIR (a folder outside this one), after a
+Exits 1 on any failure. Standard library only. The checks (format, ids like d001, gold strings found
+in their documents, no question copying 15+ characters of a document, unanswerable questions in each
+half) are those bench/office/check.py lists. With --split DIR (a folder outside this one), after a
 clean check it writes DIR/fit.jsonl and DIR/report.jsonl: the questions split by document (FIT and
 REPORT below).
-
-Checks
-- every line is a JSON object with exactly the keys id, q, gold, must, answerable, kind, file;
-  ids look like d001 and are unique; kinds are known; every question names a document of this folder;
-- answerable lines have 1-3 gold strings of 3-30 characters and a kind other than "absent";
-  unanswerable lines have gold [] and kind "absent" (whether the asked fact is really missing from
-  every document cannot be checked by a script: that was judged by reading, see README.md);
-- every gold string occurs in its file once all whitespace is removed (so a string broken by a line
-  wrap or by letter spacing still matches);
-- no question shares 15 or more consecutive non-space characters with ANY document, so a question
-  cannot be answered by string matching;
-- every document is in exactly one half of the split, and each half has unanswerable questions;
-- prints counts per kind, per file and per half; warns when a document is outside 2-6 KB.
 """
 
 from __future__ import annotations
 
-import json
-import re
+import importlib.util
 import sys
-from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DOC_SUFFIXES = {".txt", ".md"}
-SKIP = {"README.md"}
-OVERLAP = 15
-KEYS = {"id", "q", "gold", "must", "answerable", "kind", "file"}
-KINDS = {"fact", "why", "list", "who", "howto", "compare", "english", "absent"}
-MIN_BYTES, MAX_BYTES = 2000, 6 * 1024
+KINDS = frozenset({"fact", "why", "list", "who", "howto", "compare", "english", "absent"})
 
 # The fixed split by document: fit (calibrate, tune) on FIT, report numbers on REPORT. Each half has a
 # Markdown document with code blocks and tables, English questions and unanswerable ones; FIT also holds
 # the PDF-shaped plain text, REPORT the two guides (procedure with rules and FAQ; API reference).
-FIT = {
-    "pkgsync_README.md",  # CLI README: install, options table, yaml config, troubleshooting, changelog
-    "logpipe_운영매뉴얼.txt",  # operations manual extracted from a PDF (hard wraps, page headers)
-}
-REPORT = {
-    "배포파이프라인_가이드.md",  # CI/CD user guide: numbered steps, environments table, rules, rollback, FAQ
-    "인증API_연동가이드.md",  # API integration guide: endpoints, JSON examples, error codes, limits
-}
-
-
-def squeeze(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
-def longest_common_run(a: str, b: str) -> str:
-    """Longest common substring of a and b (a is short: a question)."""
-    best = ""
-    for i in range(len(a)):
-        lo = len(best) + 1
-        while i + lo <= len(a) and a[i : i + lo] in b:
-            best = a[i : i + lo]
-            lo += 1
-    return best
-
-
-def write_split(rows: list[dict], out: Path) -> None:
-    out = out.resolve()
-    if out == HERE or HERE in out.parents:
-        raise SystemExit(f"--split {out}: choose a folder outside {HERE} (its .md files would join the corpus)")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, files in (("fit", FIT), ("report", REPORT)):
-        part = [r for r in rows if r.get("file") in files]
-        (out / f"{name}.jsonl").write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8"
-        )
-        print(f"wrote {out / (name + '.jsonl')}: {len(part)} questions")
-
-
-def main(argv: list[str]) -> int:
-    args = list(argv[1:])
-    split_dir = None
-    if "--split" in args:
-        i = args.index("--split")
-        if i + 1 >= len(args):
-            print("--split needs a folder")
-            return 2
-        split_dir = Path(args[i + 1])
-        del args[i : i + 2]
-    qpath = Path(args[0]) if args else HERE / "questions.jsonl"
-    docs = {
-        p.name: p.read_text(encoding="utf-8")
-        for p in sorted(HERE.iterdir())
-        if p.suffix in DOC_SUFFIXES and p.name not in SKIP
+FIT = frozenset(
+    {
+        "pkgsync_README.md",  # CLI README: install, options table, yaml config, troubleshooting, changelog
+        "logpipe_운영매뉴얼.txt",  # operations manual extracted from a PDF (hard wraps, page headers)
     }
-    flat = {name: squeeze(text) for name, text in docs.items()}
-    errors: list[str] = []
-    notes: list[str] = []
-    rows: list[dict] = []
-    kinds: Counter[str] = Counter()
-    files: Counter[str] = Counter()
-    answerable: Counter[bool] = Counter()
-    seen: set[str] = set()
+)
+REPORT = frozenset(
+    {
+        "배포파이프라인_가이드.md",  # CI/CD user guide: numbered steps, environments table, rules, rollback, FAQ
+        "인증API_연동가이드.md",  # API integration guide: endpoints, JSON examples, error codes, limits
+    }
+)
 
-    # the split must cover every document exactly once
-    if FIT & REPORT:
-        errors.append(f"documents in both halves: {sorted(FIT & REPORT)}")
-    for name in sorted(set(docs) - FIT - REPORT):
-        errors.append(f"document {name} is in neither half of the split")
-    for name in sorted((FIT | REPORT) - set(docs)):
-        errors.append(f"split names {name}, which is not in {HERE}")
 
-    for n, raw in enumerate(qpath.read_text(encoding="utf-8").splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            errors.append(f"line {n}: not JSON ({exc})")
-            continue
-        if not isinstance(rec, dict):
-            errors.append(f"line {n}: not a JSON object")
-            continue
-        if set(rec) != KEYS:
-            errors.append(f"line {n}: keys {sorted(rec)}; expected exactly {sorted(KEYS)}")
-            continue
-        rows.append(rec)
-        qid, q, gold, must, kind, fname = (rec["id"], rec["q"], rec["gold"], rec["must"], rec["kind"], rec["file"])
-        if not isinstance(qid, str) or not re.fullmatch(r"d\d{3}", qid):
-            errors.append(f"line {n}: id {qid!r} should look like d001")
-        if qid in seen:
-            errors.append(f"{qid}: duplicate id")
-        seen.add(qid)
-        if not isinstance(q, str) or not q.strip():
-            errors.append(f"{qid}: empty question")
-            continue
-        if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
-            errors.append(f"{qid}: gold must be a list of strings")
-            continue
-        if must != []:
-            errors.append(f"{qid}: must should be [] in this set, has {must!r}")
-        if not isinstance(rec["answerable"], bool):
-            errors.append(f"{qid}: answerable must be true or false")
-        if kind not in KINDS:
-            errors.append(f"{qid}: kind {kind!r} not one of {sorted(KINDS)}")
-        kinds[kind] += 1
-        answerable[bool(rec["answerable"])] += 1
-        if fname not in docs:
-            errors.append(f"{qid}: file {fname!r} not in {HERE}")
-            continue
-        files[fname] += 1
-
-        if rec["answerable"]:
-            if not 1 <= len(gold) <= 3:
-                errors.append(f"{qid}: answerable needs 1-3 gold strings, has {len(gold)}")
-            if kind == "absent":
-                errors.append(f"{qid}: kind absent but answerable")
-        else:
-            if gold:
-                errors.append(f"{qid}: unanswerable but has gold {gold}")
-            if kind != "absent":
-                errors.append(f"{qid}: unanswerable needs kind 'absent', has {kind!r}")
-        for g in gold:
-            if not 3 <= len(g) <= 30:
-                errors.append(f"{qid}: gold {g!r} is {len(g)} characters (3-30 expected)")
-            if squeeze(g) not in flat[fname]:
-                errors.append(f"{qid}: gold {g!r} not found in {fname}")
-        if kind == "english" and re.search(r"[\uac00-\ud7a3]", q):
-            errors.append(f"{qid}: kind english but the question contains Hangul")
-
-        sq = squeeze(q)
-        for t in docs:
-            run = longest_common_run(sq, flat[t])
-            if len(run) >= OVERLAP:
-                errors.append(f"{qid}: question shares {len(run)} characters with {t}: {run!r}")
-
-    print(
-        f"questions: {sum(answerable.values())} "
-        f"(answerable {answerable[True]}, unanswerable {answerable[False]}), ids unique: {len(seen)}"
-    )
-    print("per kind: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: (-kv[1], str(kv[0])))))
-    print("per file:")
-    for name in sorted(docs):
-        size = len(docs[name].encode("utf-8"))
-        half = "fit" if name in FIT else "report" if name in REPORT else "-"
-        print(f"  {files.get(name, 0):3d}  {name}  ({size} bytes, {half})")
-        if not MIN_BYTES <= size <= MAX_BYTES:
-            notes.append(f"warning: {name} is {size} bytes (2-6 KB expected)")
-        if not files.get(name):
-            notes.append(f"document with no question naming it: {name}")
-    for half, names in (("fit", FIT), ("report", REPORT)):
-        part = [r for r in rows if r.get("file") in names]
-        k = Counter(r.get("kind") for r in part)
-        print(
-            f"{half}: {len(part)} questions ({sum(1 for r in part if r.get('answerable') is True)} answerable; "
-            + ", ".join(f"{a} {b}" for a, b in sorted(k.items()))
-            + ")"
-        )
-        if not k.get("absent"):
-            errors.append(f"the {half} half has no unanswerable questions")
-    for line in notes:
-        print("note: " + line)
-    if errors:
-        print(f"FAILED: {len(errors)} problem(s)")
-        for line in errors:
-            print("  " + line)
-        return 1
-    print(
-        f"OK: format, unique ids, every gold string found in its document, no question copies "
-        f"{OVERLAP}+ characters of any document"
-    )
-    if split_dir is not None:
-        write_split(rows, split_dir)
-    return 0
+def office_checks():
+    """bench/office/check.py, the checks both sets share."""
+    spec = importlib.util.spec_from_file_location("office_check", HERE.parent / "office" / "check.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    checks = office_checks()
+    sys.exit(checks.check(sys.argv, checks.QuestionSet(HERE, "d", KINDS, FIT, REPORT)))

@@ -25,6 +25,7 @@ import json
 import re
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +55,20 @@ REPORT = {
 }
 
 
+@dataclass(frozen=True)
+class QuestionSet:
+    """A folder of documents with its questions: the id prefix, the kinds allowed, the split by document."""
+
+    here: Path
+    prefix: str
+    kinds: frozenset[str]
+    fit: frozenset[str]
+    report: frozenset[str]
+
+
+OFFICE = QuestionSet(HERE, "b", frozenset(KINDS), frozenset(FIT), frozenset(REPORT))
+
+
 def squeeze(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
@@ -69,12 +84,12 @@ def longest_common_run(a: str, b: str) -> str:
     return best
 
 
-def write_split(rows: list[dict], out: Path) -> None:
+def write_split(rows: list[dict], out: Path, qs: QuestionSet = OFFICE) -> None:
     out = out.resolve()
-    if out == HERE or HERE in out.parents:
-        raise SystemExit(f"--split {out}: choose a folder outside {HERE} (its .md files would join the corpus)")
+    if out == qs.here or qs.here in out.parents:
+        raise SystemExit(f"--split {out}: choose a folder outside {qs.here} (its .md files would join the corpus)")
     out.mkdir(parents=True, exist_ok=True)
-    for name, files in (("fit", FIT), ("report", REPORT)):
+    for name, files in (("fit", qs.fit), ("report", qs.report)):
         part = [r for r in rows if r.get("file") in files]
         (out / f"{name}.jsonl").write_text(
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8"
@@ -82,7 +97,8 @@ def write_split(rows: list[dict], out: Path) -> None:
         print(f"wrote {out / (name + '.jsonl')}: {len(part)} questions")
 
 
-def main(argv: list[str]) -> int:
+def check(argv: list[str], qs: QuestionSet = OFFICE) -> int:
+    """Check the set `qs` (this folder's by default) with the command line `argv`; the exit status."""
     args = list(argv[1:])
     split_dir = None
     if "--split" in args:
@@ -92,10 +108,10 @@ def main(argv: list[str]) -> int:
             return 2
         split_dir = Path(args[i + 1])
         del args[i : i + 2]
-    qpath = Path(args[0]) if args else HERE / "questions.jsonl"
+    qpath = Path(args[0]) if args else qs.here / "questions.jsonl"
     docs = {
         p.name: p.read_text(encoding="utf-8")
-        for p in sorted(HERE.iterdir())
+        for p in sorted(qs.here.iterdir())
         if p.suffix in DOC_SUFFIXES and p.name not in SKIP
     }
     flat = {name: squeeze(text) for name, text in docs.items()}
@@ -108,12 +124,12 @@ def main(argv: list[str]) -> int:
     seen: set[str] = set()
 
     # the split must cover every document exactly once
-    if FIT & REPORT:
-        errors.append(f"documents in both halves: {sorted(FIT & REPORT)}")
-    for name in sorted(set(docs) - FIT - REPORT):
+    if qs.fit & qs.report:
+        errors.append(f"documents in both halves: {sorted(qs.fit & qs.report)}")
+    for name in sorted(set(docs) - qs.fit - qs.report):
         errors.append(f"document {name} is in neither half of the split")
-    for name in sorted((FIT | REPORT) - set(docs)):
-        errors.append(f"split names {name}, which is not in {HERE}")
+    for name in sorted((qs.fit | qs.report) - set(docs)):
+        errors.append(f"split names {name}, which is not in {qs.here}")
 
     for n, raw in enumerate(qpath.read_text(encoding="utf-8").splitlines(), 1):
         if not raw.strip():
@@ -131,8 +147,8 @@ def main(argv: list[str]) -> int:
             continue
         rows.append(rec)
         qid, q, gold, must, kind, fname = (rec["id"], rec["q"], rec["gold"], rec["must"], rec["kind"], rec["file"])
-        if not isinstance(qid, str) or not re.fullmatch(r"b\d{3}", qid):
-            errors.append(f"line {n}: id {qid!r} should look like b001")
+        if not isinstance(qid, str) or not re.fullmatch(rf"{qs.prefix}\d{{3}}", qid):
+            errors.append(f"line {n}: id {qid!r} should look like {qs.prefix}001")
         if qid in seen:
             errors.append(f"{qid}: duplicate id")
         seen.add(qid)
@@ -146,12 +162,12 @@ def main(argv: list[str]) -> int:
             errors.append(f"{qid}: must should be [] in this set, has {must!r}")
         if not isinstance(rec["answerable"], bool):
             errors.append(f"{qid}: answerable must be true or false")
-        if kind not in KINDS:
-            errors.append(f"{qid}: kind {kind!r} not one of {sorted(KINDS)}")
+        if kind not in qs.kinds:
+            errors.append(f"{qid}: kind {kind!r} not one of {sorted(qs.kinds)}")
         kinds[kind] += 1
         answerable[bool(rec["answerable"])] += 1
         if fname not in docs:
-            errors.append(f"{qid}: file {fname!r} not in {HERE}")
+            errors.append(f"{qid}: file {fname!r} not in {qs.here}")
             continue
         files[fname] += 1
 
@@ -187,13 +203,13 @@ def main(argv: list[str]) -> int:
     print("per file:")
     for name in sorted(docs):
         size = len(docs[name].encode("utf-8"))
-        half = "fit" if name in FIT else "report" if name in REPORT else "-"
+        half = "fit" if name in qs.fit else "report" if name in qs.report else "-"
         print(f"  {files.get(name, 0):3d}  {name}  ({size} bytes, {half})")
         if not MIN_BYTES <= size <= MAX_BYTES:
             notes.append(f"warning: {name} is {size} bytes (2-6 KB expected)")
         if not files.get(name):
             notes.append(f"document with no question naming it: {name}")
-    for half, names in (("fit", FIT), ("report", REPORT)):
+    for half, names in (("fit", qs.fit), ("report", qs.report)):
         part = [r for r in rows if r.get("file") in names]
         k = Counter(r.get("kind") for r in part)
         print(
@@ -215,8 +231,12 @@ def main(argv: list[str]) -> int:
         f"{OVERLAP}+ characters of any document"
     )
     if split_dir is not None:
-        write_split(rows, split_dir)
+        write_split(rows, split_dir, qs)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return check(argv, OFFICE)
 
 
 if __name__ == "__main__":
