@@ -73,6 +73,9 @@ def test_an_indented_command_after_a_prompt_is_code_and_heads_nothing():
     after = next(c for c in chunks if c.text.strip().startswith("결과에 FAIL"))
     assert "tilectl" not in after.section  # the command is no heading of the sentence after it
     assert any(c.kind == "code" and "tilectl health --all" in c.text for c in chunks)
+    # an item indented under another is a nested item, though it names an option
+    nested = split_lines("- 강제로 덮어쓰기\n\n    - Use --force to overwrite tiles\n")
+    assert code_kinds(nested, [line_kind(x.text) for x in nested])[2] == "bullet"
 
 
 def test_a_version_question_is_no_list_question():

@@ -273,10 +273,11 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
             # number ("본사 4층", "별관 지하 1층")
             has = has or (question.where and s.quantity) or (question.code and hit.chunk.kind == "code")
             # a version is asked, not a number: a changelog's item under the version it came in ("### v1.4.0" >
-            # "- npm 저장소 지원"), or one that opens with it ("**2.3.0** (2028-04-10): …"); not a package's
-            # version in a command ("requests==2.31.0")
+            # "- npm 저장소 지원"), or a sentence that names one ("Python 3.10 이상"); not a package's version
+            # in a command ("requests==2.31.0")
             if question.version:
-                has = bool(version_heading(hit.chunk) or VERSION_LABEL.match(s.text.lstrip("*#-`[( ")))
+                named = hit.chunk.kind != "code" and bool(VERSION_LABEL.search(s.text))
+                has = bool(version_heading(hit.chunk)) or named
             own_dense = hit.statement_dense[i] if i < len(hit.statement_dense) else hit.dense
             features = {
                 "relative_score": hit.score / best,

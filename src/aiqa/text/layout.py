@@ -220,7 +220,8 @@ def code_kinds(lines: list[Line], kinds: list[str]) -> list[str]:
         deeper = _indent_of(line.text) >= prose + CODE_INDENT
         after_blank = i > 0 and out[i - 1] == "blank"
         continues = i > 0 and out[i - 1] == "code" and _indent_of(line.text) >= _indent_of(lines[i - 1].text)
-        code = _PROMPT.match(line.text) or ((after_blank or continues) and _codelike(line.text))
+        # (a list item indented under another is a nested item, not code, unless it gives a prompt)
+        code = _PROMPT.match(line.text) or (kind != "bullet" and (after_blank or continues) and _codelike(line.text))
         if deeper and kind != "table" and code:
             out[i] = "code"
         else:
