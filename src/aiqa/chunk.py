@@ -24,6 +24,7 @@ from aiqa.text.layout import (
     FENCE,
     FIELD,
     GLUED_ITEM,
+    LEADS_IN,
     MD_HEADING,
     SENTENCE_END,
     TABLE_SEPARATOR,
@@ -57,13 +58,7 @@ _OPEN_QUESTION = regex.compile(r"[?？]\s*[\"'”’)\]]*\s*$")
 # Above this many characters a document takes minutes to chunk and embed: say so in the log.
 LARGE_DOCUMENT_CHARS = 5_000_000
 log = logging.getLogger("aiqa.chunk")
-# A sentence that leads into the list below it: "…다음 각 호의 금액을 한도로 지급한다.", "…은 다음과 같다.",
-# "아래 항목을 확인하세요:", "Check the following:".
-LEADS_INTO_LIST = regex.compile(
-    r"[:：]\s*$|다음\s*각\s*(?:호|목)|다음(?:과|와)\s*같|아래(?:와|과)?\s*같|다음\s*(?:사항|항목|경우)|아래\s*(?:사항|항목|경우)"
-    r"|\bthe following\b|\bas follows\b",
-    regex.I,
-)
+# Where a unit's last sentence starts: the one that may lead into the list below (layout.LEADS_IN).
 _LAST_SENTENCE = regex.compile(r"(?:[.!?。]|다\.)\s+(?=\S)")
 
 
@@ -91,7 +86,7 @@ def list_mark(text: str) -> str | None:
 def lead_sentence(text: str) -> str | None:
     """The last sentence of a unit when it leads into a list, read as one line; None otherwise."""
     last = _LAST_SENTENCE.split(plain(text).strip())[-1]
-    return last if last and LEADS_INTO_LIST.search(last) else None
+    return last if last and LEADS_IN.search(last) else None
 
 
 def chunk_views(chunk: Chunk) -> tuple[str, ...]:

@@ -253,6 +253,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
         found, label_terms = statements.of(hit.id)
         chunk_cover = stats.coverage(q, stats.terms_of(hit.id))
         text = statements.texts[hit.chunk.source]
+        versioned = question.version and bool(version_heading(hit.chunk))
         for i, s in enumerate(found):
             before = found[i - 1].terms if i > 0 else frozenset()
             after = found[i + 1].terms if i + 1 < len(found) else frozenset()
@@ -276,8 +277,7 @@ def candidates(question: Question, hits: list[Hit], statements: Statements, alig
             # "- npm 저장소 지원"), or a sentence that names one ("Python 3.10 이상"); not a package's version
             # in a command ("requests==2.31.0")
             if question.version:
-                named = hit.chunk.kind != "code" and bool(VERSION_LABEL.search(s.text))
-                has = bool(version_heading(hit.chunk)) or named
+                has = versioned or (hit.chunk.kind != "code" and bool(VERSION_LABEL.search(s.text)))
             own_dense = hit.statement_dense[i] if i < len(hit.statement_dense) else hit.dense
             features = {
                 "relative_score": hit.score / best,

@@ -30,6 +30,7 @@ from aiqa.chunk import quote_span
 from aiqa.records import Answer, Chunk, Hit
 from aiqa.retrieve import Retriever
 from aiqa.text.cues import REASON_SECTION, STATES_REASON, named_parts
+from aiqa.text.layout import LEADS_IN
 
 # A second statement joins the answer when its chance to hold the answer is at least this share of the
 # best's: on the calibration questions that lifts answers holding the gold span by 4 points at 1.3
@@ -37,8 +38,6 @@ from aiqa.text.cues import REASON_SECTION, STATES_REASON, named_parts
 SECOND_RATIO = 0.4
 # A sentence that announces what follows it: a colon at its end, or a word that points below.
 ANNOUNCES = regex.compile(r"[:：]\s*$|아래|다음과\s*같|\bbelow\b|\bfollowing\b|\bas follows\b", regex.I)
-# A statement that opens a list below it: "직원은 다음 각 호의 의무를 진다.", "…는 다음과 같다:".
-LEADS_IN = regex.compile(r"[:：]\s*$|다음\s*각\s*호|다음과\s*같|아래와\s*같|\bthe following\b|\bas follows\b", regex.I)
 # An answer shaped as a span (a reason, a list, an article) holds at most this much of its section.
 SPAN_STATEMENTS = 8
 # A section with this many items is a list: a what- or how-question answered by one item gets the list.

@@ -176,24 +176,29 @@ def heading_level(line: str, is_title: bool) -> int:
     return 0 if is_title else 2
 
 
+# A statement that opens a list below it: "직원은 다음 각 호의 의무를 진다.", "…는 다음과 같다:".
+LEADS_IN = regex.compile(r"[:：]\s*$|다음\s*각\s*호|다음과\s*같|아래와\s*같|\bthe following\b|\bas follows\b", regex.I)
+HANGUL = regex.compile(r"\p{Hangul}")
+
+
+def indent(text: str) -> int:
+    """How far a line is indented (its leading whitespace)."""
+    return len(text) - len(text.lstrip())
+
+
 # A shell prompt before a command ("$ logpipe-ctl status --all"), and what code has and prose rarely does.
 _PROMPT = regex.compile(r"^\s*\$\s+[A-Za-z./~_-]")
 _CODE_SIGNS = regex.compile(r"[=/\\{}<>|;$]|--|\w\.\w+\(")
 _GAPS = regex.compile(r"\S[ \t]{3,}\S")  # columns laid out with spaces: a table, not code
-_HANGUL_CHAR = regex.compile(r"\p{Hangul}")
 # Columns deeper than the text before it that an unfenced code line is indented.
 CODE_INDENT = 4
-
-
-def _indent_of(text: str) -> int:
-    return len(text) - len(text.lstrip(" \t"))
 
 
 def _codelike(text: str) -> bool:
     """Whether a line reads as code: mostly not Hangul, with a sign code has, laid out as no table."""
     body = text.strip()
     letters = [c for c in body if not c.isspace()]
-    hangul = sum(1 for c in letters if _HANGUL_CHAR.match(c))
+    hangul = sum(1 for c in letters if HANGUL.match(c))
     return bool(letters) and hangul * 5 <= len(letters) and bool(_CODE_SIGNS.search(body)) and not _GAPS.search(body)
 
 
@@ -217,15 +222,15 @@ def code_kinds(lines: list[Line], kinds: list[str]) -> list[str]:
         kind = out[i]
         if kind in ("blank", "code") or not line.text.strip():
             continue
-        deeper = _indent_of(line.text) >= prose + CODE_INDENT
+        deeper = indent(line.text) >= prose + CODE_INDENT
         after_blank = i > 0 and out[i - 1] == "blank"
-        continues = i > 0 and out[i - 1] == "code" and _indent_of(line.text) >= _indent_of(lines[i - 1].text)
+        continues = i > 0 and out[i - 1] == "code" and indent(line.text) >= indent(lines[i - 1].text)
         # (a list item indented under another is a nested item, not code, unless it gives a prompt)
         code = _PROMPT.match(line.text) or (kind != "bullet" and (after_blank or continues) and _codelike(line.text))
         if deeper and kind != "table" and code:
             out[i] = "code"
         else:
-            prose = _indent_of(line.text)
+            prose = indent(line.text)
     return out
 
 

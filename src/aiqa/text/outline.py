@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import regex
 
-from aiqa.text.layout import ARTICLE, CONTINUES, LETTERS, Line
+from aiqa.text.layout import ARTICLE, CONTINUES, LETTERS, Line, indent
 
 # 제1편 / 제2장 / 제3절 / 제1관, then their title: a division of a statute or company rule.
 _DIVISION = regex.compile(r"^\s*제\s*\d+\s*(편|장|절|관)(?:\s|$)")
@@ -58,10 +58,6 @@ def heading_text(line: str) -> str:
     return squashed(line[: field[0]] if field else line)
 
 
-def _indent(text: str) -> int:
-    return len(text) - len(text.lstrip())
-
-
 def _next_text(lines: Sequence[Line], kinds: Sequence[str], i: int) -> int | None:
     return next((j for j in range(i + 1, len(lines)) if kinds[j] != "blank"), None)
 
@@ -94,11 +90,11 @@ def family(lines: Sequence[Line], kinds: Sequence[str], i: int) -> str | None:
         style = _style(numbered)
         following = lines[nxt].text
         heads = _SECTION_MARK.match(following) or (
-            _indent(following) > _indent(text) and not (_DIVISION.match(following) or _ANNEX.match(following))
+            indent(following) > indent(text) and not (_DIVISION.match(following) or _ANNEX.match(following))
         )
         previous = next((lines[j].text for j in range(i - 1, -1, -1) if kinds[j] != "blank"), "")
         sibling = _NUMBERED.match(previous)
-        after_item = bool(sibling) and _indent(previous) == _indent(text) and _style(sibling) == style
+        after_item = bool(sibling) and indent(previous) == indent(text) and _style(sibling) == style
         return style if heads and not after_item else None
     previous_blank = i == 0 or kinds[i - 1] in ("blank", "rule")
     if (

@@ -20,7 +20,7 @@ import regex
 
 from aiqa.text.columns import width
 from aiqa.text.korean import space
-from aiqa.text.layout import FENCE
+from aiqa.text.layout import FENCE, HANGUL, indent
 
 _PAGE_NUMBER = regex.compile(
     r"^\s*(?:[-–—－~]\s*\d{1,4}\s*[-–—－~]|\d{1,4}\s*/\s*\d{1,4}|(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?"
@@ -49,7 +49,6 @@ _MARKDOWN = regex.compile(r"^(?:#{1,6}\s+\S|\s*(?:```|~~~)|\s*\|?\s*:?-{3,}:?\s*
 # Syllables standing alone between spaces: three make a line letter-spaced, two a word in one.
 _SPACED_RUN = regex.compile(r"(?<!\S)\p{Hangul}(?:[ \t]+\p{Hangul}(?!\S)){2,}")
 _SPACED_WORD = regex.compile(r"(?<!\S)\p{Hangul}(?:[ \t]+\p{Hangul}(?!\S))+")
-_HANGUL = regex.compile(r"\p{Hangul}")
 _NO_SPACE_BEFORE = regex.compile(r"[.,;:!?)\]}」』”’%]")
 _NO_SPACE_AFTER = regex.compile(r"[(\[{「『“‘]")
 _LATIN = regex.compile(r"[A-Za-z]")
@@ -163,10 +162,6 @@ def _mark_furniture(lines: list[_Line], paged: bool) -> None:
             seen.add(key[i])
 
 
-def _indent(text: str) -> int:
-    return len(text) - len(text.lstrip())
-
-
 def _continues(lines: list[_Line], i: int, wrap: int, sentences: bool = True) -> int | None:
     """The index of the line that line i runs on into, or None when a unit ends at line i.
 
@@ -190,7 +185,7 @@ def _continues(lines: list[_Line], i: int, wrap: int, sentences: bool = True) ->
     if width(line.text.rstrip()) + 1 + width(first_word) <= _FULL * wrap:
         return None
     # A next line indented deeper than this one starts a paragraph of its own.
-    if _indent(lines[j].text) > max(1, _indent(line.text)) and not line.mark:
+    if indent(lines[j].text) > max(1, indent(line.text)) and not line.mark:
         return None
     return j
 
@@ -232,13 +227,13 @@ def join_rule(left: str, right: str) -> bool | None:
     a, b = left[-1], right[0]
     if _NO_SPACE_BEFORE.match(b) or _NO_SPACE_AFTER.match(a):
         return False
-    if a.isdigit() and (b.isdigit() or _HANGUL.match(b)):
+    if a.isdigit() and (b.isdigit() or HANGUL.match(b)):
         return False  # "20" + "일", "1" + "970년": a number wraps inside itself or before its unit
     if a == "." and left[-2:-1].isdigit() and b.isdigit():
         return False  # "1." + "2미터": a decimal point
     if a in ",.;!?":
         return True
-    if _LATIN.match(a) and _LATIN.match(b) and not _HANGUL.search(left[-_WINDOW:] + right[:_WINDOW]):
+    if _LATIN.match(a) and _LATIN.match(b) and not HANGUL.search(left[-_WINDOW:] + right[:_WINDOW]):
         return True  # English wraps at spaces (a Korean typesetter cuts Latin words too: Kiwi knows those)
     return None
 
@@ -258,7 +253,7 @@ def _despace(text: str) -> list[tuple[int, int]]:
     if width(body) > _SHORT_HEADER or _STOPS.search(body) or not _SPACED_RUN.search(body):
         return []
     words = list(_SPACED_WORD.finditer(body))
-    if sum(len(_HANGUL.findall(m.group())) for m in words) * 10 < len(_HANGUL.findall(body)) * 6:
+    if sum(len(HANGUL.findall(m.group())) for m in words) * 10 < len(HANGUL.findall(body)) * 6:
         return []  # a few one-syllable words in a phrase ("그 중 한 명이") are no letter-spacing
     cut: list[tuple[int, int]] = []
     for word in words:
@@ -355,7 +350,7 @@ def reflow(text: str, pages: tuple[int, ...] = ()) -> Reflowed:
             nxt = lines[joins[i]]
             if spaces[i]:
                 out.put(" ", lines[i].start + len(lines[i].text.rstrip()))
-            out.copy(nxt.start + _indent(nxt.text), nxt.start + len(nxt.text.rstrip()))
+            out.copy(nxt.start + indent(nxt.text), nxt.start + len(nxt.text.rstrip()))
             i, last_page = joins[i], nxt.page
         i += 1
     result = "".join(out.parts)
