@@ -1,6 +1,6 @@
 """Train the reader: a cross-encoder that reads a question and one candidate statement together.
 
-Usage: .venv/bin/python scripts/train_reader.py collect --korquad DIR [--realistic DIR] [--work .cache/calibration]
+Usage: .venv/bin/python scripts/train_reader.py collect --korquad DIR [--realistic DIR ...] [--work .cache/calibration]
        .venv/bin/python scripts/train_reader.py train [--epochs 2] [--out ~/.cache/aiqa/reader]
        .venv/bin/python scripts/train_reader.py export [--out ~/.cache/aiqa/reader]
 
@@ -104,7 +104,7 @@ def collect_all(args) -> None:
 
     if args.korquad is None:
         sys.exit("train_reader: collect reads a KorQuAD calibration set: pass --korquad DIR")
-    for path in (args.korquad / "questions.jsonl", args.realistic / "questions.jsonl"):
+    for path in [args.korquad / "questions.jsonl"] + [folder / "questions.jsonl" for folder in args.realistic]:
         if not path.exists():
             sys.exit(f"train_reader: no calibration questions at {path}: pass --korquad DIR and --realistic DIR")
     args.work.mkdir(parents=True, exist_ok=True)
@@ -114,10 +114,11 @@ def collect_all(args) -> None:
     english = english_cases(args.english, cases)
     vectors = query_vectors(engine, [c.q for c in cases + english], args.work)
     kinds = {}
-    for line in (args.realistic / "questions.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            kinds[row["id"]] = row.get("kind", "")
+    for folder in args.realistic:
+        for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                kinds[row["id"]] = row.get("kind", "")
     records: list[dict] = []
     for half in ("fit", "report"):
         mine = [c for c in cases if split[c.file or ""].startswith(half)]
@@ -139,9 +140,11 @@ def collect_all(args) -> None:
     for half in ("fit", "report"):
         mine = [c for c in report_cases if group(c.id, ("fit", "report")) == half]
         records += light(collect(seed, mine, weight=REPORT_WEIGHT), "report", half, kinds)
-    office, halves = realistic_engine(args.realistic, args.work, engine.embedder)
-    for half in halves:
-        records += light(collect(office, halves[half], weight=REALISTIC_WEIGHT), "realistic", half, kinds)
+    for folder in args.realistic:
+        office, halves = realistic_engine(folder, args.work, engine.embedder)
+        for half in halves:
+            records += light(collect(office, halves[half], weight=REALISTIC_WEIGHT), "realistic", half, kinds)
+        print(f"collect: {folder.name} done ({len(records)} questions)", file=sys.stderr)
     args.examples.parent.mkdir(parents=True, exist_ok=True)
     args.examples.write_bytes(pickle.dumps(records))
     print(f"collect: {len(records)} questions written to {args.examples}", file=sys.stderr)
@@ -388,7 +391,11 @@ def main() -> None:
         help="the KorQuAD calibration set: questions.jsonl and corpus/ (collect)",
     )
     parser.add_argument(
-        "--realistic", type=Path, default=REPO / "bench" / "office", help="realistic documents with questions.jsonl"
+        "--realistic",
+        type=Path,
+        action="append",
+        help="a folder of realistic documents with questions.jsonl and a checker that splits them"
+        " (repeatable; default: bench/office and bench/devdocs)",
     )
     parser.add_argument("--english", type=Path, default=REPO / "bench" / "korquad_english.jsonl")
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "calibration")
@@ -403,6 +410,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="train on the first N pairs only (a trial)")
     args = parser.parse_args()
     args.examples = args.examples or args.work / "reader.pkl"
+    args.realistic = args.realistic or [REPO / "bench" / "office", REPO / "bench" / "devdocs"]
     {"collect": collect_all, "train": train, "export": export}[args.stage](args)
 
 

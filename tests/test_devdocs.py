@@ -8,7 +8,7 @@ import pytest
 from aiqa.chunk import chunk_document
 from aiqa.contract import ask_json
 from aiqa.records import Document
-from aiqa.text.cues import ASKS_LIST, ASKS_VERSION
+from aiqa.text.cues import ASKS_LIST, ASKS_NUMBER, ASKS_VERSION, asked_unit
 from aiqa.text.layout import code_kinds, line_kind, split_lines
 
 from .conftest import engine_over, report_index
@@ -22,6 +22,13 @@ README = """# tilemaker
 ```bash
 pip install tilemaker
 ```
+
+## 옵션
+
+| 옵션 | 기본값 | 설명 |
+|---|---|---|
+| `--retries N` | `2` | 그리기에 실패한 타일을 다시 그리는 횟수 (최대 5) |
+| `--workers N` | `4` | 동시에 그리는 작업 수 |
 
 ## 문제 해결
 
@@ -85,6 +92,15 @@ def test_a_version_question_is_no_list_question():
     assert ASKS_LIST.search("설정을 전부 알려줘")
 
 
+def test_a_noun_of_how_many_with_a_bare_number_answers_a_count():
+    # "횟수" is the number of times, "장수" the number of sheets: the bare number after one counts them
+    assert asked_unit("몇 번까지 다시 해?").search("다시 그리는 횟수 (최대 5)")
+    assert asked_unit("한 번에 몇 장 뽑아?").search("출력 장수: 2")
+    assert not asked_unit("몇 명이 써?").search("다시 그리는 횟수 (최대 5)")  # times are no people
+    assert not ASKS_NUMBER.search("몇몇 팀에서 쓰는 도구 이름이 뭐야?")  # "몇몇" is "some"
+    assert ASKS_NUMBER.search("몇 팀이 써?")
+
+
 @pytest.fixture(scope="module")
 def devdocs(tmp_path_factory, cache_dir, embedder):
     folder = tmp_path_factory.mktemp("devdocs-corpus")
@@ -99,6 +115,12 @@ def test_which_version_brought_a_change_is_answered_with_its_version_heading(dev
     assert not result["abstained"], result["answer"]
     assert result["answer"].startswith("v2.1.0"), result["answer"]
     assert "WebP 출력 지원" in result["citations"][0]["quote"]
+
+
+def test_an_option_that_counts_in_its_description_answers_how_many(devdocs):
+    result = ask_json(devdocs, "한 타일을 몇 번까지 다시 그릴 수 있어?")
+    assert not result["abstained"], result["answer"]
+    assert "--retries" in result["citations"][0]["quote"], result["answer"]
 
 
 def test_a_how_question_gets_the_command_the_sentence_announces(devdocs):

@@ -11,7 +11,8 @@ import regex
 ASKS_NUMBER = regex.compile(
     # "얼마나" asks an amount only before a word of size or count ("얼마나 많은", "얼마나 되나"); before
     # a verb it asks how badly or how well ("얼마나 타격을 받나").
-    r"얼마(?!나)|얼마나\s*(?:많|적|되|늘|줄|크|큰|높|낮|비싸|걸리|차이)|몇|규모|비율|비중|점유율|금액|액수|가격|"
+    # "몇몇" is "some", no question of how many ("몇몇 주에서 시행되는 법은?").
+    r"얼마(?!나)|얼마나\s*(?:많|적|되|늘|줄|크|큰|높|낮|비싸|걸리|차이)|(?<!몇)몇(?!몇)|규모|비율|비중|점유율|금액|액수|가격|"
     r"수치|건수|개수|인원|예산|매출|연봉|급여|임금|\S\s수(?:는|가|를|도)?\s*[?？]?\s*$|"
     # a noun of rate or sum ending the question: 자급률, 점유율, 매출액, 투자액
     r"[률율액](?=[은는이가을를의]?\s*[?？]?\s*$)|"
@@ -101,6 +102,18 @@ _SAME_COUNTER = {
     "주": "주(?!년)|weeks?",
     "인치": '인치|inch(?:es)?|"',
 }
+# The nouns that say "the number of" a counter's things ("장수", "횟수", "인원"): a bare number after one answers
+# "몇 장", "몇 번", "몇 명" ("| `--copies N` | 라벨마다 출력할 장수 (최대 3) |", "재시도 횟수: 5").
+_COUNT_NOUN = {
+    "번": "횟수|회수",
+    "회": "횟수|회수",
+    "차례": "횟수|회수",
+    "명": "인원수?|명수",
+    "장": "장수|매수",
+    "일": "일수",
+    "건": "건수",
+    "대": "대수",
+}
 # "몇 시" asks a time of day: "15시", "오후 3시", "15:00" (a date or a deadline in days does not answer it).
 _CLOCK = r"\d{1,2}\s?시(?!간)|(?<![\d:])\d{1,2}:\d{2}(?![\d:])"
 
@@ -123,7 +136,9 @@ def header_unit(question: str):
     asked = _asked(question)
     if not asked or not asked[1]:
         return None
-    return regex.compile(rf"(?<![가-힣A-Za-z])(?:[만억조천백]\s*)?(?:{asked[1]})(?![가-힣A-Za-z])", regex.I)
+    unit = rf"(?<![가-힣A-Za-z])(?:[만억조천백]\s*)?(?:{asked[1]})(?![가-힣A-Za-z])"
+    noun = _COUNT_NOUN.get(asked[0])
+    return regex.compile(rf"{unit}|{noun}" if noun else unit, regex.I)
 
 
 def asked_unit(question: str):
@@ -141,7 +156,11 @@ def asked_unit(question: str):
     after = rf"\d[\d,.]*\s*(?:[만억조천백]\s*)?(?:{words})(?!당)"
     # Only a currency may stand before its number ("$ 5", "USD 20"); "뒤인 2028년" holds no count of people.
     currency = _CURRENCY.get(unit)
-    return regex.compile(rf"{after}|(?<![가-힣A-Za-z])(?:{currency})\s?\d" if currency else after, regex.I)
+    if currency:
+        after = rf"{after}|(?<![가-힣A-Za-z])(?:{currency})\s?\d"
+    if noun := _COUNT_NOUN.get(unit):  # "장수 (최대 3)", "재시도 횟수는 기본 3"
+        after = rf"{after}|(?:{noun})[^\d.\n]{{0,20}}\d"
+    return regex.compile(after, regex.I)
 
 
 # A question that asks for a reason or a purpose, and a section that gives one ("제안이유", "1. 목적").
