@@ -105,9 +105,7 @@ _SAME_COUNTER = {
 # The nouns that say "the number of" a counter's things ("장수", "횟수", "인원"): a bare number after one answers
 # "몇 장", "몇 번", "몇 명" ("| `--copies N` | 라벨마다 출력할 장수 (최대 3) |", "재시도 횟수: 5").
 _COUNT_NOUN = {
-    "번": "횟수|회수",
-    "회": "횟수|회수",
-    "차례": "횟수|회수",
+    **dict.fromkeys(("번", "회", "차례"), "횟수|회수"),  # the counters of _SAME_COUNTER's "번"
     "명": "인원수?|명수",
     "장": "장수|매수",
     "일": "일수",
