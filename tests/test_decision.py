@@ -97,6 +97,23 @@ def test_words_that_ask_or_point_are_not_keywords():
     assert analyse("그런 계약의 금액은 얼마인가?").terms == {"계약", "금액"}
 
 
+def test_what_a_question_asks_about_with_also_is_read_as_written():
+    # the additive particle 도 marks the phrase the question asks about, past a case particle
+    assert analyse("야간 진료비도 회사가 대신 내줘?").also == ("야간", "진료비")
+    assert analyse("맥북에서도 설치돼?").also == ("맥북",)
+    assert analyse("결재 결과를 문자로도 알려 줘?").also == ("문자",)
+    assert analyse("재발급 수수료도 있어?").also == ("재발급", "수수료")  # a prefix stays with its noun
+    # "not even once" and "nothing at all" ask about no phrase; nor does 도 inside a word or an ending
+    for question in (
+        "한 번도 지각하지 않으면 상을 줘?",
+        "아무것도 안 가져가도 돼?",
+        "제도는 언제 바뀌어?",
+        "늦어도 돼?",
+    ):
+        assert analyse(question).also == (), question
+    assert analyse("Can my son come too?").also == ()
+
+
 def test_an_amount_is_not_a_year_and_a_noun_of_sum_asks_for_one():
     assert not QUANTITY.search("2024년 현재 공장은 가동 중이다") and not QUANTITY.search("1990년대 초반")
     assert QUANTITY.search("3년간 120억 원을 들였다") and QUANTITY.search("점유율 35%")

@@ -79,6 +79,7 @@ class Question:
     version: bool = False  # asks in which version something came (cues.ASKS_VERSION)
     parts: frozenset[str] = frozenset()  # the articles or steps it names by number ("12조", "3단계")
     roles: frozenset[str] = frozenset()  # the teams and roles it names ("팀장", "인사팀")
+    also: tuple[str, ...] = ()  # what it asks about with 도, "also" ("윈도우 PC에서도"): korean.also_words
 
     @classmethod
     def read(cls, analysis: Analysis, stats: CorpusStats) -> Question:
@@ -107,6 +108,7 @@ class Question:
             and not (ASKS_NUMBER.search(text) or ASKS_TIME.search(text) or ASKS_WHO.search(text)),
             parts=named_parts(text),
             roles=roles(text),
+            also=analysis.also,
         )
 
 

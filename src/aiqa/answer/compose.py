@@ -47,6 +47,24 @@ LIST_MARGIN = 0.5
 SPAN_CHARS = 700
 
 
+def names_also(asked: Question, chosen: list[Candidate]) -> bool:
+    """Whether a chosen statement names what a question asks about with 도 ("also"): "재검사 비용도 회사가
+    내줘?" is answered by a statement about 재검사 비용, not by "기본 검진 비용은 회사가 부담" beside it,
+    and "윈도우 PC에서도 돼?" by one that names 윈도우 PC. Read in the statement, its unit and its labels,
+    spaces aside; a question in another language than its passages cannot be held to its own words."""
+    if not asked.also or any(c.features.get("foreign") for c in chosen):
+        return True
+    for c in chosen:
+        seen = unspaced_fold(f"{c.quote} {c.hit.chunk.context}")
+        if all(unspaced_fold(word) in seen for word in asked.also):
+            return True
+    return False
+
+
+def unspaced_fold(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
 class Composer:
     """Turns ranked hits into a cited answer; built once per index version."""
 
@@ -133,6 +151,9 @@ class Composer:
         if not ranked or (probability < self.decision.answer.threshold and not certain):
             return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
         chosen = [ranked[0]] if certain else self.choose(ranked)
+        if not certain and not names_also(asked, chosen):
+            signals["also_unstated"] = 1.0
+            return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
         span = self.span(asked, ranked[0], chosen)
         framed = replace(asked, analysis=replace(analysis, language=language))
         if span:

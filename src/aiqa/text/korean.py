@@ -23,6 +23,9 @@ _LATIN = regex.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 _HANGUL = regex.compile(r"\p{Hangul}")
 _SYLLABLES = regex.compile(r"[\uac00-\ud7a3]{2,}")
 _LOCK = threading.Lock()
+# The parts of a noun phrase that the additive particle 도 ("also", "even") marks: nouns, foreign words and
+# their prefixes and suffixes ("재검사 비용도", "윈도우 PC에서도"); a case particle may sit between ("메일로도").
+_FOCUS_TAGS = {"NNG", "NNP", "SL", "XPN", "XSN"}
 
 
 @lru_cache(maxsize=1)
@@ -85,6 +88,7 @@ class Analysis:
     korean: bool
     language: str  # "ko" or "en": the language to answer in
     stems: frozenset[str] = frozenset()  # verb and adjective stems ("다니" of 다니면): never a foreign name
+    also: tuple[str, ...] = ()  # the words of a phrase the particle 도 marks, as written (see `also_words`)
 
 
 def analyse(text: str) -> Analysis:
@@ -126,7 +130,33 @@ def analyse(text: str) -> Analysis:
         stems=frozenset(tok.form.lower() for tok in morphemes if tok.tag.split("-")[0] in ("VV", "VA")),
         korean=korean,
         language=language(text),
+        also=also_words(text, morphemes) if korean else (),
     )
+
+
+def also_words(text: str, morphemes) -> tuple[str, ...]:
+    """The words of each noun phrase that the additive particle 도 marks in a Korean text, as written.
+
+    "재검사 비용도 회사가 내줘?" asks whether the documents' rule covers 재검사 비용 too; "윈도우 PC에서도
+    돼?" whether what they say holds on 윈도우 PC as well. The phrase is the run of nouns (with their
+    prefixes and suffixes) right before 도, past a case particle ("메일로도"). Indefinite nouns
+    ("아무것도") and counts ("한 번도", "not even once") mark no phrase.
+    """
+    out: list[str] = []
+    for n, tok in enumerate(morphemes):
+        if tok.form != "도" or tok.tag != "JX":
+            continue
+        j = n - 1
+        while j >= 0 and morphemes[j].tag.startswith("JK"):
+            j -= 1
+        end = j
+        while j >= 0 and morphemes[j].tag.split("-")[0] in _FOCUS_TAGS:
+            j -= 1
+        # "한 해도", "두 명도": a count, "not even one", names no phrase
+        if end > j and not (j >= 0 and morphemes[j].tag in ("MM", "NR", "SN")):
+            phrase = text[morphemes[j + 1].start : morphemes[end].start + morphemes[end].len]
+            out.extend(w for w in phrase.split() if not w.startswith("아무"))
+    return tuple(dict.fromkeys(out))
 
 
 def tokens(text: str, *, phrases: bool = False) -> list[str]:
