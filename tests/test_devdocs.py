@@ -37,6 +37,11 @@ pip install tilemaker
 다른 작업이 캐시를 쓰는 중입니다. 캐시 잠금 파일을 손으로
 지우면 안 됩니다. 두 작업이 같은 타일을 함께 써서 캐시가 깨지기 때문입니다.
 
+### `WARN: token in config`
+
+설정 파일에 지도 서버 토큰을 직접 적지 마세요. 설정 파일은 저장소에 함께 올라가
+팀 밖의 사람도 열어 볼 수 있습니다. 토큰은 환경 변수 `TILE_TOKEN`으로 넘깁니다.
+
 ## 변경 이력
 
 ### v2.1.0 (2030-03-02)
@@ -127,6 +132,13 @@ def test_a_how_question_gets_the_command_the_sentence_announces(devdocs):
     result = ask_json(devdocs, "아침마다 서버 상태 한꺼번에 보려면 뭘 쳐야 돼?")
     assert not result["abstained"], result["answer"]
     assert any("tilectl health --all" in c["quote"] for c in result["citations"]), result["answer"]
+
+
+def test_a_why_question_gets_the_sentence_after_a_bare_rule_though_no_word_says_it_is_the_reason(devdocs):
+    result = ask_json(devdocs, "설정 파일에 토큰을 써 두면 왜 안 되는 거야?")
+    assert not result["abstained"], result["answer"]
+    quote = " ".join(c["quote"] for c in result["citations"])
+    assert "팀 밖의 사람도 열어 볼 수 있습니다" in quote, result["answer"]
 
 
 def test_a_why_question_gets_the_reason_after_the_sentence_that_only_restates_it(devdocs):

@@ -160,6 +160,10 @@ class Composer:
             chosen = span
             text, citations = present_span(span, framed, self.documents, self.statements.korean)
         else:
+            # a why-question answered by a bare rule ("…에 넣지 마세요.") also gets the sentence after it in its unit
+            after = self.reason_after(asked, ranked[0], self.section_statements(ranked[0]), marked=False)
+            if after is not None and all(c.start != after.start for c in chosen):
+                chosen = [chosen[0], after, *chosen[1:]]
             text, citations = present(chosen, framed, self.documents, self.tables, self.statements.korean)
         # the first chosen sentence that points at the code below it (or, asked how, is followed by it)
         shown = next((code for c in chosen if (code := self.announced(c, asked)) is not None), None)
@@ -196,7 +200,8 @@ class Composer:
         chunk = best.hit.chunk
         item = chunk.kind in ("bullet", "article") or bool(LEADS_IN.search(best.quote))
         ordered = self.section_statements(best)
-        because = self.reason_after(asked, best, ordered)
+        reasons = bool(asked.reason and REASON_SECTION.search(chunk.section.split(" > ")[-1]))
+        because = None if reasons else self.reason_after(asked, best, ordered)
         if because is not None:
             return [best, because]
         # (not when a second statement from elsewhere is nearly as likely: then the list is one guess of two)
@@ -211,7 +216,7 @@ class Composer:
         )
         if not (
             (asked.parts and asked.parts & named_parts(chunk.section))
-            or (asked.reason and REASON_SECTION.search(chunk.section.split(" > ")[-1]))
+            or reasons
             or (asked.many and item)
             or (asked.open and listed)
         ):
@@ -225,17 +230,20 @@ class Composer:
         return window if len(window) > 1 and any(c.start == best.start for c in window) else None
 
     @staticmethod
-    def reason_after(asked: Question, best: Candidate, ordered: list[Candidate]) -> Candidate | None:
+    def reason_after(
+        asked: Question, best: Candidate, ordered: list[Candidate], marked: bool = True
+    ) -> Candidate | None:
         """For a why-question whose best statement restates what it asks about but gives no reason ("잠금 파일을
         `rm`으로 직접 지우면 안 됩니다."), the sentence right after it in its unit when that one gives the
-        reason ("…미러 색인이 깨지기 때문입니다."); else None."""
+        reason ("…미러 색인이 깨지기 때문입니다."); with `marked` False, whatever it says: a reason is often
+        given without a word that says so ("앱 파일은 누구나 풀어 볼 수 있어 비밀값이 드러납니다."). Else None."""
         if not asked.reason or STATES_REASON.search(best.quote):
             return None
         at = next((i for i, c in enumerate(ordered) if c.start == best.start), None)
         after = ordered[at + 1] if at is not None and at + 1 < len(ordered) else None
-        if after is None or after.hit.chunk is not best.hit.chunk or not STATES_REASON.search(after.quote):
+        if after is None or after.hit.chunk is not best.hit.chunk:
             return None
-        return after
+        return after if not marked or STATES_REASON.search(after.quote) else None
 
     def section_statements(self, best: Candidate) -> list[Candidate]:
         """The statements of the best one's section, in document order: those of its passage as ranked, and
