@@ -213,3 +213,35 @@ def test_a_why_question_is_answered_by_a_sentence_not_by_a_row_of_figures(tmp_pa
     # a question in another language spells its names its own way ("Sales team 2"): no sentence has them
     assert tier(prose, "영업1팀은 신규 거래처를 확보했다.", foreign=True) == 0
     assert tier(row, foreign=True) == 1
+
+
+PROCEDURE = """비품 구매 절차서
+
+1. 목적
+  이 절차서는 부서가 쓰는 사무 비품을 사는 과정을 정한다.
+
+2. 업무 절차
+
+【1단계】 구매 요청          (담당 : 요청 부서 서무 담당자)
+  ① 그룹웨어의 비품 요청 화면에 품목, 수량, 쓰임새를 적어 올린다.
+  ② 한 번에 50만원이 넘는 요청에는 견적서 두 장을 붙인다.
+
+【2단계】 검토와 발주          (담당 : 총무팀 구매 담당)
+  ① 요청 내용을 확인하고 같은 품목의 재고가 있는지 본다.
+  ② 재고가 없으면 거래처에 발주하고 도착 예정일을 요청 부서에 알린다.
+"""
+
+
+def test_a_who_question_answered_by_a_step_gets_the_heading_that_names_who_does_it(tmp_path, cache_dir, embedder):
+    """In a procedure the step's heading says who does it; its steps say what is done. Asked who, the
+    answer shows the heading with the step that matches."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "비품구매절차서.txt").write_text(PROCEDURE, encoding="utf-8")
+    engine = engine_over(report_index(tmp_path / "built", cache_dir, embedder, folder), embedder).load()
+    result = ask(engine, "비품 요청은 누가 그룹웨어에 올려?")
+    assert "서무 담당자" in result["answer"], result["answer"]
+    assert any(c["quote"].startswith("【1단계】") for c in result["citations"]), result["citations"]
+    # not asked who: the step alone
+    result = ask(engine, "50만원 넘게 요청하면 뭘 붙여야 해?")
+    assert "견적서" in result["answer"] and "【1단계】" not in result["answer"], result["answer"]

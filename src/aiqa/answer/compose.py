@@ -29,7 +29,7 @@ from aiqa.answer.present import ABSTAIN, cite, present, present_span
 from aiqa.chunk import quote_span
 from aiqa.records import Answer, Chunk, Hit
 from aiqa.retrieve import Retriever
-from aiqa.text.cues import REASON_SECTION, STATES_REASON, named_parts
+from aiqa.text.cues import REASON_SECTION, STATES_REASON, named_parts, roles
 from aiqa.text.layout import LEADS_IN
 
 # A second statement joins the answer when its chance to hold the answer is at least this share of the
@@ -164,6 +164,10 @@ class Composer:
             after = self.reason_after(asked, ranked[0], self.section_statements(ranked[0]), marked=False)
             if after is not None and all(c.start != after.start for c in chosen):
                 chosen = [chosen[0], after, *chosen[1:]]
+            # a who-question answered by a step whose heading names who does it ("【2단계】 신고 (담당 : 간호사)")
+            heading = self.role_heading(asked, ranked[0])
+            if heading is not None and all(c.start != heading.start for c in chosen):
+                chosen = [heading, *chosen]
             text, citations = present(chosen, framed, self.documents, self.tables, self.statements.korean)
         # the first chosen sentence that points at the code below it (or, asked how, is followed by it)
         shown = next((code for c in chosen if (code := self.announced(c, asked)) is not None), None)
@@ -244,6 +248,22 @@ class Composer:
         if after is None or after.hit.chunk is not best.hit.chunk:
             return None
         return after if not marked or STATES_REASON.search(after.quote) else None
+
+    def role_heading(self, asked: Question, best: Candidate) -> Candidate | None:
+        """For a who-question whose best statement names nobody ("전산 화면에 증상과 사진을 올린다."), the first line
+        of its section's heading when that names who does it ("【2단계】 고장 신고 (담당 : 사용 부서 책임간호사)");
+        else None."""
+        run = self.run_of.get(best.hit.id)
+        if not asked.who or best.statement.roles - asked.roles or run is None or run.start == best.hit.id:
+            return None
+        head = self.chunks[run.start]
+        line = head.text.split("\n", 1)[0].rstrip()
+        if head.kind != "heading" or not roles(line) - asked.roles:
+            return None
+        hit = replace(best.hit, chunk=head, id=run.start, units=(), passage="", statement_dense=())
+        none: frozenset[str] = frozenset()
+        end = head.start + len(line)
+        return Candidate(hit, Statement(head.start, end, none, none, none, False, False, line), line, {})
 
     def section_statements(self, best: Candidate) -> list[Candidate]:
         """The statements of the best one's section, in document order: those of its passage as ranked, and
