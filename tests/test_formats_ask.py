@@ -118,7 +118,9 @@ def test_a_slide_bullet_is_cited_with_its_slide(built, monkeypatch, embedder) ->
 
 @needs_font
 def test_hwp_and_hwpx_table_rows_are_cited(built, monkeypatch, embedder) -> None:
-    answer = ask(built, "누리 명칭 보도자료의 담당부서는 어디인가?", monkeypatch, embedder)
+    # (asked with "누리 명칭" in front, the answer's chance sits at the decision's threshold, and the int8
+    # encoder's last digits, which differ between CPUs, decide whether it is refused)
+    answer = ask(built, "보도자료의 담당부서는 어디인가?", monkeypatch, embedder)
     cited = _cited(answer, "noori.hwp")
     assert cited and "거대공공연구정책과" in cited[0]["quote"] and "table 1, row 1" in cited[0]["locator"]
     answer = ask(built, "개똥이의 수학 점수는?", monkeypatch, embedder)
