@@ -114,6 +114,18 @@ def test_what_a_question_asks_about_with_also_is_read_as_written():
     assert analyse("Can my son come too?").also == ()
 
 
+def test_the_rounds_and_parts_of_a_year_a_text_names_are_read_and_compared():
+    from aiqa.text.cues import other_period, periods
+
+    assert periods("제 7 차 이사회 회의록") == {("차", "7")}
+    assert periods("2030년 하반기 3분기 실적") == {("반기", "하"), ("분기", "3")}
+    for text in ("1/4분기", "2차례 점검", "3차원 설계", "2차선 도로", "2030년"):  # no round, or a year
+        assert periods(text) == frozenset(), text
+    assert other_period(periods("8차 이사회 안건"), "제7차 이사회 회의록")
+    assert not other_period(periods("7차 이사회 안건"), "제7차 이사회 회의록")
+    assert not other_period(periods("3분기 매출"), "영업 보고")  # a title that names none says nothing
+
+
 def test_an_amount_is_not_a_year_and_a_noun_of_sum_asks_for_one():
     assert not QUANTITY.search("2024년 현재 공장은 가동 중이다") and not QUANTITY.search("1990년대 초반")
     assert QUANTITY.search("3년간 120억 원을 들였다") and QUANTITY.search("점유율 35%")

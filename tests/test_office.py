@@ -245,3 +245,39 @@ def test_a_who_question_answered_by_a_step_gets_the_heading_that_names_who_does_
     # not asked who: the step alone
     result = ask(engine, "50만원 넘게 요청하면 뭘 붙여야 해?")
     assert "견적서" in result["answer"] and "【1단계】" not in result["answer"], result["answer"]
+
+
+MINUTES = """# 제3차 안전보건위원회 회의록
+
+| 항목 | 내용 |
+|---|---|
+| 일시 | 2029년 4월 10일(화) 14:00 |
+| 장소 | 본관 3층 회의실 |
+
+## 결정사항
+
+1. 지게차 통로에 바닥 표시를 새로 칠한다.
+2. 신규 입사자 안전교육을 입사 첫 주 안에 마친다.
+"""
+
+REPORT = """# 2029년 상반기 물류센터 운영 보고
+
+## 1. 요약
+
+상반기 물류센터 출고 건수는 41만 건으로 지난해 같은 기간보다 8% 늘었다.
+"""
+
+
+def test_a_question_about_another_round_or_half_than_the_document_is_about_is_refused(tmp_path, cache_dir, embedder):
+    """Minutes of the 3rd meeting do not say what the 4th decided; a report on the first half does not give the
+    second half's figures. Asked about the round or half they are about, they answer."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "안전보건위원회_3차회의록.md").write_text(MINUTES, encoding="utf-8")
+    (folder / "물류센터_상반기보고.md").write_text(REPORT, encoding="utf-8")
+    engine = engine_over(report_index(tmp_path / "built", cache_dir, embedder, folder), embedder).load()
+    for question in ("4차 안전보건위원회에서는 뭘 결정했어?", "물류센터 하반기 출고 건수는 몇 건이야?"):
+        result = ask_json(engine, question)
+        assert result["abstained"], (question, result["answer"])
+    assert "바닥 표시" in ask(engine, "3차 안전보건위원회에서는 뭘 결정했어?")["answer"]
+    assert "41만 건" in ask(engine, "물류센터 상반기 출고 건수는 몇 건이야?")["answer"]

@@ -38,6 +38,7 @@ from aiqa.text.cues import (
     asked_unit,
     header_unit,
     named_parts,
+    periods,
     roles,
 )
 from aiqa.text.korean import Analysis, analyse, document_is_korean
@@ -80,6 +81,7 @@ class Question:
     parts: frozenset[str] = frozenset()  # the articles or steps it names by number ("12조", "3단계")
     roles: frozenset[str] = frozenset()  # the teams and roles it names ("팀장", "인사팀")
     also: tuple[str, ...] = ()  # what it asks about with 도, "also" ("윈도우 PC에서도"): korean.also_words
+    periods: frozenset[tuple[str, str]] = frozenset()  # the years, halves, quarters, rounds it names (cues.periods)
 
     @classmethod
     def read(cls, analysis: Analysis, stats: CorpusStats) -> Question:
@@ -109,6 +111,7 @@ class Question:
             parts=named_parts(text),
             roles=roles(text),
             also=analysis.also,
+            periods=periods(text),
         )
 
 
@@ -144,6 +147,17 @@ class Candidate:
         return self.statement.end
 
 
+def label_of(context: str) -> str:
+    """The "title > section" label in front of a unit's context ("[[공지] 행사 안내 > ■ 개요] 일시 : …"), whose
+    own parts may hold brackets; "" when it has none."""
+    depth = 0
+    for i, ch in enumerate(context):
+        depth += (ch == "[") - (ch == "]")
+        if depth == 0:
+            return context[1:i] if i else ""
+    return ""
+
+
 # Chunks whose analysed statements are kept between questions (the oldest go first).
 MEMO_CHUNKS = 20_000
 
@@ -159,12 +173,21 @@ class Statements:
         self.stats = stats
         self._memo: dict[int, tuple[list[Statement], frozenset[str]]] = {}
         self._titles: dict[str, frozenset[str]] = {}
-        # A document's title: the first part of its labelled units' "[title > section]" (headings carry no label).
+        # A document's title: its title line, or the first part of its labelled units' "[title > section]"
+        # (headings carry no label).
         self._title_of: dict[str, str] = {}
         for c in chunks:
-            if c.context.startswith("[") and c.source not in self._title_of:
-                self._title_of[c.source] = c.context[1 : c.context.find("]")].split(" > ")[0]
+            if c.source in self._title_of:
+                continue
+            if c.kind == "title":  # a document's own title line
+                self._title_of[c.source] = c.context.split("\n", 1)[0].strip()
+            elif c.context.startswith("[") and c.kind != "heading":
+                self._title_of[c.source] = label_of(c.context).split(" > ")[0]
         self._korean: dict[str, bool] = dict(korean or {})  # document -> mainly Korean (as retrieval read it)
+
+    def title(self, source: str) -> str:
+        """A document's title as its labels name it ("" when its units carry no label)."""
+        return self._title_of.get(source, "")
 
     def title_terms(self, chunk: Chunk) -> frozenset[str]:
         """The words of the title of a chunk's document, as its labels name it (read once per document)."""

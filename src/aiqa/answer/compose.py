@@ -29,7 +29,7 @@ from aiqa.answer.present import ABSTAIN, cite, present, present_span
 from aiqa.chunk import quote_span
 from aiqa.records import Answer, Chunk, Hit
 from aiqa.retrieve import Retriever
-from aiqa.text.cues import REASON_SECTION, STATES_REASON, named_parts, roles
+from aiqa.text.cues import REASON_SECTION, STATES_REASON, named_parts, other_period, periods, roles
 from aiqa.text.layout import LEADS_IN
 
 # A second statement joins the answer when its chance to hold the answer is at least this share of the
@@ -154,6 +154,9 @@ class Composer:
         if not certain and not names_also(asked, chosen):
             signals["also_unstated"] = 1.0
             return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
+        if not certain and self.another_period(asked, ranked[0]):
+            signals["other_period"] = 1.0
+            return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
         span = self.span(asked, ranked[0], chosen)
         framed = replace(asked, analysis=replace(analysis, language=language))
         if span:
@@ -248,6 +251,14 @@ class Composer:
         if after is None or after.hit.chunk is not best.hit.chunk:
             return None
         return after if not marked or STATES_REASON.search(after.quote) else None
+
+    def another_period(self, asked: Question, best: Candidate) -> bool:
+        """Whether the best statement's document is about another period or round than the question names ("6차
+        회의" asked of "제5차 회의록", "하반기" of a "상반기" report) and the statement, its labels and column
+        headers do not name the asked one either (a report of 2027 may give 2026's figures beside its own)."""
+        if not asked.periods or not other_period(asked.periods, self.statements.title(best.hit.chunk.source)):
+            return False
+        return not asked.periods <= periods(f"{best.quote} {best.hit.chunk.context}")
 
     def role_heading(self, asked: Question, best: Candidate) -> Candidate | None:
         """For a who-question whose best statement names nobody ("전산 화면에 증상과 사진을 올린다."), the first line

@@ -208,6 +208,25 @@ def named_parts(text: str) -> frozenset[str]:
     return frozenset(f"{int(m.group(1))}{''.join(m.group(2).split())}" for m in NAMED_PART.finditer(text))
 
 
+# A part of a year or a round a text names: a half, a quarter, the Nth meeting or term ("하반기", "3분기",
+# "제6차"), not a count ("2차례"). Years are left out: an article about one year's games tells of the next.
+PERIOD = regex.compile(r"(?<![\d.,/])(\d+)\s*(분기|차(?![이례원선]))|([상하])\s*반기")
+
+
+def periods(text: str) -> frozenset[tuple[str, str]]:
+    """The parts of a year and rounds a text names, as (kind, value): ("반기", "하"), ("분기", "3"), ("차", "6")."""
+    return frozenset(
+        (m.group(2), str(int(m.group(1)))) if m.group(1) else ("반기", m.group(3)) for m in PERIOD.finditer(text)
+    )
+
+
+def other_period(asked: frozenset[tuple[str, str]], title: str) -> bool:
+    """Whether a document's title names another period or round of a kind the question names ("6차 회의" asked
+    of "제5차 회의록", "하반기" of "2028년 상반기 … 안내"): then the document is about another one."""
+    named = periods(title)
+    return any(any(k == kind for k, _ in named) and (kind, value) not in named for kind, value in asked)
+
+
 # A question that asks which part of a document says something: "몇 조에 나와?", "어느 조항이야?".
 ASKS_PART = regex.compile(
     r"몇\s*(?:조|항|장|절|단계|번째\s*단계)|어느\s*(?:조|조항|항목|단계|장|절|부분)|무슨\s*조|조항은|"
