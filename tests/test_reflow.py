@@ -272,3 +272,30 @@ def test_the_readers_reflow_pdf_text_and_pdf_like_txt_and_leave_the_rest():
         read = pdf.read(article_pdf())
         assert "- 1 -" not in read.text and read.text.count(HEADER) == 1
         assert all(squash(p) in {squash(line) for line in read.text.split("\n")} for p in paragraphs(ARTICLE)[1:])
+
+
+# A text wrapped by characters, not by width (Latin words and digits are narrower than Hangul): lines that
+# break inside a word or hang under a list item are shorter than the wrap width says a full line is.
+BY_CHARACTERS = """사내 빌드 서버 운영 안내
+
+1. 구성
+  빌드 서버는 아래 두 부분으로 이루어진다. 빌드 요청은 먼저
+  대기열에 쌓이고 차례로 실행되어 결과는 사내 저장소에 보관된다.
+  1) 작업자(build-worker): 각 서버에서 요청을
+     받아 빌드한다. 한 대가 동시에 최대 4개까지 처리한다.
+  2) 저장소(artifacts): 빌드 결과는 30
+     일 동안 보관하고 그 뒤에 지운다.
+  빌드 결과는 사내 저장소(repo.example/builds)에서 내려받는다. 서
+  버에 직접 접속하지 말고 저장소 화면에서 받는다. 빌드가 실패하면
+  담당자에게 메일이 간다. 실패한 빌드의 기록은 저장소에서 볼 수 있다.
+"""
+
+
+def test_a_list_items_hanging_lines_and_a_word_cut_at_a_break_are_joined():
+    out = reflow(BY_CHARACTERS)
+    text = out.text
+    assert "1) 작업자(build-worker): 각 서버에서 요청을 받아 빌드한다." in text
+    assert "빌드 결과는 30일 동안 보관하고" in text  # a number and its unit cut apart
+    assert "저장소(repo.example/builds)에서 내려받는다. 서버에 직접 접속하지" in text  # a word cut apart
+    assert "\n  2) 저장소(artifacts)" in text  # the next item still starts a line
+    assert_maps_back(out)

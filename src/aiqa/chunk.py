@@ -50,7 +50,8 @@ TokenCounter = Callable[[str], int]
 # 10: the outline of office documents (articles, clauses, 가. items, ■ and named sections, fields).
 # 12: tables laid out with spaces are read as tables (aiqa.text.columns).
 # 13: the items of a list are read under the sentence that leads into them (see Lead).
-CHUNKER_VERSION = 13
+# 14: the re-flow joins a list item's hanging lines and a word cut at a line break (aiqa.text.reflow).
+CHUNKER_VERSION = 14
 # The header field that names what an official document is about, and how far down its header goes.
 SUBJECT_LABELS = frozenset({"제목", "건명", "subject", "title"})
 SUBJECT_LINES = 40

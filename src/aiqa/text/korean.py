@@ -64,6 +64,23 @@ def space(texts: list[str]) -> list[str]:
         return list(_kiwi().space(texts, reset_whitespace=False))
 
 
+# Morphemes that never start a word: particles, endings, suffixes and the copula.
+_BOUND_TAGS = ("J", "E", "XS", "VCP", "VCN")
+
+
+def cuts_word(left: str, right: str) -> bool:
+    """Whether a line break between `left` and `right` falls inside a word, as Kiwi reads them joined: inside
+    one morpheme ("서" + "버에서"), or before one that cannot start a word ("명령으" + "로 한다"). A proper noun
+    across it is Kiwi's guess at an unknown string ("수집기설정은"), no evidence."""
+    at = len(left)
+    for tok in _analyse(left + right):
+        if tok.start < at < tok.start + tok.len:
+            return tok.tag != "NNP"
+        if tok.start >= at:
+            return tok.start == at and tok.tag.startswith(_BOUND_TAGS)
+    return False
+
+
 def language(text: str) -> str:
     """The language to answer in: "en" for an English sentence, else "ko" (the default).
 

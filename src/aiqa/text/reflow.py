@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import regex
 
 from aiqa.text.columns import width
-from aiqa.text.korean import space
-from aiqa.text.layout import FENCE, HANGUL, indent
+from aiqa.text.korean import cuts_word, space
+from aiqa.text.layout import FENCE, FIELD, HANGUL, indent
 
 _PAGE_NUMBER = regex.compile(
     r"^\s*(?:[-–—－~]\s*\d{1,4}\s*[-–—－~]|\d{1,4}\s*/\s*\d{1,4}|(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?"
@@ -162,13 +162,14 @@ def _mark_furniture(lines: list[_Line], paged: bool) -> None:
             seen.add(key[i])
 
 
-def _continues(lines: list[_Line], i: int, wrap: int, sentences: bool = True) -> int | None:
+def _continues(lines: list[_Line], i: int, wrap: int, sentences: bool = True, fitting: bool = False) -> int | None:
     """The index of the line that line i runs on into, or None when a unit ends at line i.
 
     A line runs on when the next line's first word would not have fitted on it (so the break is
     the page's, not the writer's) and the next line starts no unit of its own; with `sentences`
     false, also only when it ends no sentence. Blank lines and furniture between them are passed
-    over only at a page break and mid-sentence: on one page a blank line ends a paragraph.
+    over only at a page break and mid-sentence: on one page a blank line ends a paragraph. With
+    `fitting`, the next line's first word may have fitted (see `_runs_on_anyway`).
     """
     line = lines[i]
     ends = bool(_SENTENCE_END.search(line.text)) and not _DECIMAL.search(line.text)
@@ -182,12 +183,41 @@ def _continues(lines: list[_Line], i: int, wrap: int, sentences: bool = True) ->
     if j > i + 1 and (ends or lines[j].page == line.page or any(g.kind == "rule" for g in lines[i + 1 : j])):
         return None
     first_word = lines[j].text.split()[0]
-    if width(line.text.rstrip()) + 1 + width(first_word) <= _FULL * wrap:
+    if width(line.text.rstrip()) + 1 + width(first_word) <= _FULL * wrap and not fitting:
         return None
     # A next line indented deeper than this one starts a paragraph of its own.
     if indent(lines[j].text) > max(1, indent(line.text)) and not line.mark:
         return None
     return j
+
+
+def _hangs(item: _Line, nxt: _Line) -> bool:
+    """Whether a line goes on under the text of the list item above it, past its mark ("  1) 에이전트: 각
+    서버에서" over "     읽어 수집기로"): a hanging indent, the item's own text wrapped."""
+    mark = _ITEM.match(item.text) or _LETTER_MARK.match(item.text)
+    if item.mark != "item" or mark is None:
+        return False
+    column = mark.end() + len(item.text[mark.end() :]) - len(item.text[mark.end() :].lstrip())
+    return indent(nxt.text) == column
+
+
+def _runs_on_anyway(lines: list[_Line], wrap: int, joins: dict[int, int]) -> dict[int, tuple[int, bool]]:
+    """Line breaks that look like the writer's by width, yet fall where a writer does not break: inside a
+    list item's text that hangs under it (always joined), or inside a word ("…아래 명령으" + "로 한다.", a
+    text wrapped by characters rather than by width: joined only where the break's characters or Kiwi
+    put no space there). Never at a header field ("작성 : 인사팀"). Line index -> (next line, always)."""
+    out: dict[int, tuple[int, bool]] = {}
+    for i in range(len(lines)):
+        if i in joins or _SENTENCE_END.search(lines[i].text) or not lines[i].text[-1:].strip():
+            continue
+        j = _continues(lines, i, wrap, fitting=True)
+        if j is None or FIELD.match(lines[i].text) or FIELD.match(lines[j].text):
+            continue
+        if _hangs(lines[i], lines[j]):
+            out[i] = (j, True)
+        elif lines[i].mark != "item" and join_rule(lines[i].text.rstrip(), lines[j].text.lstrip()) is not True:
+            out[i] = (j, False)
+    return out
 
 
 def _wrap_width(lines: list[_Line]) -> int | None:
@@ -327,6 +357,14 @@ def reflow(text: str, pages: tuple[int, ...] = ()) -> Reflowed:
     # the break may settle it, and Kiwi decides the rest.
     pairs = {i: (lines[i].text.rstrip(), lines[j].text.lstrip()) for i, j in joins.items()}
     spaces = {i: True if lines[i].text[-1:].isspace() else join_rule(*pair) for i, pair in pairs.items()}
+    for i, (j, always) in (_runs_on_anyway(lines, wrap, joins) if wrap else {}).items():
+        left, right = lines[i].text.rstrip(), lines[j].text.lstrip()
+        # (a word is cut where the line is full: a short line's end is the writer's, "문 서" over "번 호")
+        cut = 2 * width(left) >= (wrap or 0) and (
+            join_rule(left, right) is False or cuts_word(left[-_WINDOW:], right[:_WINDOW])
+        )
+        if always or cut:  # hanging under an item, or inside a word
+            joins[i], pairs[i], spaces[i] = j, (left, right), False if cut else join_rule(left, right)
     ask = [i for i, decided in spaces.items() if decided is None]
     spaces.update(zip(ask, kiwi_spaces([pairs[i] for i in ask]), strict=True))
     out = _Writer(text)
