@@ -109,6 +109,7 @@ def test_what_a_question_asks_about_with_also_is_read_as_written():
         "아무것도 안 가져가도 돼?",
         "제도는 언제 바뀌어?",
         "늦어도 돼?",
+        "개인 카드로 낸 돈도 돌려받아?",  # a noun a clause describes: the clause is asked about, in any words
     ):
         assert analyse(question).also == (), question
     assert analyse("Can my son come too?").also == ()
