@@ -130,7 +130,7 @@ def test_an_hour_or_a_head_count_the_notice_does_not_give_is_refused(office):
 def test_a_question_whether_a_rule_also_covers_something_is_answered_only_where_it_is_named(office):
     """ "X도 돼?" asks whether what the documents say holds for X too: the statement beside it, which does not
     name X, is no answer; one that names X is."""
-    for question in ("개인 노트북도 점검 대상이야?", "교육 기관까지 가는 교통비도 지원해 줘?"):
+    for question in ("개인 노트북도 점검 대상이야?", "외부 교육 교통비도 지원해 줘?"):
         result = ask_json(office, question)
         assert result["abstained"], (question, result["answer"])
     assert "지사" in ask(office, "지사 PC도 점검받아?")["answer"]
