@@ -103,6 +103,8 @@ def test_what_a_question_asks_about_with_also_is_read_as_written():
     assert analyse("맥북에서도 설치돼?").also == ("맥북",)
     assert analyse("결재 결과를 문자로도 알려 줘?").also == ("문자",)
     assert analyse("재발급 수수료도 있어?").also == ("재발급", "수수료")  # a prefix stays with its noun
+    # the noun a clause describes is asked about by the clause; the nouns after it still name the thing
+    assert analyse("야근하는 날 택시 요금도 줘?").also == ("택시", "요금")
     # "not even once" and "nothing at all" ask about no phrase; nor does 도 inside a word or an ending
     for question in (
         "한 번도 지각하지 않으면 상을 줘?",

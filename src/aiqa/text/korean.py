@@ -157,8 +157,8 @@ def also_words(text: str, morphemes) -> tuple[str, ...]:
     "재검사 비용도 회사가 내줘?" asks whether the documents' rule covers 재검사 비용 too; "윈도우 PC에서도
     돼?" whether what they say holds on 윈도우 PC as well. The phrase is the run of nouns (with their
     prefixes and suffixes) right before 도, past a case particle ("메일로도"). Indefinite nouns
-    ("아무것도"), counts ("한 번도", "not even once") and nouns that a clause describes ("책 사는 비용도")
-    mark no phrase.
+    ("아무것도"), counts ("한 번도", "not even once") and the noun a clause describes ("책 사는 비용도", "서는
+    날 저녁 식비도": 날) are not part of it.
     """
     out: list[str] = []
     for n, tok in enumerate(morphemes):
@@ -170,11 +170,14 @@ def also_words(text: str, morphemes) -> tuple[str, ...]:
         end = j
         while j >= 0 and morphemes[j].tag.split("-")[0] in _FOCUS_TAGS:
             j -= 1
-        # "한 해도", "두 명도": a count, "not even one", names no phrase; nor does a noun a clause describes
-        # ("법인카드로 낸 돈도", "책 사는 비용도"): what it asks about is the clause, in any words
-        if end > j and not (j >= 0 and morphemes[j].tag in ("MM", "NR", "SN", "ETM")):
-            phrase = text[morphemes[j + 1].start : morphemes[end].start + morphemes[end].len]
-            out.extend(w for w in phrase.split() if not w.startswith("아무"))
+        if end <= j or (j >= 0 and morphemes[j].tag in ("MM", "NR", "SN")):
+            continue  # "한 해도", "두 명도": a count, "not even one", names no phrase
+        words = text[morphemes[j + 1].start : morphemes[end].start + morphemes[end].len].split()
+        if j >= 0 and morphemes[j].tag == "ETM":
+            # the word a clause describes is asked about by the clause, in any words ("책 사는 비용도"); the
+            # words after it still name the thing ("당직 서는 날 저녁 식비도")
+            words = words[1:]
+        out.extend(w for w in words if not w.startswith("아무"))
     return tuple(dict.fromkeys(out))
 
 
