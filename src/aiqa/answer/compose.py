@@ -148,15 +148,17 @@ class Composer:
         signals = {**{k: round(v, 4) for k, v in features.items()}, "probability": round(probability, 4)}
         # The writer's field of the document a question names answers who wrote it, however few words it shares.
         certain = bool(ranked) and answered_by_structure(ranked[0])
+
+        def refuse(**why: float) -> Answer:
+            return Answer(question, ABSTAIN[language], True, (), analysis.text, signals | why, related=tuple(hits[:3]))
+
         if not ranked or (probability < self.decision.answer.threshold and not certain):
-            return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
+            return refuse()
         chosen = [ranked[0]] if certain else self.choose(ranked)
         if not certain and not names_also(asked, chosen):
-            signals["also_unstated"] = 1.0
-            return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
+            return refuse(also_unstated=1.0)
         if not certain and self.another_period(asked, ranked[0]):
-            signals["other_period"] = 1.0
-            return Answer(question, ABSTAIN[language], True, (), analysis.text, signals, related=tuple(hits[:3]))
+            return refuse(other_period=1.0)
         span = self.span(asked, ranked[0], chosen)
         framed = replace(asked, analysis=replace(analysis, language=language))
         if span:
@@ -271,23 +273,22 @@ class Composer:
         line = head.text.split("\n", 1)[0].rstrip()
         if head.kind != "heading" or not roles(line) - asked.roles:
             return None
-        hit = replace(best.hit, chunk=head, id=run.start, units=(), passage="", statement_dense=())
-        none: frozenset[str] = frozenset()
-        end = head.start + len(line)
-        return Candidate(hit, Statement(head.start, end, none, none, none, False, False, line), line, {})
+        return self.shown(best, run.start, head.start, head.start + len(line))
 
     def section_statements(self, best: Candidate) -> list[Candidate]:
         """The statements of the best one's section, in document order: those of its passage as ranked, and
         those of the section's chunks beyond the passage (a long reason section spans two passages)."""
-        text = self.statements.texts[best.hit.chunk.source]
-        out = []
-        none: frozenset[str] = frozenset()
-        for i in self.run_of.get(best.hit.id, range(best.hit.id, best.hit.id + 1)):
-            hit = replace(best.hit, chunk=self.chunks[i], id=i, units=(), passage="", statement_dense=())
-            for a, b in self.chunks[i].statements:  # shown, not scored: no analysis needed
-                out.append(Candidate(hit, Statement(a, b, none, none, none, False, False, text[a:b]), text[a:b], {}))
+        run = self.run_of.get(best.hit.id, range(best.hit.id, best.hit.id + 1))
+        out = [self.shown(best, i, a, b) for i in run for a, b in self.chunks[i].statements]
         out.sort(key=lambda c: c.start)
         return [c for n, c in enumerate(out) if n == 0 or c.start >= out[n - 1].end]  # no overlaps
+
+    def shown(self, best: Candidate, chunk_id: int, start: int, end: int) -> Candidate:
+        """A span of a chunk near the best statement as a candidate to show, not scored: no analysis needed."""
+        text = self.statements.texts[best.hit.chunk.source][start:end]
+        hit = replace(best.hit, chunk=self.chunks[chunk_id], id=chunk_id, units=(), passage="", statement_dense=())
+        none: frozenset[str] = frozenset()
+        return Candidate(hit, Statement(start, end, none, none, none, False, False, text), text, {})
 
     def choose(self, ranked: list[Candidate]) -> list[Candidate]:
         """The best statement, and a second one when it is nearly as likely and says something else."""

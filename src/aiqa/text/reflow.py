@@ -201,22 +201,27 @@ def _hangs(item: _Line, nxt: _Line) -> bool:
     return indent(nxt.text) == column
 
 
-def _runs_on_anyway(lines: list[_Line], wrap: int, joins: dict[int, int]) -> dict[int, tuple[int, bool]]:
+def _runs_on_anyway(lines: list[_Line], wrap: int, joins: dict[int, int]) -> dict[int, tuple[int, bool | None]]:
     """Line breaks that look like the writer's by width, yet fall where a writer does not break: inside a
-    list item's text that hangs under it (always joined), or inside a word ("…아래 명령으" + "로 한다.", a
-    text wrapped by characters rather than by width: joined only where the break's characters or Kiwi
-    put no space there). Never at a header field ("작성 : 인사팀"). Line index -> (next line, always)."""
-    out: dict[int, tuple[int, bool]] = {}
+    list item's text that hangs under it, or inside a word ("…아래 명령으" + "로 한다.", "30" + "일": a text
+    wrapped by characters rather than by width; only where the line is at least half the wrap, as a cut
+    word's line is full, and a short line's end is the writer's, "문 서" over "번 호"). Never at a header
+    field ("작성 : 인사팀"). Line index -> (next line, a space between them, or None for Kiwi to decide)."""
+    out: dict[int, tuple[int, bool | None]] = {}
     for i in range(len(lines)):
         if i in joins or _SENTENCE_END.search(lines[i].text) or not lines[i].text[-1:].strip():
             continue
         j = _continues(lines, i, wrap, fitting=True)
         if j is None or FIELD.match(lines[i].text) or FIELD.match(lines[j].text):
             continue
-        if _hangs(lines[i], lines[j]):
-            out[i] = (j, True)
-        elif lines[i].mark != "item" and join_rule(lines[i].text.rstrip(), lines[j].text.lstrip()) is not True:
+        left, right = lines[i].text.rstrip(), lines[j].text.lstrip()
+        rule = join_rule(left, right)
+        cut = 2 * width(left) >= wrap and (rule is False or cuts_word(left[-_WINDOW:], right[:_WINDOW]))
+        hangs = _hangs(lines[i], lines[j])
+        if cut and (hangs or (lines[i].mark != "item" and rule is not True)):
             out[i] = (j, False)
+        elif hangs:
+            out[i] = (j, rule)
     return out
 
 
@@ -357,14 +362,8 @@ def reflow(text: str, pages: tuple[int, ...] = ()) -> Reflowed:
     # the break may settle it, and Kiwi decides the rest.
     pairs = {i: (lines[i].text.rstrip(), lines[j].text.lstrip()) for i, j in joins.items()}
     spaces = {i: True if lines[i].text[-1:].isspace() else join_rule(*pair) for i, pair in pairs.items()}
-    for i, (j, always) in (_runs_on_anyway(lines, wrap, joins) if wrap else {}).items():
-        left, right = lines[i].text.rstrip(), lines[j].text.lstrip()
-        # (a word is cut where the line is full: a short line's end is the writer's, "문 서" over "번 호")
-        cut = 2 * width(left) >= (wrap or 0) and (
-            join_rule(left, right) is False or cuts_word(left[-_WINDOW:], right[:_WINDOW])
-        )
-        if always or cut:  # hanging under an item, or inside a word
-            joins[i], pairs[i], spaces[i] = j, (left, right), False if cut else join_rule(left, right)
+    for i, (j, spaced) in (_runs_on_anyway(lines, wrap, joins) if wrap else {}).items():
+        joins[i], pairs[i], spaces[i] = j, (lines[i].text.rstrip(), lines[j].text.lstrip()), spaced
     ask = [i for i, decided in spaces.items() if decided is None]
     spaces.update(zip(ask, kiwi_spaces([pairs[i] for i in ask]), strict=True))
     out = _Writer(text)
