@@ -148,3 +148,16 @@ def test_a_chain_of_follow_ups_keeps_its_topic():
 def test_follow_up_about_a_name_the_documents_lack_abstains(engine):
     result = ask_json(engine, "일본은?", history=["미국의 AI 반도체는?", "중국은?"])
     assert result["abstained"] is True
+
+
+def test_a_heading_alone_is_never_a_hit(engine):
+    # A heading or title with nothing under it in its passage (the text after it is another section or a
+    # table) states nothing: asked in its very words, the search returns passages that state something.
+    retriever = engine.pipeline().retriever
+    chunks = retriever.chunks
+    alone = [g for g in retriever.passages if not any(chunks[i].statements for i in g)]
+    assert len(alone) >= 3
+    for group in alone[:8]:
+        hits = retriever.search(chunks[group[0]].text, k=5)
+        assert len(hits) == 5
+        assert all(any(u.chunk.statements for u in h.passage_units) for h in hits), chunks[group[0]].text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiqa.chunk import chunk_document
 from aiqa.records import Chunk, Document
-from aiqa.retrieve import passages
+from aiqa.retrieve import passages, shown_tokens
 from aiqa.text.cues import ASKS_LIST, ASKS_REASON, named_parts
 from aiqa.text.layout import code_kinds, line_kind, split_lines
 from aiqa.text.outline import family, heading_text, trailing_field
@@ -147,9 +147,35 @@ def test_passages_group_the_units_of_a_section_within_a_budget():
     assert flat == list(range(len(chunks)))  # every unit in exactly one passage, in order
     for g in groups:
         assert len({chunks[i].section for i in g}) == 1
-        assert len(g) == 1 or sum(chunks[i].tokens for i in g) <= 40
+        assert len(g) == 1 or sum(shown_tokens(chunks[i]) for i in g) <= 40
     article = next(g for g in groups if chunks[g[0]].text.strip().startswith("제4조"))
     assert any(chunks[i].text.startswith("②") for i in article)  # the clause sits with its article
+
+
+LONG_RULES = (
+    "주식회사 가온테크놀로지 국내외 출장 여비 지급 및 정산에 관한 규정\n\n"
+    "       제2장 국내출장 및 근거리 출장의 여비\n"
+    "  제7조(교통비 및 택시 이용의 기준) ① 교통비는 다음 각 호의 기준에 따라 실비를 지급한다.\n"
+    + "".join(
+        f"{n}. {way}: {seat}\n"
+        for n, (way, seat) in enumerate(
+            [("철도", "고속열차 일반실"), ("항공", "국내선 일반석"), ("버스", "고속버스 우등석")], start=1
+        )
+    )
+    + "②자가용 차량은 1킬로미터당 250원을 지급한다.\n"
+    "③택시는 오후 11시부터 다음 날 오전 5시까지 이동하는 경우에 한하여 이용할 수 있다.\n"
+)
+
+
+def test_a_passage_budgets_the_text_it_shows_not_the_label_each_unit_is_embedded_with():
+    # Every unit of the article is embedded under the document's long title and the section path (and an
+    # item under the sentence leading into its list): counted with that, six short lines would fill three
+    # passages. A passage shows the article's own text once, and the whole article is far inside the budget.
+    chunks = chunks_of(LONG_RULES)
+    article = [i for i, c in enumerate(chunks) if "제7조" in c.section]
+    assert len(article) >= 6 and sum(chunks[i].tokens for i in article) > 100
+    assert sum(shown_tokens(chunks[i]) for i in article) <= 100
+    assert [g for g in passages(chunks, budget=100) if g[0] in article] == [article]
 
 
 def test_teams_bodies_and_roles_answer_who():

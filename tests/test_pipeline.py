@@ -56,8 +56,9 @@ def test_search_ranks_hits_best_first_and_points_at_their_chunks(fake_engine):
 def test_a_search_also_returns_the_wanted_passages_of_its_documents_after_the_best(fake_engine):
     retriever = fake_engine.pipeline().retriever
     plain = retriever.search(SOFTWARE_ROW, k=2)
-    far = [c for c in retriever.chunks if c.source == plain[0].chunk.source and c.kind == "bullet"][-1]
-    assert all(far is not u.chunk for h in plain for u in (h, *h.units))  # the test needs a unit not found
+    found = [u.chunk for h in plain for u in (h, *h.units)]
+    bullets = [c for c in retriever.chunks if c.source == plain[0].chunk.source and c.kind == "bullet"]
+    far = [c for c in bullets if all(c is not f for f in found)][-1]  # a unit the search did not find
     hits = retriever.search(SOFTWARE_ROW, k=2, also=lambda chunk: chunk is far)
     assert [h.id for h in hits[:2]] == [h.id for h in plain]  # the best stay first
     assert len(hits) == 3 and any(far is u.chunk for u in (hits[2], *hits[2].units))

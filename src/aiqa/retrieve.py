@@ -32,7 +32,8 @@ PROBE_LEAN = 0.25
 
 def passages(chunks: Sequence[Chunk], budget: int = PASSAGE_TOKENS) -> list[list[int]]:
     """Group the chunks (in document order) into passages: a new one at each document, section or table,
-    and where the budget is spent. A title or a heading starts one; a heading is never a passage's last unit."""
+    and where the budget of the text they show is spent (`shown_tokens`). A title or a heading starts one;
+    one followed by another section or a table stands alone (and searches pass over it: it states nothing)."""
     out: list[list[int]] = []
     tokens = 0
     for i, chunk in enumerate(chunks):
@@ -44,13 +45,23 @@ def passages(chunks: Sequence[Chunk], budget: int = PASSAGE_TOKENS) -> list[list
             and previous.table == chunk.table
             and chunk.kind not in ("title", "heading")
         )
-        if same and tokens + chunk.tokens <= budget:
+        own = shown_tokens(chunk)
+        if same and tokens + own <= budget:
             out[-1].append(i)
-            tokens += chunk.tokens
+            tokens += own
         else:
             out.append([i])
-            tokens = chunk.tokens
+            tokens = own
     return out
+
+
+def shown_tokens(chunk: Chunk) -> int:
+    """About how many tokens of the chunk's own text a passage shows: its count covers the context the chunk
+    was embedded with (its section's label, the sentence leading into its list), which the passage does not
+    repeat; the share of the context's characters that are the chunk's is the estimate."""
+    if not chunk.context or len(chunk.context) <= len(chunk.text):
+        return chunk.tokens
+    return max(1, round(chunk.tokens * len(chunk.text) / len(chunk.context)))
 
 
 class CorpusStats:
@@ -177,6 +188,11 @@ class Retriever:
         for n, members in enumerate(self.passages):
             self.passage_of[members] = n
             self.passages_of.setdefault(self.chunks[members[0]].source, []).append(n)
+        # A passage none of whose units states anything (a heading or title alone) holds no answer: searches
+        # pass over it, unless the corpus states nothing at all.
+        self.hollow = [not any(self.chunks[i].statements for i in members) for members in self.passages]
+        if all(self.hollow):
+            self.hollow = [False] * len(self.passages)
 
     def encode(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]
@@ -250,6 +266,8 @@ class Retriever:
         order = np.argsort(-fused, kind="stable")
         best: dict[int, int] = {}  # passage -> its best unit, in rank order
         for i in order:
+            if self.hollow[self.passage_of[i]]:
+                continue
             best.setdefault(int(self.passage_of[i]), int(i))
             if len(best) == k:
                 break
