@@ -40,6 +40,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aiqa.answer.decision import load_decision
 from aiqa.build import build_index
 from aiqa.calibrate import collect, fit, measure
 from aiqa.config import Settings
@@ -173,6 +174,21 @@ def report_engine(work: Path, embedder) -> Engine:
     return engine
 
 
+def table(title: str, decision, sets) -> None:
+    """Print how a decision does on each named set of collected examples."""
+    print(f"\n== {title}")
+    print(
+        f"{'set':<22}{'answerable':>11}{'unanswerable':>13}{'answer hit':>11}{'false abst.':>12}"
+        f"{'refusals':>9}{'selection':>10}"
+    )
+    for name, rows in sets:
+        m = measure(rows, decision)
+        print(
+            f"{name:<22}{m['answerable']:>11}{m['unanswerable']:>13}{m['answer_hit']:>11.3f}"
+            f"{m['false_abstentions']:>12.3f}{m['refusals']:>9.3f}{m['selection']:>10.3f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -211,6 +227,15 @@ def main() -> None:
         "--gaps", choices=("fit", "measure"), default="measure", help="fit on the cut questions, or only measure them"
     )
     parser.add_argument("--compare", action="store_true", help="fit and measure every --realistic and --gaps choice")
+    parser.add_argument(
+        "--measure",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DECISION",
+        help="also measure this decision file on the same sets, beside the fitted ones (repeatable; e.g. the "
+        "bundled src/aiqa/answer/decision.json)",
+    )
     args = parser.parse_args()
     if not (args.korquad / "questions.jsonl").exists():
         sys.exit(f"fit_decision: no KorQuAD calibration set in {args.korquad}: pass --korquad DIR")
@@ -287,6 +312,9 @@ def main() -> None:
     )
     chosen = (args.realistic_use, args.gaps)
     variants = [(u, g) for u in ("selection", "both") for g in ("measure", "fit")] if args.compare else [chosen]
+    for path in args.measure:
+        given = load_decision(path)
+        table(f"{path} (as given); threshold {given.answer.threshold:.3f}", given, sets)
     for use, gaps in sorted(variants, key=lambda v: v == chosen):  # the written one last
         cut = gapped["fit"] if gaps == "fit" else []
         both = realistic["fit"] if use == "both" else []
@@ -296,17 +324,9 @@ def main() -> None:
             noted["on"] = noted["on"].replace(f"{len(gapped['fit'])} of them", "none")
         examples = korquad["fit"] + cut + report["fit"] + both
         decision = fit(examples, about=noted, selection_only=korquad_en["fit"] + taught)
-        print(f"\n== realistic: {use}; answer-cut questions: {gaps}; threshold {decision.answer.threshold:.3f}")
-        print(
-            f"{'set':<22}{'answerable':>11}{'unanswerable':>13}{'answer hit':>11}{'false abst.':>12}"
-            f"{'refusals':>9}{'selection':>10}"
+        table(
+            f"realistic: {use}; answer-cut questions: {gaps}; threshold {decision.answer.threshold:.3f}", decision, sets
         )
-        for name, rows in sets:
-            m = measure(rows, decision)
-            print(
-                f"{name:<22}{m['answerable']:>11}{m['unanswerable']:>13}{m['answer_hit']:>11.3f}"
-                f"{m['false_abstentions']:>12.3f}{m['refusals']:>9.3f}{m['selection']:>10.3f}"
-            )
     args.out.write_text(json.dumps(decision.as_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"written to {args.out}")
     print(f"held-out KorQuAD questions: {held_out} (aiqa eval {held_out} --index {engine.settings.index_dir})")

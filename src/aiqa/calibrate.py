@@ -25,6 +25,7 @@ from aiqa.answer.decision import ANSWER_FEATURES, Decision, answer_features, fit
 from aiqa.engine import Engine
 from aiqa.errors import BadRequest
 from aiqa.evaluate import Case, contains, is_answerable
+from aiqa.pipeline import MIN_DEPTH
 from aiqa.records import Hit
 from aiqa.retrieve import CorpusStats
 from aiqa.text.korean import analyse
@@ -66,7 +67,11 @@ def collect(
     for case in cases:
         analysis = analyse(case.q)
         question = Question.read(analysis, retriever.stats)
-        hits = composer.rerank(question, retriever.search(analysis, k=10, query_vector=vectors[case.q]))
+        # the passages an answer reads (aiqa.pipeline.Pipeline.run), so the models learn what they will see
+        retrieved = retriever.search(
+            analysis, k=MIN_DEPTH, query_vector=vectors[case.q], also=composer.wanted(question)
+        )
+        hits = composer.rerank(question, retrieved)
         found = candidates(question, hits, composer.statements, composer.aligner)
         labels = [int(any(contains(c.quote, g) for g in case.gold)) for c in found]
         out.append(Example(case, is_answerable(case, sources), question, hits, found, labels, retriever.stats, weight))
