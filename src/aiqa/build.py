@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -157,12 +158,15 @@ def _build_locked(
     else:
         chunks, vectors, documents, counts = _reuse(old, plan.keep) if old else ([], [], {}, [])
         documents |= {doc.source: document_json(doc) for doc in plan.fresh}
-        if new_chunks:
-            embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
-            vectors.append(embed_views(embedder, new_chunks, settings.statement_vectors, progress=progress))
-            chunks.extend(new_chunks)
-        clock.lap("embed")
-        counts.extend(token_counts(analyse(c.context).tokens) for c in new_chunks)
+        # The keyword analysis (Kiwi, in C++) runs beside the encoder, which leaves a core idle between batches.
+        with ThreadPoolExecutor(1, thread_name_prefix="aiqa-keywords") as pool:
+            analysed = pool.submit(lambda: [token_counts(analyse(c.context).tokens) for c in new_chunks])
+            if new_chunks:
+                embedder = embedder_factory() if embedder_factory else _default_embedder(settings)
+                vectors.append(embed_views(embedder, new_chunks, settings.statement_vectors, progress=progress))
+                chunks.extend(new_chunks)
+            clock.lap("embed")
+            counts.extend(analysed.result())
         keywords = build_keywords(counts)
         clock.lap("keywords")
         matrix = np.ascontiguousarray(np.vstack(vectors).astype(np.float32))
