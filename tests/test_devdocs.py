@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from aiqa.answer.candidates import Question
 from aiqa.chunk import chunk_document
 from aiqa.contract import ask_json
 from aiqa.records import Document
 from aiqa.text.cues import ASKS_LIST, ASKS_NUMBER, ASKS_VERSION, asked_unit
+from aiqa.text.korean import analyse
 from aiqa.text.layout import code_kinds, line_kind, split_lines
 
 from .conftest import engine_over, report_index
@@ -41,6 +43,11 @@ pip install tilemaker
 
 설정 파일에 지도 서버 토큰을 직접 적지 마세요. 설정 파일은 저장소에 함께 올라가
 팀 밖의 사람도 열어 볼 수 있습니다. 토큰은 환경 변수 `TILE_TOKEN`으로 넘깁니다.
+
+### T409: 타일 크기 초과
+
+그리려는 타일 한 장이 4,096×4,096 픽셀을 넘으면 작업이 멈춥니다. `--zoom`을 한 단계 낮추거나
+`--split 2`로 나눠 그립니다.
 
 ## 변경 이력
 
@@ -146,3 +153,25 @@ def test_a_why_question_gets_the_reason_after_the_sentence_that_only_restates_it
     assert not result["abstained"], result["answer"]
     quote = " ".join(c["quote"] for c in result["citations"])
     assert "캐시가 깨지기 때문입니다" in quote, result["answer"]
+
+
+def test_a_heading_in_a_units_own_text_labels_its_sentences_and_a_why_question_naming_it_gets_its_section(
+    tmp_path, cache_dir, fake_embedder
+):
+    """The unit under "### T409: 타일 크기 초과" holds its heading in its text; the code is a label of its two
+    sentences, so they cover the question, and asked why, the answer is the section in its order."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "tilemaker_README.md").write_text(README, encoding="utf-8")
+    pipeline = engine_over(report_index(tmp_path / "built", cache_dir, fake_embedder, folder), fake_embedder).pipeline()
+    composer = pipeline.composer
+    unit = next(i for i, c in enumerate(composer.chunks) if c.text.startswith("### T409"))
+    statements, labels = composer.statements.of(unit)
+    assert [s.text[:8] for s in statements] == ["그리려는 타일 ", "`--zoom`"]
+    assert "t409" in labels
+    asked = Question.read(analyse("T409 오류는 왜 나?"), composer.stats)
+    hits = pipeline.retriever.search(asked.analysis, k=5)
+    best = next(c for c in composer.ranked(asked, hits) if c.hit.id == unit)
+    assert best.features["coverage_context"] > 0
+    span = composer.span(asked, best, [best])
+    assert span is not None and [c.quote[:8] for c in span] == ["그리려는 타일 ", "`--zoom`"], span

@@ -210,7 +210,6 @@ class Statements:
             return cached
         chunk = self.chunks[chunk_id]
         text = self.texts[chunk.source]
-        label_terms = self.stats.terms_of(chunk_id) - analyse(chunk.text).terms
         out = []
         for a, b in chunk.statements:
             piece = text[a:b]
@@ -228,6 +227,9 @@ class Statements:
                     roles(piece),
                 )
             )
+        # A label is any word of the unit that no statement of it says: its section path and headers, and a
+        # heading inside its own text ("### E210: 헬스체크 실패" above the sentences that explain the error).
+        label_terms = self.stats.terms_of(chunk_id) - frozenset().union(*(s.terms for s in out))
         if len(self._memo) >= MEMO_CHUNKS:  # a long-running server over a large index: keep memory bounded
             self._memo.pop(next(iter(self._memo)))
         self._memo[chunk_id] = (out, label_terms)

@@ -30,6 +30,7 @@ from aiqa.chunk import quote_span
 from aiqa.records import Answer, Chunk, Hit
 from aiqa.retrieve import Retriever
 from aiqa.text.cues import REASON_SECTION, STATES_REASON, named_parts, other_period, periods, roles
+from aiqa.text.korean import analyse
 from aiqa.text.layout import LEADS_IN
 
 # A second statement joins the answer when its chance to hold the answer is at least this share of the
@@ -228,6 +229,7 @@ class Composer:
             or reasons
             or (asked.many and item)
             or (asked.open and listed)
+            or self.headed(asked, best)
         ):
             return None
         at = next(i for i, c in enumerate(ordered) if c.start == best.start)
@@ -237,6 +239,15 @@ class Composer:
                 break
             window.append(c)
         return window if len(window) > 1 and any(c.start == best.start for c in window) else None
+
+    def headed(self, asked: Question, best: Candidate) -> bool:
+        """Whether a why- or how-question names what the best statement's heading names and no word of it is the
+        statement's own ("E210 에러는 왜 나?" over "### E210: 헬스체크 실패" and the sentences below it): every
+        sentence of the section then matches alike, and the section, in its order, is the answer."""
+        if not (asked.reason or asked.how) or best.features.get("coverage", 0.0) > 0 or best.hit.chunk.kind == "code":
+            return False  # (a code block asked for is shown as itself, see `announced`)
+        heading = best.hit.chunk.section.split(" > ")[-1]
+        return bool(heading) and bool(asked.terms & set(self.stats.normalize(analyse(heading).terms)))
 
     @staticmethod
     def reason_after(
