@@ -144,8 +144,11 @@ def test_a_rate_per_day_is_no_date_and_a_verb_of_paying_asks_for_money():
     money = asked_unit("세미나 발표자한테는 얼마를 줘?")
     assert money is not None and money.search("1회 300,000원") and not money.search("외부 발표자 2명")
     assert asked_unit("하루 출장이면 얼마까지 받을 수 있어?") is not None
-    for other in ("얼마 안에 답을 줘야 해?", "얼마나 걸려?", "비율은 얼마야?"):
+    for other in ("얼마 안에 답을 줘야 해?", "얼마나 걸려?", "비율은 얼마야?", "얼마에 한 번 점검해?"):
         assert asked_unit(other) is None, other
+    # "얼마에" asks the price something sells or is bought for: a share of sales is no price
+    price = asked_unit("중고 노트북은 얼마에 팔 수 있어?")
+    assert price is not None and price.search("매입가는 450,000원이다") and not price.search("판매가 15.4% 늘었다")
 
 
 def test_irregular_and_regular_verb_stems_are_keywords():

@@ -81,10 +81,11 @@ _ASKS_MONEY = regex.compile(
     regex.I,
 )
 # ... and a Korean one: "얼마" after a word of pay or cost (수당, 비용, 요금, 숙박비, 보험료), or before a verb of
-# paying or being paid ("얼마를 줘?", "얼마까지 받을 수 있어?"); "얼마나" asks how much of anything.
+# paying or being paid ("얼마를 줘?", "얼마까지 받을 수 있어?"), or "얼마에", for how much something sells or
+# is bought ("얼마에 팔아?", "얼마에 살 수 있어?"; "얼마에 한 번" asks how often); "얼마나" asks how much of anything.
 _ASKS_WON = regex.compile(
     r"(?:수당|비용|요금|가격|금액|돈|급여|임금|월급|연봉|보수|수수료|[가-힣]료|[가-힣]비)(?![율중용])[^?？]*얼마(?!나)|"
-    r"얼마(?:를|씩|까지)?\s*(?:줘|주[나는어고면지]|줍|받[아나는을으고]|지급|드려|드리)"
+    r"얼마(?:를|씩|까지)?\s*(?:줘|주[나는어고면지]|줍|받[아나는을으고]|지급|드려|드리)|얼마에(?!\s*한\s*번)"
 )
 _MONEY = "|".join(_CURRENCY.values()) + r"|파운드|dollars?|euros?|pounds?|yen|yuan|won|gbp"
 
