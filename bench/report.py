@@ -257,7 +257,16 @@ def peers_section(peers: dict | None) -> str | None:
 def statements_section(run: dict | None) -> str | None:
     if not run:
         return None
-    columns = ["statements", "set", "chunks", "build_s", "recall@1", "recall@5", "answer_accuracy"]
+    columns = [
+        "statements",
+        "set",
+        "chunks",
+        "build_s",
+        "recall@1",
+        "recall@5",
+        "answer_accuracy",
+        "abstention_accuracy",
+    ]
     rows = [{c: r.get(c) for c in columns} for r in run["rows"]]
     return (
         "Each statement's vector pooled from its chunk's encoder pass (the mean of its own tokens' states "
