@@ -187,3 +187,27 @@ def test_teams_bodies_and_roles_answer_who():
     # team names with digits and Latin letters, whole; a count of teams is none
     assert roles("영업2팀과 SI사업팀이 맡는다") == {"영업2팀", "si사업팀"}
     assert roles("총 3팀이 참가했다") == frozenset()
+
+
+HANDOUT = """■ 이럴 땐 어떻게?
+
+  ▶ 택배 기사가 고객 주소를 물어봐요.
+     → 주소는 알려 주지 않습니다. 고객에게 직접 연락하도록 안내합니다.
+  ▶ 출력물을 회의실에 두고 나왔어요.
+     → 바로 회수하고 보안 담당(내선 2200)에 알립니다.
+
+→ 위 사례는 매년 바뀝니다.
+"""
+
+
+def test_a_reply_indented_under_an_item_is_one_statement_with_it():
+    """A situation and the reply indented under it ("▶ …해요." / "→ …합니다.") are one unit and one statement,
+    cited without their marks; a line with an arrow that answers no item stands alone."""
+    chunks = chunks_of(HANDOUT)
+    pair = next(c for c in chunks if "택배 기사" in c.text)
+    (statement,) = [HANDOUT[a:b] for a, b in pair.statements]
+    assert statement.startswith("택배 기사가 고객 주소를 물어봐요.")
+    assert statement.endswith("고객에게 직접 연락하도록 안내합니다.")
+    assert "출력물" not in pair.text  # the next situation is a unit of its own
+    alone = next(c for c in chunks if "매년 바뀝니다" in c.text)
+    assert [HANDOUT[a:b] for a, b in alone.statements] == ["위 사례는 매년 바뀝니다."]

@@ -26,11 +26,13 @@ from aiqa.text.layout import (
     GLUED_ITEM,
     LEADS_IN,
     MD_HEADING,
+    REPLY,
     SENTENCE_END,
     TABLE_SEPARATOR,
     Line,
     code_kinds,
     heading_level,
+    indent,
     is_numbered_heading,
     line_kind,
     line_starts,
@@ -51,7 +53,8 @@ TokenCounter = Callable[[str], int]
 # 12: tables laid out with spaces are read as tables (aiqa.text.columns).
 # 13: the items of a list are read under the sentence that leads into them (see Lead).
 # 14: the re-flow joins a list item's hanging lines and a word cut at a line break (aiqa.text.reflow).
-CHUNKER_VERSION = 14
+# 15: a reply indented under an item ("→ …") is one unit with the item; its arrow is a list mark.
+CHUNKER_VERSION = 15
 # The header field that names what an official document is about, and how far down its header goes.
 SUBJECT_LABELS = frozenset({"제목", "건명", "subject", "title"})
 SUBJECT_LINES = 40
@@ -124,16 +127,23 @@ def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
         pos += len(line) + 1
     # A heading line stays whole ("## 2. 출장 신청" is no sentence "2." and another), so that it is known
     # for a heading below. A FAQ's question and its answer are one statement: the question alone asks
-    # rather than states, and its words tell what the answer is about.
+    # rather than states, and its words tell what the answer is about. So are an item and the reply indented
+    # under it ("▶ 고객이 정보를 지워 달라고 해요." / "→ 본인 확인 후 …"): the situation, then what to do.
     out: list[tuple[int, int]] = []
+    last = 0  # where the previous line's statements start in `out`
     for i, (a, b) in enumerate(groups):
         piece = text[a:b]
         if i and FAQ_ANSWER.match(piece) and FAQ_QUESTION.match(text[groups[i - 1][0] : groups[i - 1][1]]):
             out[-1] = (out[-1][0], b)
+        elif i and REPLY.match(piece) and not REPLY.match(text[groups[i - 1][0] : groups[i - 1][1]]):
+            out[last:] = [(groups[i - 1][0], b)]
         elif (i == 0 and chunk.kind in ("heading", "title")) or is_numbered_heading(piece) or FAQ_QUESTION.match(piece):
             out.append((a, b))
         else:
+            last = len(out)
             out.extend(sentence_spans(piece, a))
+            continue
+        last = len(out) - 1
     return out
 
 
@@ -428,6 +438,15 @@ class _Builder:
                 j = i + 1
                 while (
                     kind == "bullet" and j < len(lines) and kinds[j] == "bullet" and CONTINUES.search(lines[j - 1].text)
+                ):
+                    j += 1
+                # a reply indented under the item ("→ 본인 확인 후 …") is one unit with it, as a FAQ's answer is
+                while (
+                    kind == "bullet"
+                    and j < len(lines)
+                    and REPLY.match(lines[j].text)
+                    and not REPLY.match(line.text)
+                    and indent(lines[j].text) > indent(line.text)
                 ):
                     j += 1
                 self.items(kind, lines[i:j])

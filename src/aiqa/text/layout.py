@@ -27,9 +27,11 @@ LETTERS = "[가나다라마바사아자차카타파하]"
 # A list item's mark; a FAQ's marks start items too. A clause of an article (①, ②) starts an item
 # with or without a space after its mark.
 BULLET = regex.compile(
-    rf"^\s*(?:(?:[-*•·▪◦‣○●▶▷►※➢✓✔]|\d{{1,2}}[.)]|{LETTERS}[.)]|\(\d{{1,2}}\)|\({LETTERS}\)|{_ASKS}|{_ANSWERS})\s+"
+    rf"^\s*(?:(?:[-*•·▪◦‣○●▶▷►※➢✓✔→⇒]|\d{{1,2}}[.)]|{LETTERS}[.)]|\(\d{{1,2}}\)|\({LETTERS}\)|{_ASKS}|{_ANSWERS})\s+"
     r"|[\u2460-\u2473]\s*)"
 )
+# A reply under an item, indented below it: "▶ 고객이 정보를 지워 달라고 해요." then "   → 본인 확인 후 …".
+REPLY = regex.compile(r"^\s*[→⇒]\s")
 # 제10조(근무시간) or 제3조의2: a line that opens an article of a rule, usually with its first clause.
 ARTICLE = regex.compile(r"^\s*(제\s*\d+\s*조(?:\s*의\s*\d+)?)(?:\s*(\([^()\n]{1,40}\))|(?=\s|$))")
 # A header field: a short label, a colon, a value ("작성자 : 인사팀", "Owner: Finance").
