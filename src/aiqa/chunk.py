@@ -130,20 +130,20 @@ def unit_spans(text: str, chunk: Chunk) -> list[tuple[int, int]]:
     # rather than states, and its words tell what the answer is about. So are an item and the reply indented
     # under it ("▶ 고객이 정보를 지워 달라고 해요." / "→ 본인 확인 후 …"): the situation, then what to do.
     out: list[tuple[int, int]] = []
-    last = 0  # where the previous line's statements start in `out`
+    begins: list[int] = []  # where each line's statements start in `out`
     for i, (a, b) in enumerate(groups):
         piece = text[a:b]
-        if i and FAQ_ANSWER.match(piece) and FAQ_QUESTION.match(text[groups[i - 1][0] : groups[i - 1][1]]):
+        previous = text[groups[i - 1][0] : groups[i - 1][1]] if i else ""
+        begins.append(len(out))
+        if i and FAQ_ANSWER.match(piece) and FAQ_QUESTION.match(previous):
             out[-1] = (out[-1][0], b)
-        elif i and REPLY.match(piece) and not REPLY.match(text[groups[i - 1][0] : groups[i - 1][1]]):
-            out[last:] = [(groups[i - 1][0], b)]
+        elif i and REPLY.match(piece) and not REPLY.match(previous):
+            del out[begins[i - 1] :]  # the item's sentences and its reply: one statement
+            out.append((groups[i - 1][0], b))
         elif (i == 0 and chunk.kind in ("heading", "title")) or is_numbered_heading(piece) or FAQ_QUESTION.match(piece):
             out.append((a, b))
         else:
-            last = len(out)
             out.extend(sentence_spans(piece, a))
-            continue
-        last = len(out) - 1
     return out
 
 
