@@ -173,6 +173,7 @@ class Statements:
         self.stats = stats
         self._memo: dict[int, tuple[list[Statement], frozenset[str]]] = {}
         self._titles: dict[str, frozenset[str]] = {}
+        self._headings: dict[str, frozenset[str]] = {}
         # A document's title: its title line, or the first part of its labelled units' "[title > section]"
         # (headings carry no label).
         self._title_of: dict[str, str] = {}
@@ -194,6 +195,18 @@ class Statements:
         found = self._titles.get(chunk.source)
         if found is None:
             found = self._titles[chunk.source] = analyse(self._title_of.get(chunk.source, "")).terms
+        return found
+
+    def heading_terms(self, chunk: Chunk) -> frozenset[str]:
+        """The words of the heading a chunk sits under, the last part of its section (read once per heading)."""
+        heading = chunk.section.split(" > ")[-1]
+        found = self._headings.get(heading)
+        if found is None:
+            if len(self._headings) >= MEMO_CHUNKS:
+                self._headings.pop(next(iter(self._headings)))
+            found = self._headings[heading] = (
+                frozenset(self.stats.normalize(analyse(heading).terms)) if heading else frozenset()
+            )
         return found
 
     def korean(self, source: str) -> bool:

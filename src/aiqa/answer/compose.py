@@ -30,7 +30,6 @@ from aiqa.chunk import quote_span
 from aiqa.records import Answer, Chunk, Hit
 from aiqa.retrieve import Retriever
 from aiqa.text.cues import REASON_SECTION, STATES_REASON, named_parts, other_period, periods, roles
-from aiqa.text.korean import analyse
 from aiqa.text.layout import LEADS_IN
 
 # A second statement joins the answer when its chance to hold the answer is at least this share of the
@@ -246,8 +245,7 @@ class Composer:
         sentence of the section then matches alike, and the section, in its order, is the answer."""
         if not (asked.reason or asked.how) or best.features.get("coverage", 0.0) > 0 or best.hit.chunk.kind == "code":
             return False  # (a code block asked for is shown as itself, see `announced`)
-        heading = best.hit.chunk.section.split(" > ")[-1]
-        return bool(heading) and bool(asked.terms & set(self.stats.normalize(analyse(heading).terms)))
+        return bool(asked.terms & self.statements.heading_terms(best.hit.chunk))
 
     @staticmethod
     def reason_after(
