@@ -21,6 +21,8 @@ from aiqa.records import Document
 from aiqa.text.cues import ASKS_NUMBER, DATE, QUANTITY, asked_unit
 from aiqa.text.korean import LatinNames, analyse
 
+from .conftest import engine_over, report_index
+
 DATA = Path(__file__).with_name("data")
 TITLE = "AI 패권 경쟁, 미국은 지키고 중국은 쫓는다"
 
@@ -250,3 +252,37 @@ def test_a_korean_word_is_no_latin_name_of_another_length():
     # "정리" (jongli) shares four letters with "only" (onli), but a spelling of a name is about as long as it
     assert LatinNames({"only"}).match("정리") is None
     assert LatinNames({"nvidia", "tencent"}).normalize(["엔비디아", "텐센트"]) == ["nvidia", "tencent"]
+
+
+MINUTES = """# 2030년 제3차 시설관리위원회 회의록
+
+## 안건
+- 2030년 상반기 승강기 고장 신고 현황
+- 주차장 조명 교체 계획
+
+## 논의 내용
+### 1. 상반기 고장 신고
+- 시설팀장: 상반기에 들어온 승강기 고장 신고는 14건으로 작년 같은 기간(9건)보다 늘었다.
+- 대부분은 출입문 센서 이상이었다.
+
+### 2. 주차장 조명
+- 지하 2층부터 LED 조명으로 바꾸기로 했다.
+"""
+
+
+def test_a_topic_line_is_no_answer_to_how_many_the_statement_it_names_is(tmp_path, cache_dir, fake_embedder):
+    """An agenda item shares a count question's words and holds no count: the minutes' sentence that gives
+    it comes first, and the item after it."""
+    assert analyse("2030년 상반기 승강기 고장 신고 현황").bare and analyse("제13조(하도급의 제한)").bare
+    for stated in ("중국은 국산 칩 개발에 집중", "대부분은 출입문 센서 이상이었다.", "당직이 어렵다고 인정되는 직원"):
+        assert not analyse(stated).bare, stated
+    assert not analyse("Quarterly safety report").bare
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "minutes.md").write_text(MINUTES, encoding="utf-8")
+    pipeline = engine_over(report_index(tmp_path / "built", cache_dir, fake_embedder, folder), fake_embedder).pipeline()
+    asked = Question.read(analyse("상반기 승강기 고장 신고 현황은 몇 건이야?"), pipeline.retriever.stats)
+    ranked = pipeline.composer.ranked(asked, pipeline.retriever.search(asked.analysis, k=5))
+    quotes = [c.quote for c in ranked]
+    item = next(i for i, q in enumerate(quotes) if q.endswith("고장 신고 현황"))
+    assert "14건" in quotes[0] and item > 0, quotes

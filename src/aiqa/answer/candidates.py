@@ -126,6 +126,7 @@ class Statement:
     date: bool
     text: str = ""
     roles: frozenset[str] = frozenset()  # the teams, bodies and roles it names (aiqa.text.cues.roles)
+    bare: bool = False  # a topic line: nouns and no predicate (aiqa.text.korean.is_bare)
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ class Statements:
                     bool(DATE.search(piece)),
                     piece,
                     roles(piece),
+                    analysis.bare,
                 )
             )
         # A label is any word of the unit that no statement of it says: its section path and headers, and a
@@ -366,21 +368,33 @@ OPENS_ONLY = regex.compile(
 )
 
 
+def names_only(candidate: Candidate) -> bool:
+    """Whether a candidate lacks the kind of thing its question asks for and only names a topic: an agenda
+    item, a caption or a heading, nouns with no predicate ("상반기 승강기 고장 신고 현황" asked "상반기에 고장
+    신고 몇 건 들어왔어?"). It shares the question's words and states nothing; the statements it names do."""
+    return (
+        candidate.statement.bare
+        and bool(candidate.features.get("type_miss"))
+        and candidate.hit.chunk.kind not in ("table_row", "table_header", "code", "field")
+    )
+
+
 def ordered(found: list[Candidate], selection) -> list[Candidate]:
     """Candidates scored by the selection model (an aiqa.answer.decision.Model), most likely first.
 
     Structure overrules the model where it is certain: statements of the part a question names come
     first, then, for a why-question about what the document itself proposes, those of its reason
     section ("제안이유"), and for a question who wrote the document, its writer's field ("작성: 인사팀");
-    a statement that only opens what follows ("…은 다음과 같다:") comes after the others, and for a
-    why-question, so do the rows of figures and the sentences about another subject (`reason_tier`)."""
+    a statement that only opens what follows ("…은 다음과 같다:"), and a bare topic line without what the
+    question asks for (`names_only`), come after the others, and for a why-question, so do the rows of
+    figures and the sentences about another subject (`reason_tier`)."""
     scored = [replace(c, score=selection.probability(c.features)) for c in found]
     scored.sort(
         key=lambda c: (
             -c.features["part_named"],
             -c.features.get("document_reason", 0.0),
             -c.features.get("author_field", 0.0),
-            bool(OPENS_ONLY.search(c.quote)),
+            bool(OPENS_ONLY.search(c.quote)) or names_only(c),
             c.features.get("reason_tier", 0.0),
             -c.score,
         )

@@ -106,6 +106,7 @@ class Analysis:
     language: str  # "ko" or "en": the language to answer in
     stems: frozenset[str] = frozenset()  # verb and adjective stems ("다니" of 다니면): never a foreign name
     also: tuple[str, ...] = ()  # the words of a phrase the particle 도 marks, as written (see `also_words`)
+    bare: bool = False  # Korean nouns with no particle, verb or ending: a topic line (see `is_bare`)
 
 
 def analyse(text: str) -> Analysis:
@@ -148,7 +149,18 @@ def analyse(text: str) -> Analysis:
         korean=korean,
         language=language(text),
         also=also_words(text, morphemes) if korean else (),
+        bare=korean and is_bare(morphemes),
     )
+
+
+def is_bare(morphemes) -> bool:
+    """Whether Korean words are nouns only, joined at most by 의, 및 or 과: a line that names a topic and says
+    nothing of it ("상반기 승강기 고장 신고 현황", "제13조(하도급의 제한)"). A sentence, and a bullet of the
+    clipped style, has a particle or an ending ("중국은 국산 칩 개발에 집중", "…로 인정되는 직원")."""
+    tags = [tok.tag.split("-")[0] for tok in morphemes]
+    if not any(t.startswith("NN") for t in tags):
+        return False
+    return not any(t[0] in "EV" or t in ("XSV", "XSA") or (t[0] == "J" and t not in ("JKG", "JC")) for t in tags)
 
 
 def also_words(text: str, morphemes) -> tuple[str, ...]:
