@@ -299,3 +299,75 @@ def test_a_list_items_hanging_lines_and_a_word_cut_at_a_break_are_joined():
     assert "저장소(repo.example/builds)에서 내려받는다. 서버에 직접 접속하지" in text  # a word cut apart
     assert "\n  2) 저장소(artifacts)" in text  # the next item still starts a line
     assert_maps_back(out)
+
+
+# A notice hard-wrapped at its page's width (forty syllables) whose comparison table was flattened one
+# side after the other into a column half as wide, and one whose list of contacts lines up in short lines.
+def wrapped_at(text: str, size: int = 40) -> str:
+    return "\n".join(text[i : i + size] for i in range(0, len(text), size))
+
+
+BODY = wrapped_at(
+    "회의실 예약 규정을 다음과 같이 고칩니다. "
+    "지금은 회의실을 한 시간 단위로만 예약할 수 있어 삼십 분 회의에도 한 시간이 묶이고, "
+    "예약해 두고 쓰지 않는 회의실이 많아 정작 급한 회의는 자리를 찾지 못하는 일이 잦습니다. "
+    "그래서 예약 단위를 삼십 분으로 줄이고 취소 기한을 새로 정하며, "
+    "시작하고 십오 분이 지나도록 쓰지 않은 회의실은 예약이 저절로 풀리게 하려고 합니다. "
+    "바뀐 조문은 아래 대비표와 같으며, "
+    "사월 첫날부터 시행합니다. "
+    "궁금한 점은 총무팀 시설 담당에게 물어 주시기 바랍니다."
+)
+NARROW_TABLE = f"""사 내 공 지
+
+작  성  자 :  총  무  팀
+
+{BODY}
+
+현      행
+개   정   안
+제4조(예약 단위) 회의실은 1시간 단위로 예
+약하며 하루에 4시간을 넘을 수 없다.
+제4조(예약 단위) 회의실은 30분 단위로 예
+약하며 ----------------------------.
+제6조(취소) 예약을 취소하려는 사람은 사용
+시작 전까지 예약 시스템에서 취소한다.
+제6조(취소) -------------------------- 사용
+시작 2시간 전까지 -----------------------.
+<신  설>
+제7조(미사용 신고) ① 예약한 시간이 시작되고
+15분이 지나도록 쓰지 않은 회의실은 예약이 풀
+린다.
+"""
+CONTACTS = f"""사 내 공 지
+
+작  성  자 :  총  무  팀
+
+{BODY}
+
+본관 1층 로비와 안내 데스크 김하늘
+본관 2층 회의실과 휴게실 박서준
+본관 3층 사무실 구역 이도윤
+본관 4층 교육장 최유나
+별관 1층 주차 관리실 정민재
+별관 2층 창고와 자료실 한지민
+별관 3층 서버실 오세훈
+별관 4층 옥상 정원 윤채원
+"""
+
+
+def test_a_block_wrapped_narrower_than_its_page_is_reflowed_at_its_own_width():
+    """Lines of a column half the page wide are joined where the column broke them, words cut apart
+    included; a block of short lines that only line up (no word cut at any break) stays as written."""
+    out = reflow_if_extracted(NARROW_TABLE)
+    text = out.text
+    assert "제4조(예약 단위) 회의실은 1시간 단위로 예약하며 하루에 4시간을 넘을 수 없다." in text
+    assert "제6조(취소) -------------------------- 사용 시작 2시간 전까지" in text
+    assert "① 예약한 시간이 시작되고 15분이 지나도록 쓰지 않은 회의실은 예약이 풀린다." in text
+    assert "\n제4조(예약 단위) 회의실은 30분" in text and "\n<신  설>\n" in text  # units still start lines
+    assert "물어 주시기 바랍니다." in text and "자리를 찾지 못하는" in text  # the page's own wrap as before
+    assert_maps_back(out)
+    # a page written a paragraph a line (no wrap of its own) reads its narrow table the same way
+    unwrapped = reflow_if_extracted(NARROW_TABLE.replace(BODY, BODY.replace("\n", ""))).text
+    assert "제6조(취소) -------------------------- 사용 시작 2시간 전까지" in unwrapped
+    contacts = reflow_if_extracted(CONTACTS).text
+    assert "\n본관 1층 로비와 안내 데스크 김하늘\n본관 2층" in contacts and "\n별관 4층 옥상 정원 윤채원" in contacts

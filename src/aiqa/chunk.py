@@ -54,7 +54,8 @@ TokenCounter = Callable[[str], int]
 # 13: the items of a list are read under the sentence that leads into them (see Lead).
 # 14: the re-flow joins a list item's hanging lines and a word cut at a line break (aiqa.text.reflow).
 # 15: a reply indented under an item ("→ …") is one unit with the item; its arrow is a list mark.
-CHUNKER_VERSION = 15
+# 16: a block wrapped narrower than its page (a column, a side of a comparison table) is re-flowed at its width.
+CHUNKER_VERSION = 16
 # The header field that names what an official document is about, and how far down its header goes.
 SUBJECT_LABELS = frozenset({"제목", "건명", "subject", "title"})
 SUBJECT_LINES = 40

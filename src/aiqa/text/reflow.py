@@ -53,6 +53,7 @@ _NO_SPACE_BEFORE = regex.compile(r"[.,;:!?)\]}」』”’%]")
 _NO_SPACE_AFTER = regex.compile(r"[(\[{「『“‘]")
 _LATIN = regex.compile(r"[A-Za-z]")
 _FULL = 0.9  # a line is full when it and the next line's first word pass this share of the wrap width
+_BLOCK_LINES = 8  # lines a block needs to be read at a narrower wrap width of its own (`_block_wraps`)
 _WIDEST_WRAP = 200  # columns; wider lines are paragraphs written on one line, not a page's width
 # A field label of single syllables with the gap before its colon: "제      목 :", "성    명:".
 _SPACED_LABEL = regex.compile(r"^[ \t]*\p{Hangul}(?:[ \t]+\p{Hangul})+[ \t]*(?=[:：])")
@@ -235,6 +236,39 @@ def _wrap_width(lines: list[_Line]) -> int | None:
     return wrap if wrapped >= 3 and wrapped * 5 >= len(widths) else None
 
 
+def _block_wraps(lines: list[_Line], wrap: int | None) -> dict[int, int]:
+    """A wrap width of its own for a block wrapped narrower than the page (or wrapped on a page that is
+    not): a column of a two-column layout, a side of a comparison table ("현행 | 개정안" flattened one side
+    after the other), a boxed note. Blocks are runs of text lines between blank lines and page breaks. One
+    counts when it is long enough to show its width (`_BLOCK_LINES`), a fifth of it runs on at that width
+    (as `_wrap_width` asks of a page), and breaks fall inside words at least twice ("…월 8만원을 넘" + "지
+    아니한다."): a writer never breaks there, so short lines that merely line up (a list of contacts) stay
+    apart. Line index -> its block's width."""
+    out: dict[int, int] = {}
+    block: list[int] = []
+    for i in range(len(lines) + 1):
+        if i < len(lines) and lines[i].kind == "text" and (not block or lines[i].page == lines[block[-1]].page):
+            block.append(i)
+            continue
+        if len(block) >= _BLOCK_LINES:
+            own = _wrap_width([lines[k] for k in block])
+            if own is not None and (wrap is None or own < _FULL * wrap) and _cut_words(lines, block, own) >= 2:
+                out.update(dict.fromkeys(block, own))
+        block = [i] if i < len(lines) and lines[i].kind == "text" else []
+    return out
+
+
+def _cut_words(lines: list[_Line], block: list[int], wrap: int) -> int:
+    """How many of a block's line breaks that run on at `wrap` fall inside a word."""
+    cuts = 0
+    for k in block:
+        j = _continues(lines, k, wrap, sentences=False)
+        if j is not None:
+            left, right = lines[k].text.rstrip(), lines[j].text.lstrip()
+            cuts += join_rule(left, right) is False or cuts_word(left[-_WINDOW:], right[:_WINDOW])
+    return cuts
+
+
 def kiwi_spaces(pairs: list[tuple[str, str]]) -> list[bool]:
     """For each (line end, next line start), whether Kiwi's spacing model puts a space between them.
 
@@ -266,8 +300,8 @@ def join_rule(left: str, right: str) -> bool | None:
         return False  # "20" + "일", "1" + "970년": a number wraps inside itself or before its unit
     if a == "." and left[-2:-1].isdigit() and b.isdigit():
         return False  # "1." + "2미터": a decimal point
-    if a in ",.;!?":
-        return True
+    if a in ",.;!?" or left.endswith("---") or right.startswith("---"):
+        return True  # (a run of dashes stands for words: the words of a comparison table's other side)
     if _LATIN.match(a) and _LATIN.match(b) and not HANGUL.search(left[-_WINDOW:] + right[:_WINDOW]):
         return True  # English wraps at spaces (a Korean typesetter cuts Latin words too: Kiwi knows those)
     return None
@@ -357,7 +391,12 @@ def reflow(text: str, pages: tuple[int, ...] = ()) -> Reflowed:
     """Re-flow extracted text; `pages` are the offsets where pages start (a PDF's), if known."""
     lines, wrap = _profile(text, pages)
     furniture = tuple(Furniture(x.kind, x.start, x.start + len(x.text), x.text) for x in lines if x.kind in _FURNITURE)
-    joins = {i: j for i in range(len(lines)) if wrap and (j := _continues(lines, i, wrap)) is not None}
+    narrow = _block_wraps(lines, wrap)
+    joins = {
+        i: j
+        for i in range(len(lines))
+        if (width_at := narrow.get(i, wrap)) and (j := _continues(lines, i, width_at)) is not None
+    }
     # A space the extraction left at a line's end says a word ended there; else the characters at
     # the break may settle it, and Kiwi decides the rest.
     pairs = {i: (lines[i].text.rstrip(), lines[j].text.lstrip()) for i, j in joins.items()}
