@@ -211,3 +211,49 @@ def test_a_reply_indented_under_an_item_is_one_statement_with_it():
     assert "출력물" not in pair.text  # the next situation is a unit of its own
     alone = next(c for c in chunks if "매년 바뀝니다" in c.text)
     assert [HANDOUT[a:b] for a, b in alone.statements] == ["위 사례는 매년 바뀝니다."]
+
+
+AMENDMENT = """회의실 예약 규정 일부개정안
+
+1. 개정 이유
+
+  예약해 두고 쓰지 않는 회의실을 줄이려는 것임.
+
+2. 신ㆍ구조문대비표
+
+현      행
+개   정   안
+제4조(예약 단위) 회의실은 1시간 단위로 예약하며 하루에 4시간을 넘을 수 없다.
+제4조(예약 단위) 회의실은 30분 단위로 예약하며 ----------------------------.
+제6조(취소) 예약을 취소하려는 사람은 사용 시작 전까지 취소한다.
+② (생  략)
+제6조(취소) -------------------------- 사용 시작 2시간 전까지 -----------------------.
+② (현행과 같음)
+<신  설>
+제7조(미사용 신고) ① 예약한 시간이 시작되고 15분이 지나도록 쓰지 않은 회의실은 예약이 풀린다.
+
+3. 시행일
+
+  2031년 4월 1일부터 시행함. 제4조(예약 단위)의 개정 규정은 5월 1일부터 시행함.
+"""
+
+
+def test_a_comparison_tables_articles_are_labelled_with_their_side():
+    """A flattened 신·구조문대비표: each article comes as it reads, then as amended; one after "<신설>" is new.
+    The label is the section's, so a unit read alone says which side it is; the quoted text stays as written."""
+    chunks = chunks_of(AMENDMENT)
+    sections = [(c.section.split(" > ")[-1], c.text[:16]) for c in chunks if "조(" in c.section.split(" > ")[-1]]
+    assert sections == [
+        ("현행 제4조(예약 단위)", "제4조(예약 단위) 회의실은 "),
+        ("개정안 제4조(예약 단위)", "제4조(예약 단위) 회의실은 "),
+        ("현행 제6조(취소)", "제6조(취소) 예약을 취소하려"),
+        ("현행 제6조(취소)", "② (생  략)"),
+        ("개정안 제6조(취소)", "제6조(취소) --------"),
+        ("개정안 제6조(취소)", "② (현행과 같음)"),
+        ("개정안 제6조(취소)", "<신  설>"),
+        ("개정안 제7조(미사용 신고)", "제7조(미사용 신고) ① 예약"),
+    ], sections
+    assert sum("> 개정안 제4조(예약 단위)] 제4조(예약 단위) 회의실은 30분" in c.context for c in chunks) == 1
+    # past the table an article is named as anywhere else
+    after = chunks_of(AMENDMENT + "\n4. 부칙\n\n제9조(경과조치) 이 규정 시행 전의 예약은 종전의 규정에 따른다.\n")
+    assert [c.section.split(" > ")[-1] for c in after if c.text.startswith("제9조")] == ["제9조(경과조치)"]

@@ -44,7 +44,7 @@ from aiqa.text.layout import (
     split_cells,
     split_lines,
 )
-from aiqa.text.outline import Depths, article_title, family, heading_text, trailing_field
+from aiqa.text.outline import Depths, Sides, article_title, family, heading_text, trailing_field
 
 TokenCounter = Callable[[str], int]
 # Bump when chunking changes, so `aiqa index` re-chunks documents whose bytes did not change.
@@ -54,7 +54,8 @@ TokenCounter = Callable[[str], int]
 # 13: the items of a list are read under the sentence that leads into them (see Lead).
 # 14: the re-flow joins a list item's hanging lines and a word cut at a line break (aiqa.text.reflow).
 # 15: a reply indented under an item ("→ …") is one unit with the item; its arrow is a list mark.
-# 16: a block wrapped narrower than its page (a column, a side of a comparison table) is re-flowed at its width.
+# 16: a block wrapped narrower than its page (a column, a side of a comparison table) is re-flowed at its width;
+#     the articles of a comparison table (현행 | 개정안) are labelled with their side.
 CHUNKER_VERSION = 16
 # The header field that names what an official document is about, and how far down its header goes.
 SUBJECT_LABELS = frozenset({"제목", "건명", "subject", "title"})
@@ -217,6 +218,7 @@ class _Builder:
         self.tables = 0
         self.starts = line_starts(doc.text)
         self.depths = Depths(1)
+        self.sides = Sides()  # the side of a comparison table an article is on (현행, 개정안)
         self.lead: Lead | None = None  # the sentence that leads into the list being read, if any
         self._led = False
 
@@ -387,6 +389,10 @@ class _Builder:
             if outline is None and plain_heading(lines, kinds, i):
                 outline = "name"
             # A callout followed by prose heads that prose (e.g. a conclusion section).
+            if kind != "article" and not self.sides.opens(lines, kinds, i):
+                if is_title or kind == "heading" or outline is not None:
+                    self.sides.close()  # a part of its own ends a comparison table
+                self.sides.line(line.text)
             if is_title or kind == "heading" or (kind == "callout" and nxt is not None and kinds[nxt] == "paragraph"):
                 # An official letter's first line is its sender's header: its subject field names it.
                 name = subject if is_title and subject else MD_HEADING.sub("", line.text).strip()
@@ -397,7 +403,7 @@ class _Builder:
                 i = self.heading("heading", lines, kinds, i)
             elif kind == "article":
                 # An article heads its clauses and items; its own line states its first clause.
-                title = article_title(line.text) or heading_text(line.text)
+                title = self.sides.label(article_title(line.text) or heading_text(line.text))
                 self.enter(self.depths.of("조"), title)
                 if heading_text(line.text) == title:  # a title alone heads the clauses below it
                     i = self.heading("heading", lines, kinds, i)

@@ -141,3 +141,65 @@ def article_title(line: str) -> str | None:
     if not match:
         return None
     return squashed(match.group(1)) + (match.group(2) or "")
+
+
+# A comparison table of an amendment (신·구조문대비표) flattened into text: its header names its two sides, on
+# one line or two ("현      행" over "개   정   안"); each article then comes twice, as it reads and as amended,
+# and a new one comes after "<신  설>" on the side that had none.
+_SIDE_NAMES = (r"현\s*행|개\s*정\s*전|종\s*전", r"개\s*정\s*\(?\s*안\s*\)?|개\s*정\s*후")
+_CURRENT = regex.compile(rf"^\s*(?:{_SIDE_NAMES[0]})\s*$")
+_AMENDED = regex.compile(rf"^\s*(?:{_SIDE_NAMES[1]})\s*$")
+_BOTH = regex.compile(rf"^\s*(?:{_SIDE_NAMES[0]})\s*[|│｜]?\s*(?:{_SIDE_NAMES[1]})\s*$")
+_NEW = regex.compile(r"^\s*[<〈(]\s*신\s*설\s*[>〉)]\s*$")
+_ARTICLE_KEY = regex.compile(r"제\s*(\d+)\s*조(?:\s*의\s*(\d+))?")
+
+
+class Sides:
+    """Which side of a flattened comparison table an article is on, from the table's header to the next
+    part of the document: the first time an article comes it reads as it is ("현행 제3조(지원 대상)"), the
+    second time as amended ("개정안 제3조(지원 대상)"), and so does one that comes after "<신설>"."""
+
+    def __init__(self) -> None:
+        self.names: tuple[str, str] | None = None
+        self.seen: set[str] = set()
+        self.new = False
+
+    def opens(self, lines: Sequence[Line], kinds: Sequence[str], i: int) -> bool:
+        """Whether line i is the table's header (or its first line); then the articles below are labelled."""
+        text = lines[i].text
+        if _BOTH.match(text):
+            both = _BOTH.match(text)
+            split = regex.match(rf"^\s*({_SIDE_NAMES[0]})", text)
+            current = squashed(split.group(1)).replace(" ", "") if split else "현행"
+            self.names = (
+                current,
+                "".join(text[len(split.group(0)) if split else 0 : both.end()].split()).strip("|│｜"),
+            )
+        elif _CURRENT.match(text):
+            nxt = _next_text(lines, kinds, i)
+            if nxt is None or not _AMENDED.match(lines[nxt].text):
+                return False
+            self.names = ("".join(text.split()), "".join(lines[nxt].text.split()))
+        else:
+            return False
+        self.seen, self.new = set(), False
+        return True
+
+    def line(self, text: str) -> None:
+        """Note a line of the table: "<신설>" says the next article is a new one."""
+        if self.names is not None:
+            self.new = bool(_NEW.match(text))
+
+    def label(self, title: str) -> str:
+        """An article's title with its side ("개정안 제7조(보육수당)"); as it is outside a table."""
+        key = _ARTICLE_KEY.search(title)
+        if self.names is None or key is None:
+            return title
+        number = key.group(0).replace(" ", "")
+        amended = self.new or number in self.seen
+        self.seen.add(number)
+        self.new = False
+        return f"{self.names[1] if amended else self.names[0]} {title}"
+
+    def close(self) -> None:
+        self.names = None
