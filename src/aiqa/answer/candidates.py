@@ -368,14 +368,22 @@ OPENS_ONLY = regex.compile(
 )
 
 
+# A label and its value on one line ("점검 기간 : 4월 3일", "| 금액 | 5만원 |"): a statement, however bare its words.
+FIELD_VALUE = regex.compile(r"\S\s*[:：|]\s*\S")
+
+
 def names_only(candidate: Candidate) -> bool:
-    """Whether a candidate lacks the kind of thing its question asks for and only names a topic: an agenda
-    item, a caption or a heading, nouns with no predicate ("상반기 승강기 고장 신고 현황" asked "상반기에 고장
-    신고 몇 건 들어왔어?"). It shares the question's words and states nothing; the statements it names do."""
+    """Whether a candidate lacks the kind of thing its question asks for and only names a topic: an item of
+    a list of topics (an agenda), nouns with no predicate ("상반기 승강기 고장 신고 현황" asked "상반기에 고장
+    신고 몇 건 들어왔어?"). It shares the question's words and states nothing; the statements it names do. A
+    heading is left where it scores, and so is an item that gives a label its value ("○ 점검 기간 : 4월 3일 ~
+    4월 14일" asked "점검은 몇 시에 시작해?"): it says what it says, and giving way there would let a figure
+    of another section answer."""
     return (
         candidate.statement.bare
         and bool(candidate.features.get("type_miss"))
-        and candidate.hit.chunk.kind not in ("table_row", "table_header", "code", "field")
+        and candidate.hit.chunk.kind == "bullet"
+        and not FIELD_VALUE.search(candidate.quote)
     )
 
 
