@@ -149,9 +149,8 @@ def article_title(line: str) -> str | None:
 _SIDE_NAMES = (r"현\s*행|개\s*정\s*전|종\s*전", r"개\s*정\s*\(?\s*안\s*\)?|개\s*정\s*후")
 _CURRENT = regex.compile(rf"^\s*(?:{_SIDE_NAMES[0]})\s*$")
 _AMENDED = regex.compile(rf"^\s*(?:{_SIDE_NAMES[1]})\s*$")
-_BOTH = regex.compile(rf"^\s*(?:{_SIDE_NAMES[0]})\s*[|│｜]?\s*(?:{_SIDE_NAMES[1]})\s*$")
+_BOTH = regex.compile(rf"^\s*({_SIDE_NAMES[0]})\s*[|│｜]?\s*({_SIDE_NAMES[1]})\s*$")
 _NEW = regex.compile(r"^\s*[<〈(]\s*신\s*설\s*[>〉)]\s*$")
-_ARTICLE_KEY = regex.compile(r"제\s*(\d+)\s*조(?:\s*의\s*(\d+))?")
 
 
 class Sides:
@@ -167,14 +166,9 @@ class Sides:
     def opens(self, lines: Sequence[Line], kinds: Sequence[str], i: int) -> bool:
         """Whether line i is the table's header (or its first line); then the articles below are labelled."""
         text = lines[i].text
-        if _BOTH.match(text):
-            both = _BOTH.match(text)
-            split = regex.match(rf"^\s*({_SIDE_NAMES[0]})", text)
-            current = squashed(split.group(1)).replace(" ", "") if split else "현행"
-            self.names = (
-                current,
-                "".join(text[len(split.group(0)) if split else 0 : both.end()].split()).strip("|│｜"),
-            )
+        both = _BOTH.match(text)
+        if both:
+            self.names = ("".join(both.group(1).split()), "".join(both.group(2).split()))
         elif _CURRENT.match(text):
             nxt = _next_text(lines, kinds, i)
             if nxt is None or not _AMENDED.match(lines[nxt].text):
@@ -192,10 +186,10 @@ class Sides:
 
     def label(self, title: str) -> str:
         """An article's title with its side ("개정안 제7조(보육수당)"); as it is outside a table."""
-        key = _ARTICLE_KEY.search(title)
-        if self.names is None or key is None:
+        article = ARTICLE.match(title)
+        if self.names is None or article is None:
             return title
-        number = key.group(0).replace(" ", "")
+        number = "".join(article.group(1).split())
         amended = self.new or number in self.seen
         self.seen.add(number)
         self.new = False
